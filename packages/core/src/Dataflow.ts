@@ -1,0 +1,658 @@
+/**
+ * Dataflows: a graph of steps from inputs to outputs, run with recovery.
+ *
+ * A dataflow is built by piping a `Dataflow` into `input`, then `Flow`s through
+ * operators, into one or more `output`s. Stateless operators work on whole
+ * chunks; keyed operators keep state per key, snapshot it at every epoch end
+ * and restore it on resume.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Option from "effect/Option"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type * as Schema from "effect/Schema"
+import type { DataflowError } from "./DataflowError.js"
+import type { EpochPolicy } from "./Epoch.js"
+import type { Input } from "./Input.js"
+import type { Graph, Step, StepKind } from "./internal/graph.js"
+import * as runtime from "./internal/run.js"
+import type { Output } from "./Output.js"
+import type { RecoveryStore } from "./RecoveryStore.js"
+
+/**
+ * @since 0.1.0
+ * @category symbols
+ */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Dataflow")
+
+/**
+ * @since 0.1.0
+ * @category symbols
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A dataflow under construction or complete: its id and its steps. Steps are
+ * added by the operators of this module; `Dataflow.run` checks the whole.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Dataflow extends Pipeable {
+  readonly [TypeId]: TypeId
+  readonly id: string
+  /** @internal */
+  readonly graph: Graph
+}
+
+/**
+ * A stream of items of type `A` inside a dataflow: the output of one step.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flow<out A> extends Pipeable {
+  readonly dataflow: Dataflow
+  readonly stepId: string
+  /** @internal */
+  readonly node: number
+  /** @internal */
+  readonly port: number
+  /** @internal */
+  readonly _A?: (_: never) => A
+}
+
+/**
+ * A keyed item: a string key and a value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Keyed<V> = readonly [key: string, value: V]
+
+const DataflowProto = {
+  [TypeId]: TypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+const FlowProto = {
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+/**
+ * Makes an empty dataflow. The id tags its recovery data: a store written by
+ * another dataflow id refuses to resume (R7).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow } from "@sluice/core"
+ * const flow = Dataflow.make("wordcount")
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (id: string): Dataflow => {
+  const dataflow = Object.create(DataflowProto)
+  dataflow.id = id
+  dataflow.graph = { steps: [] } satisfies Graph
+  return dataflow
+}
+
+const addStep = <A>(
+  dataflow: Dataflow,
+  stepId: string,
+  upstream: ReadonlyArray<Flow<unknown>>,
+  kind: StepKind
+): Flow<A> => {
+  const step: Step = {
+    index: dataflow.graph.steps.length,
+    stepId,
+    upstream: upstream.map((flow) => ({ node: flow.node, port: flow.port })),
+    kind
+  }
+  dataflow.graph.steps.push(step)
+  return makeFlow(dataflow, step, 0)
+}
+
+const makeFlow = <A>(dataflow: Dataflow, step: Step, port: number): Flow<A> => {
+  const flow = Object.create(FlowProto)
+  flow.dataflow = dataflow
+  flow.stepId = step.stepId
+  flow.node = step.index
+  flow.port = port
+  return flow
+}
+
+/**
+ * Adds an input step.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const lines = Dataflow.make("wc").pipe(Dataflow.input("lines", Input.fromIterable(["a b"])))
+ * ```
+ * @since 0.1.0
+ * @category inputs
+ */
+export const input: {
+  <A>(stepId: string, source: Input<A>): (self: Dataflow) => Flow<A>
+  <A>(self: Dataflow, stepId: string, source: Input<A>): Flow<A>
+} = dual(
+  3,
+  <A>(self: Dataflow, stepId: string, source: Input<A>): Flow<A> =>
+    addStep(self, stepId, [], { _tag: "Input", input: source as Input<unknown> })
+)
+
+const transform = <A, B>(
+  self: Flow<A>,
+  stepId: string,
+  run: (items: ReadonlyArray<A>) => ReadonlyArray<B>
+): Flow<B> => addStep(self.dataflow, stepId, [self], { _tag: "Transform", transform: run })
+
+/**
+ * Transforms each item.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const upper = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a"])),
+ *   Dataflow.map("upper", (s) => s.toUpperCase())
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const map: {
+  <A, B>(stepId: string, f: (a: A) => B): (self: Flow<A>) => Flow<B>
+  <A, B>(self: Flow<A>, stepId: string, f: (a: A) => B): Flow<B>
+} = dual(3, <A, B>(self: Flow<A>, stepId: string, f: (a: A) => B): Flow<B> =>
+  transform(self, stepId, (items) => {
+    const out = new Array<B>(items.length)
+    for (let i = 0; i < items.length; i++) out[i] = f(items[i])
+    return out
+  }))
+
+/**
+ * Transforms each item into any number of items.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const words = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a b"])),
+ *   Dataflow.flatMap("split", (line) => line.split(" "))
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const flatMap: {
+  <A, B>(stepId: string, f: (a: A) => Iterable<B>): (self: Flow<A>) => Flow<B>
+  <A, B>(self: Flow<A>, stepId: string, f: (a: A) => Iterable<B>): Flow<B>
+} = dual(
+  3,
+  <A, B>(self: Flow<A>, stepId: string, f: (a: A) => Iterable<B>): Flow<B> =>
+    transform(self, stepId, (items) => {
+      const out: Array<B> = []
+      for (let i = 0; i < items.length; i++) {
+        const produced = f(items[i])
+        if (Array.isArray(produced)) {
+          for (let j = 0; j < produced.length; j++) out.push(produced[j])
+        } else {
+          for (const b of produced) out.push(b)
+        }
+      }
+      return out
+    })
+)
+
+/**
+ * Keeps the items that satisfy a predicate.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const even = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2, 3])),
+ *   Dataflow.filter("even", (n) => n % 2 === 0)
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const filter: {
+  <A, B extends A>(stepId: string, predicate: (a: A) => a is B): (self: Flow<A>) => Flow<B>
+  <A>(stepId: string, predicate: (a: A) => boolean): (self: Flow<A>) => Flow<A>
+  <A, B extends A>(self: Flow<A>, stepId: string, predicate: (a: A) => a is B): Flow<B>
+  <A>(self: Flow<A>, stepId: string, predicate: (a: A) => boolean): Flow<A>
+} = dual(
+  3,
+  <A>(self: Flow<A>, stepId: string, predicate: (a: A) => boolean): Flow<A> =>
+    transform(self, stepId, (items) => {
+      const out: Array<A> = []
+      for (let i = 0; i < items.length; i++) if (predicate(items[i])) out.push(items[i])
+      return out
+    })
+)
+
+/**
+ * Transforms each item into an `Option` and keeps the `Some` values.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Option } from "effect"
+ * const numbers = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["1", "x"])),
+ *   Dataflow.filterMap("parse", (s) => Number.isNaN(Number(s)) ? Option.none() : Option.some(Number(s)))
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const filterMap: {
+  <A, B>(stepId: string, f: (a: A) => Option.Option<B>): (self: Flow<A>) => Flow<B>
+  <A, B>(self: Flow<A>, stepId: string, f: (a: A) => Option.Option<B>): Flow<B>
+} = dual(
+  3,
+  <A, B>(self: Flow<A>, stepId: string, f: (a: A) => Option.Option<B>): Flow<B> =>
+    transform(self, stepId, (items) => {
+      const out: Array<B> = []
+      for (let i = 0; i < items.length; i++) {
+        const o = f(items[i])
+        if (Option.isSome(o)) out.push(o.value)
+      }
+      return out
+    })
+)
+
+/**
+ * Calls `f` with each item (and the epoch) and passes the item on unchanged.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const seen = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1])),
+ *   Dataflow.inspect("debug", (n) => console.log(n))
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const inspect: {
+  <A>(stepId: string, f: (a: A) => void): (self: Flow<A>) => Flow<A>
+  <A>(self: Flow<A>, stepId: string, f: (a: A) => void): Flow<A>
+} = dual(3, <A>(self: Flow<A>, stepId: string, f: (a: A) => void): Flow<A> =>
+  transform(self, stepId, (items) => {
+    for (let i = 0; i < items.length; i++) f(items[i])
+    return items
+  }))
+
+/**
+ * Transforms each item with an Effect, keeping the input order; up to
+ * `concurrency` items (default 1) run at once.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Effect } from "effect"
+ * const looked = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2])),
+ *   Dataflow.mapEffect("lookup", (n) => Effect.succeed(n * 2), { concurrency: 4 })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category stateless
+ */
+export const mapEffect: {
+  <A, B, E>(
+    stepId: string,
+    f: (a: A) => Effect.Effect<B, E>,
+    options?: { readonly concurrency?: number }
+  ): (self: Flow<A>) => Flow<B>
+  <A, B, E>(
+    self: Flow<A>,
+    stepId: string,
+    f: (a: A) => Effect.Effect<B, E>,
+    options?: { readonly concurrency?: number }
+  ): Flow<B>
+} = dual(
+  (args) => isFlow(args[0]),
+  <A, B, E>(
+    self: Flow<A>,
+    stepId: string,
+    f: (a: A) => Effect.Effect<B, E>,
+    options?: { readonly concurrency?: number }
+  ): Flow<B> => addStep(self.dataflow, stepId, [self], { _tag: "MapEffect", f, concurrency: options?.concurrency ?? 1 })
+)
+
+/**
+ * Keys each item by a string, making a keyed flow for the stateful operators.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const keyed = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b"])),
+ *   Dataflow.keyBy("key", (word) => word)
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const keyBy: {
+  <A>(stepId: string, f: (a: A) => string): (self: Flow<A>) => Flow<Keyed<A>>
+  <A>(self: Flow<A>, stepId: string, f: (a: A) => string): Flow<Keyed<A>>
+} = dual(
+  3,
+  <A>(self: Flow<A>, stepId: string, f: (a: A) => string): Flow<Keyed<A>> =>
+    transform(self, stepId, (items) => {
+      const out = new Array<Keyed<A>>(items.length)
+      for (let i = 0; i < items.length; i++) out[i] = [f(items[i]), items[i]]
+      return out
+    })
+)
+
+/**
+ * Keeps a state per key. For each item, `step` gets the key's state (from
+ * `init` for a new key) and returns the next state and an item to emit;
+ * returning `undefined` as next state deletes the key. The state is
+ * snapshotted with the `state` schema at each epoch end (R1, R8).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const counts = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.keyBy("key", (w) => w),
+ *   Dataflow.statefulMap("count", {
+ *     state: Schema.Number,
+ *     init: () => 0,
+ *     step: (count, _word) => [count + 1, count + 1]
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const statefulMap: {
+  <V, S, B, I = S>(stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: (key: string) => S
+    readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+  }): (self: Flow<Keyed<V>>) => Flow<Keyed<B>>
+  <V, S, B, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: (key: string) => S
+    readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+  }): Flow<Keyed<B>>
+} = dual(3, <V, S, B, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly state: Schema.Schema<S, I>
+  readonly init: (key: string) => S
+  readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+}): Flow<Keyed<B>> =>
+  addStep(self.dataflow, stepId, [self], {
+    _tag: "Keyed",
+    state: options.state,
+    logic: { _tag: "StatefulMap", init: options.init, step: options.step }
+  }))
+
+/**
+ * Combines the values of each key: the first value is the accumulator, later
+ * ones are combined with `reduce`. Emits the accumulator after each item, or
+ * only at end of input with `emit: "end"`.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const max = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.reduce("max", { state: Schema.Number, reduce: (a, b) => Math.max(a, b), emit: "end" })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const reduce: {
+  <V, I = V>(stepId: string, options: {
+    readonly state: Schema.Schema<V, I>
+    readonly reduce: (acc: V, value: V) => V
+    readonly emit?: "each" | "end"
+  }): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly state: Schema.Schema<V, I>
+    readonly reduce: (acc: V, value: V) => V
+    readonly emit?: "each" | "end"
+  }): Flow<Keyed<V>>
+} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly state: Schema.Schema<V, I>
+  readonly reduce: (acc: V, value: V) => V
+  readonly emit?: "each" | "end"
+}): Flow<Keyed<V>> =>
+  addStep(self.dataflow, stepId, [self], {
+    _tag: "Keyed",
+    state: options.state,
+    logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit ?? "each" }
+  }))
+
+/**
+ * Folds the values of each key into an accumulator that starts at `init`.
+ * Emits the accumulator after each item, or only at end of input with
+ * `emit: "end"`.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const lists = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.fold("collect", {
+ *     state: Schema.Array(Schema.Number),
+ *     init: () => [] as ReadonlyArray<number>,
+ *     fold: (acc, n) => [...acc, n],
+ *     emit: "end"
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const fold: {
+  <V, S, I = S>(stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: (key: string) => S
+    readonly fold: (acc: S, value: V) => S
+    readonly emit?: "each" | "end"
+  }): (self: Flow<Keyed<V>>) => Flow<Keyed<S>>
+  <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: (key: string) => S
+    readonly fold: (acc: S, value: V) => S
+    readonly emit?: "each" | "end"
+  }): Flow<Keyed<S>>
+} = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly state: Schema.Schema<S, I>
+  readonly init: (key: string) => S
+  readonly fold: (acc: S, value: V) => S
+  readonly emit?: "each" | "end"
+}): Flow<Keyed<S>> =>
+  addStep(self.dataflow, stepId, [self], {
+    _tag: "Keyed",
+    state: options.state,
+    logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit ?? "each" }
+  }))
+
+/**
+ * Merges several flows of one dataflow into one. Barriers are aligned: the
+ * merged flow passes epoch `e`'s barrier on only after every upstream has
+ * delivered it, holding back items of later epochs until then (R2).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const df = Dataflow.make("x")
+ * const a = df.pipe(Dataflow.input("a", Input.fromIterable([1])))
+ * const b = df.pipe(Dataflow.input("b", Input.fromIterable([2])))
+ * const both = Dataflow.merge("both", [a, b])
+ * ```
+ * @since 0.1.0
+ * @category graph
+ */
+export const merge = <A>(stepId: string, flows: ReadonlyArray<Flow<A>>): Flow<A> => {
+  const dataflow = flows[0]?.dataflow
+  if (dataflow === undefined) throw new RangeError(`Dataflow.merge ${stepId} needs at least one flow`)
+  for (const flow of flows) {
+    if (flow.dataflow !== dataflow) {
+      throw new RangeError(`Dataflow.merge ${stepId} mixes flows of dataflows ${dataflow.id} and ${flow.dataflow.id}`)
+    }
+  }
+  return addStep(dataflow, stepId, flows, { _tag: "Merge" })
+}
+
+/**
+ * Splits a flow by a predicate into the items that satisfy it and the rest.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Output } from "@sluice/core"
+ * const df = Dataflow.make("x")
+ * const { trues: evens, falses: odds } = df.pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2, 3])),
+ *   Dataflow.branch("even", (n) => n % 2 === 0)
+ * )
+ * evens.pipe(Dataflow.output("evens", Output.console()))
+ * odds.pipe(Dataflow.output("odds", Output.console()))
+ * ```
+ * @since 0.1.0
+ * @category graph
+ */
+export const branch: {
+  <A, B extends A>(stepId: string, predicate: (a: A) => a is B): (self: Flow<A>) => {
+    readonly trues: Flow<B>
+    readonly falses: Flow<Exclude<A, B>>
+  }
+  <A>(stepId: string, predicate: (a: A) => boolean): (self: Flow<A>) => {
+    readonly trues: Flow<A>
+    readonly falses: Flow<A>
+  }
+  <A, B extends A>(self: Flow<A>, stepId: string, predicate: (a: A) => a is B): {
+    readonly trues: Flow<B>
+    readonly falses: Flow<Exclude<A, B>>
+  }
+  <A>(self: Flow<A>, stepId: string, predicate: (a: A) => boolean): {
+    readonly trues: Flow<A>
+    readonly falses: Flow<A>
+  }
+} = dual(3, <A>(self: Flow<A>, stepId: string, predicate: (a: A) => boolean) => {
+  const trues = addStep<A>(self.dataflow, stepId, [self], { _tag: "Branch", predicate })
+  const step = self.dataflow.graph.steps[trues.node]
+  return { trues, falses: makeFlow<A>(self.dataflow, step, 1) }
+})
+
+/**
+ * Sends a flow to an output and returns the dataflow, so a chain of pipes ends
+ * with a complete dataflow. A dataflow may have several outputs.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Output } from "@sluice/core"
+ * const flow = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2])),
+ *   Dataflow.output("out", Output.console())
+ * )
+ * ```
+ * @since 0.1.0
+ * @category outputs
+ */
+export const output: {
+  <A>(stepId: string, destination: Output<A>): (self: Flow<A>) => Dataflow
+  <A>(self: Flow<A>, stepId: string, destination: Output<A>): Dataflow
+} = dual(3, <A>(self: Flow<A>, stepId: string, destination: Output<A>): Dataflow => {
+  addStep(self.dataflow, stepId, [self], { _tag: "Output", output: destination })
+  return self.dataflow
+})
+
+/**
+ * Options of a run.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export interface RunOptions {
+  /** How epochs are cut; default `Epoch.interval("10 seconds")`. */
+  readonly epoch?: EpochPolicy
+  /** Accept that inputs which cannot resume replay from their start on resume (R11). */
+  readonly replayUnresumableInputs?: boolean
+  /** Called after each epoch commits, e.g. to report progress. */
+  readonly onEpochCommitted?: (progress: EpochProgress) => Effect.Effect<void>
+}
+
+/**
+ * What a committed epoch did.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export interface EpochProgress {
+  readonly dataflowId: string
+  readonly epoch: number
+  /** Input items read in this epoch. */
+  readonly items: number
+  /** Input items read since the run started. */
+  readonly totalItems: number
+  /** Keyed state writes committed with the epoch. */
+  readonly snapshots: number
+}
+
+/**
+ * What a finished run did.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export interface RunSummary {
+  readonly dataflowId: string
+  /** The epoch this run started at: 1 for a fresh store (R3). */
+  readonly resumeEpoch: number
+  /** The last epoch this run committed. */
+  readonly lastEpoch: number
+  /** Input items this run read. */
+  readonly items: number
+}
+
+/**
+ * Runs a dataflow to the end of its inputs with the `RecoveryStore` in context:
+ * resumes from the last completed epoch, commits every epoch, and fails with a
+ * `DataflowError` that names the step, key and epoch.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
+ * import { Effect } from "effect"
+ * const flow = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2, 3])),
+ *   Dataflow.output("out", Output.console())
+ * )
+ * const program = Dataflow.run(flow, { epoch: Epoch.everyItems(2) }).pipe(
+ *   Effect.provide(RecoveryStore.layerMemory())
+ * )
+ * ```
+ * @since 0.1.0
+ * @category running
+ */
+export const run: (
+  flow: Dataflow,
+  options?: RunOptions
+) => Effect.Effect<RunSummary, DataflowError, RecoveryStore> = runtime.run
+
+const isFlow = (u: unknown): u is Flow<unknown> => typeof u === "object" && u !== null && "dataflow" in u && "node" in u

@@ -1,0 +1,242 @@
+/**
+ * Errors a dataflow run can fail with. Every error names what a user acts on:
+ * the step, the key, the epoch, what was expected and what was found.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A user function (or an input, or an output) failed. The epoch in progress is
+ * rolled back: nothing of it is committed (R10).
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * const error = new DataflowError.StepFailed({ stepId: "count", epoch: 3, key: "a", cause: new Error("boom") })
+ * error.message // "step count failed in epoch 3 at key a: boom"
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StepFailed extends Schema.TaggedError<StepFailed>()("StepFailed", {
+  stepId: Schema.String,
+  epoch: Schema.Number,
+  key: Schema.optional(Schema.String),
+  cause: Schema.Defect
+}) {
+  override get message(): string {
+    const at = this.key === undefined ? "" : ` at key ${this.key}`
+    return `step ${this.stepId} failed in epoch ${this.epoch}${at}: ${describeCause(this.cause)}`
+  }
+}
+
+/**
+ * Two steps of one dataflow share an id. State is addressed by step id, so ids
+ * must be unique.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.DuplicateStepId({ dataflowId: "wc", stepId: "split" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateStepId extends Schema.TaggedError<DuplicateStepId>()("DuplicateStepId", {
+  dataflowId: Schema.String,
+  stepId: Schema.String
+}) {
+  override get message(): string {
+    return `dataflow ${this.dataflowId} uses step id ${this.stepId} more than once; give each step a unique id`
+  }
+}
+
+/**
+ * The dataflow cannot run as built: it has no input, or no output.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InvalidDataflow({ dataflowId: "wc", problem: "no output" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidDataflow extends Schema.TaggedError<InvalidDataflow>()("InvalidDataflow", {
+  dataflowId: Schema.String,
+  problem: Schema.Literal("no input", "no output")
+}) {
+  override get message(): string {
+    return this.problem === "no input"
+      ? `dataflow ${this.dataflowId} has no input; add one with Dataflow.input`
+      : `dataflow ${this.dataflowId} has no output; add one with Dataflow.output`
+  }
+}
+
+/**
+ * The recovery store belongs to another dataflow, or was written with another
+ * worker count (R7). Nothing in the store was changed.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.RecoveryMismatch({ field: "dataflowId", expected: "wc", found: "other" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class RecoveryMismatch extends Schema.TaggedError<RecoveryMismatch>()("RecoveryMismatch", {
+  field: Schema.Literal("dataflowId", "workerCount"),
+  expected: Schema.Union(Schema.String, Schema.Number),
+  found: Schema.Union(Schema.String, Schema.Number)
+}) {
+  override get message(): string {
+    const hint = this.field === "dataflowId"
+      ? "point the run at this dataflow's own store, or delete the store to start fresh"
+      : "run with the worker count the store was written with, or delete the store to start fresh"
+    return `recovery store was written with ${this.field} ${this.found}, this run has ${this.expected}; ${hint}`
+  }
+}
+
+/**
+ * The store was written by a newer (or unknown) version of the store format.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.StoreVersionUnsupported({ found: 9, supported: 1 }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreVersionUnsupported extends Schema.TaggedError<StoreVersionUnsupported>()(
+  "StoreVersionUnsupported",
+  { found: Schema.Number, supported: Schema.Number }
+) {
+  override get message(): string {
+    return `recovery store has schema version ${this.found}, this sluice reads up to version ${this.supported}; upgrade sluice to resume it`
+  }
+}
+
+/**
+ * A snapshot no longer decodes with the step's state schema (R8). The store is
+ * left as it is; the state is never silently replaced.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.StateDecodeError({ stepId: "count", key: "a", issue: "Expected number" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StateDecodeError extends Schema.TaggedError<StateDecodeError>()("StateDecodeError", {
+  stepId: Schema.String,
+  key: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `snapshot of step ${this.stepId} at key ${this.key} does not decode with the step's state schema: ${this.issue}`
+  }
+}
+
+/**
+ * The recovery store cannot be reached or written.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.StoreUnavailable({ store: "memory", reason: "commit failed", cause: undefined }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
+  store: Schema.String,
+  reason: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message(): string {
+    const detail = this.cause === undefined ? "" : `: ${describeCause(this.cause)}`
+    return `recovery store ${this.store}: ${this.reason}${detail}`
+  }
+}
+
+/**
+ * The store holds data that is not a Sluice store, or is damaged.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.StoreCorrupt({ store: "./state/worker-0.sqlite3", reason: "file is not a database" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreCorrupt extends Schema.TaggedError<StoreCorrupt>()("StoreCorrupt", {
+  store: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `recovery store ${this.store} is not a readable sluice store: ${this.reason}; move it away to start fresh`
+  }
+}
+
+/**
+ * A run needs to resume, but an input cannot restart from a stored position
+ * (R11). Pass `replayUnresumableInputs: true` to `Dataflow.run` to accept that
+ * the input replays from its start.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InputNotResumable({ stepId: "events", resumeEpoch: 4 }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputNotResumable extends Schema.TaggedError<InputNotResumable>()("InputNotResumable", {
+  stepId: Schema.String,
+  resumeEpoch: Schema.Number
+}) {
+  override get message(): string {
+    return `input ${this.stepId} cannot resume at epoch ${this.resumeEpoch}: it has no stored positions; ` +
+      `pass replayUnresumableInputs: true to replay it from its start`
+  }
+}
+
+/**
+ * Any error a dataflow run can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DataflowError =
+  | StepFailed
+  | DuplicateStepId
+  | InvalidDataflow
+  | RecoveryMismatch
+  | StoreVersionUnsupported
+  | StateDecodeError
+  | StoreUnavailable
+  | StoreCorrupt
+  | InputNotResumable
+
+/**
+ * Errors a recovery store can fail with while opening, reading or committing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RecoveryError = RecoveryMismatch | StoreVersionUnsupported | StoreUnavailable | StoreCorrupt
+
+const describeCause = (cause: unknown): string => {
+  if (cause instanceof Error) return cause.message
+  if (typeof cause === "string") return cause
+  try {
+    return JSON.stringify(cause) ?? String(cause)
+  } catch {
+    return String(cause)
+  }
+}

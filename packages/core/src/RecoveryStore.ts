@@ -1,0 +1,355 @@
+/**
+ * The recovery store: where snapshots and progress live.
+ *
+ * A dataflow's stateful steps require the `RecoveryStore` service. Swapping the
+ * Layer (`RecoveryStore.layerMemory`, the SQLite layer, the Kafka layer) changes
+ * the durable backend and nothing else.
+ *
+ * The service is typed; a backend only stores bytes. A backend implements the
+ * small {@link Backend} interface and `RecoveryStore.make` turns it into the
+ * service, adding what every backend shares: the guards of R7, the resume point
+ * of R3 and the epoch transaction of R1.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import { type RecoveryError, RecoveryMismatch, StoreVersionUnsupported } from "./DataflowError.js"
+import * as memory from "./internal/memoryBackend.js"
+
+/**
+ * The version of the store layout written by this release. A store with a
+ * higher version refuses to open (R7).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const STORE_SCHEMA_VERSION = 1
+
+/**
+ * What a store records about the dataflow that wrote it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreMeta {
+  readonly dataflowId: string
+  readonly workerCount: number
+  readonly schemaVersion: number
+  readonly createdAt: number
+}
+
+/**
+ * One state write of an epoch: the snapshot of `key` in step `stepId`, or a
+ * tombstone (`value: null`) when the key was deleted. Input positions are
+ * written the same way, with the input's step id and the partition as key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotWrite {
+  readonly stepId: string
+  readonly key: string
+  readonly value: Uint8Array | null
+}
+
+/**
+ * A live snapshot read back on resume.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly key: string
+  readonly value: Uint8Array
+}
+
+/**
+ * The last epoch a worker completed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerProgress {
+  readonly workerIndex: number
+  readonly epoch: number
+}
+
+/**
+ * The byte-level interface a durable backend implements. Everything typed
+ * (schemas, guards, the resume calculation) lives in core.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * // a backend that wraps the memory one and counts commits
+ * const handle = RecoveryStore.makeMemoryHandle()
+ * const inner = RecoveryStore.memoryBackend(handle)
+ * const counting: RecoveryStore.Backend = { ...inner, name: "counting memory" }
+ * const layer = RecoveryStore.layer(counting)
+ * ```
+ * @since 0.1.0
+ * @category backends
+ */
+export interface Backend {
+  /** Names the store in errors and logs, e.g. `sqlite ./state`. */
+  readonly name: string
+  /** Opens the store for one worker; resources (files, locks, producers) live in the scope. */
+  readonly open: (options: {
+    readonly workerIndex: number
+    readonly workerCount: number
+  }) => Effect.Effect<BackendWorker, RecoveryError, Scope.Scope>
+}
+
+/**
+ * One worker's view of a backend.
+ *
+ * @since 0.1.0
+ * @category backends
+ */
+export interface BackendWorker {
+  /** The metadata written when the store was created, if any. */
+  readonly readMeta: Effect.Effect<Option.Option<StoreMeta>, RecoveryError>
+  /** Records the metadata of a fresh store. */
+  readonly writeMeta: (meta: StoreMeta) => Effect.Effect<void, RecoveryError>
+  /** The last completed epoch of every worker that has completed one. */
+  readonly readProgress: Effect.Effect<ReadonlyArray<WorkerProgress>, RecoveryError>
+  /** Forgets this worker's progress and writes of epochs `>= epoch`: they were never agreed by all workers. */
+  readonly discardFrom: (epoch: number) => Effect.Effect<void, RecoveryError>
+  /** For every key of the step, the newest write at or before `epoch`, leaving out tombstones. */
+  readonly readSnapshots: (stepId: string, atOrBefore: number) => Stream.Stream<Snapshot, RecoveryError>
+  /**
+   * Atomically stores the epoch's writes and marks the epoch complete for this
+   * worker (R1), then collects snapshots no longer needed (R6).
+   */
+  readonly commit: (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => Effect.Effect<void, RecoveryError>
+}
+
+/**
+ * The writes of one epoch, gathered while the epoch runs and committed together.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EpochTransaction {
+  readonly epoch: number
+  /** Buffers a snapshot (or a tombstone with `null`); nothing is visible before commit. */
+  readonly write: (stepId: string, key: string, value: Uint8Array | null) => void
+}
+
+/**
+ * A worker's open session with the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerRecovery {
+  readonly workerIndex: number
+  /** `1 + min(last completed epoch of each worker)`; 1 for a fresh store (R3). */
+  readonly resumeEpoch: number
+  /** The snapshots of a step as of `resumeEpoch - 1`. */
+  readonly snapshots: (stepId: string) => Stream.Stream<Snapshot, RecoveryError>
+  /**
+   * Runs `body` as epoch `epoch`: the writes it makes commit together with the
+   * "epoch complete" mark when it succeeds, and are discarded when it fails.
+   */
+  readonly transaction: <A, E, R>(
+    epoch: number,
+    body: (transaction: EpochTransaction) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RecoveryError, R>
+}
+
+/**
+ * The recovery store service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RecoveryStore } from "@sluice/core"
+ *
+ * const resumeEpoch = Effect.gen(function*() {
+ *   const store = yield* RecoveryStore.RecoveryStore
+ *   const worker = yield* store.open({ dataflowId: "wc", workerIndex: 0, workerCount: 1 })
+ *   return worker.resumeEpoch
+ * }).pipe(Effect.scoped, Effect.provide(RecoveryStore.layerMemory()))
+ * ```
+ * @since 0.1.0
+ * @category tags
+ */
+export class RecoveryStore extends Context.Tag("@sluice/core/RecoveryStore")<RecoveryStore, {
+  readonly name: string
+  readonly open: (options: {
+    readonly dataflowId: string
+    readonly workerIndex: number
+    readonly workerCount: number
+  }) => Effect.Effect<WorkerRecovery, RecoveryError, Scope.Scope>
+}>() {}
+
+/**
+ * Builds the service from a byte-level backend.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * const store = RecoveryStore.make(RecoveryStore.memoryBackend(RecoveryStore.makeMemoryHandle()))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (backend: Backend): RecoveryStore["Type"] => ({
+  name: backend.name,
+  open: ({ dataflowId, workerCount, workerIndex }) =>
+    Effect.gen(function*() {
+      const worker = yield* backend.open({ workerIndex, workerCount })
+      const meta = yield* worker.readMeta
+      if (Option.isSome(meta)) {
+        // R7: refuse before changing anything.
+        if (meta.value.schemaVersion > STORE_SCHEMA_VERSION) {
+          return yield* new StoreVersionUnsupported({
+            found: meta.value.schemaVersion,
+            supported: STORE_SCHEMA_VERSION
+          })
+        }
+        if (meta.value.dataflowId !== dataflowId) {
+          return yield* new RecoveryMismatch({
+            field: "dataflowId",
+            expected: dataflowId,
+            found: meta.value.dataflowId
+          })
+        }
+        if (meta.value.workerCount !== workerCount) {
+          return yield* new RecoveryMismatch({
+            field: "workerCount",
+            expected: workerCount,
+            found: meta.value.workerCount
+          })
+        }
+      } else {
+        yield* worker.writeMeta({
+          dataflowId,
+          workerCount,
+          schemaVersion: STORE_SCHEMA_VERSION,
+          createdAt: Date.now()
+        })
+      }
+      const resumeEpoch = resumeEpochOf(yield* worker.readProgress, workerCount)
+      // Epochs some worker completed beyond the agreed point are redone; their
+      // writes must not shadow the redone ones.
+      yield* worker.discardFrom(resumeEpoch)
+      yield* Effect.annotateLogs(Effect.logDebug("recovery store opened"), {
+        store: backend.name,
+        dataflowId,
+        workerIndex,
+        resumeEpoch
+      })
+      const recovery: WorkerRecovery = {
+        workerIndex,
+        resumeEpoch,
+        snapshots: (stepId) => worker.readSnapshots(stepId, resumeEpoch - 1),
+        transaction: (epoch, body) =>
+          Effect.suspend(() => {
+            const writes: Array<SnapshotWrite> = []
+            const transaction: EpochTransaction = {
+              epoch,
+              write: (stepId, key, value) => {
+                writes.push({ stepId, key, value })
+              }
+            }
+            // The buffer is the transaction: a failed body leaves it unreferenced.
+            return Effect.flatMap(body(transaction), (a) => Effect.as(worker.commit(epoch, writes), a))
+          })
+      }
+      return recovery
+    })
+})
+
+/**
+ * R3: one past the smallest last-completed epoch over all workers; a worker
+ * that never completed an epoch holds everyone at epoch 1.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * RecoveryStore.resumeEpochOf([{ workerIndex: 0, epoch: 7 }, { workerIndex: 1, epoch: 5 }], 2) // 6
+ * RecoveryStore.resumeEpochOf([{ workerIndex: 0, epoch: 7 }], 2) // 1
+ * ```
+ * @since 0.1.0
+ * @category resume
+ */
+export const resumeEpochOf = (progress: ReadonlyArray<WorkerProgress>, workerCount: number): number => {
+  let min = Infinity
+  for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+    const found = progress.find((p) => p.workerIndex === workerIndex)
+    min = Math.min(min, found === undefined ? 0 : found.epoch)
+  }
+  return (min === Infinity ? 0 : min) + 1
+}
+
+/**
+ * A Layer of the service over a backend.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * const layer = RecoveryStore.layer(RecoveryStore.memoryBackend(RecoveryStore.makeMemoryHandle()))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (backend: Backend): Layer.Layer<RecoveryStore> => Layer.succeed(RecoveryStore, make(backend))
+
+/**
+ * In-memory store data that outlives one run, so a test can run a flow, make
+ * it fail, and run it again against the same data.
+ *
+ * @since 0.1.0
+ * @category memory
+ */
+export type MemoryHandle = memory.MemoryHandle
+
+/**
+ * Makes an empty in-memory store.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * const handle = RecoveryStore.makeMemoryHandle()
+ * const first = RecoveryStore.layerMemory(handle)
+ * const restarted = RecoveryStore.layerMemory(handle) // sees what the first run committed
+ * handle.stats() // { snapshots: 0, tombstones: 0, completedEpochs: [] }
+ * ```
+ * @since 0.1.0
+ * @category memory
+ */
+export const makeMemoryHandle: () => MemoryHandle = memory.makeHandle
+
+/**
+ * The in-memory backend over a handle, for wrapping in tests.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * const backend = RecoveryStore.memoryBackend(RecoveryStore.makeMemoryHandle())
+ * ```
+ * @since 0.1.0
+ * @category memory
+ */
+export const memoryBackend: (handle: MemoryHandle) => Backend = memory.makeBackend
+
+/**
+ * The in-memory store. Without a handle every run starts fresh.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * const layer = RecoveryStore.layerMemory()
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (handle?: MemoryHandle): Layer.Layer<RecoveryStore> =>
+  Layer.suspend(() => layer(memory.makeBackend(handle ?? memory.makeHandle())))

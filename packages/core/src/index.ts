@@ -1,0 +1,35 @@
+/**
+ * Sluice: durable, recoverable stateful dataflows on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Dataflow from "./Dataflow.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DataflowError from "./DataflowError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Epoch from "./Epoch.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Input from "./Input.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Output from "./Output.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RecoveryStore from "./RecoveryStore.js"

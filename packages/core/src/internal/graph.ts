@@ -1,0 +1,57 @@
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type { Input } from "../Input.js"
+import type { Output } from "../Output.js"
+
+/** Where a step reads from: a step and one of its output ports. @internal */
+export interface Edge {
+  readonly node: number
+  readonly port: number
+}
+
+/** How a keyed step updates state and what it emits. @internal */
+export type KeyedLogic =
+  | {
+    readonly _tag: "StatefulMap"
+    readonly init: (key: string) => unknown
+    readonly step: (state: any, value: any) => readonly [unknown, unknown]
+  }
+  | {
+    readonly _tag: "Fold"
+    /** Absent for `reduce`: the first value is the accumulator. */
+    readonly init: ((key: string) => unknown) | undefined
+    readonly fold: (acc: any, value: any) => unknown
+    readonly emit: "each" | "end"
+  }
+
+/** @internal */
+export type StepKind =
+  | { readonly _tag: "Input"; readonly input: Input<unknown> }
+  | { readonly _tag: "Transform"; readonly transform: (items: ReadonlyArray<any>) => ReadonlyArray<unknown> }
+  | {
+    readonly _tag: "MapEffect"
+    readonly f: (item: any) => Effect.Effect<unknown, unknown>
+    readonly concurrency: number
+  }
+  | { readonly _tag: "Keyed"; readonly state: Schema.Schema<any, any>; readonly logic: KeyedLogic }
+  | { readonly _tag: "Merge" }
+  | { readonly _tag: "Branch"; readonly predicate: (item: any) => boolean }
+  | { readonly _tag: "Output"; readonly output: Output<any> }
+
+/** @internal */
+export interface Step {
+  readonly index: number
+  readonly stepId: string
+  readonly upstream: ReadonlyArray<Edge>
+  readonly kind: StepKind
+}
+
+/**
+ * The steps of a dataflow in the order they were added, which is a topological
+ * order: a step can only read from steps that exist already.
+ *
+ * @internal
+ */
+export interface Graph {
+  readonly steps: Array<Step>
+}

@@ -1,0 +1,398 @@
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import { type DataflowError, type RecoveryError, StateDecodeError, StepFailed } from "../DataflowError.js"
+import type { OutputWriter } from "../Output.js"
+import type { EpochTransaction, Snapshot } from "../RecoveryStore.js"
+import type { KeyedLogic } from "./graph.js"
+import * as StateCodec from "./stateCodec.js"
+
+/** What every step of a running worker shares. @internal */
+export interface RunContext {
+  readonly dataflowId: string
+  readonly workerIndex: number
+  epoch: number
+}
+
+interface Target {
+  readonly operator: Operator
+  readonly slot: number
+}
+
+type Step = Effect.Effect<void, DataflowError>
+
+const forEachTarget = (targets: ReadonlyArray<Target>, f: (target: Target) => Step): Step =>
+  targets.length === 1 ? f(targets[0]) : Effect.forEach(targets, f, { discard: true })
+
+/**
+ * A step at run time. Items arrive as arrays (a chunk each), barriers and end
+ * of input arrive per upstream slot. Work is synchronous inside one chunk; an
+ * Effect runs per chunk, never per item.
+ *
+ * @internal
+ */
+export abstract class Operator {
+  /** Downstream targets per output port. */
+  readonly targets: Array<Array<Target>> = [[], []]
+  constructor(readonly stepId: string, readonly context: RunContext) {}
+
+  abstract push(slot: number, items: ReadonlyArray<unknown>): Step
+
+  barrier(_slot: number, transaction: EpochTransaction): Step {
+    return this.forwardBarrier(transaction)
+  }
+
+  end(_slot: number): Step {
+    return this.forwardEnd()
+  }
+
+  protected emit(port: number, items: ReadonlyArray<unknown>): Step {
+    const targets = this.targets[port]
+    if (items.length === 0 || targets.length === 0) return Effect.void
+    return forEachTarget(targets, (t) => t.operator.push(t.slot, items))
+  }
+
+  protected forwardBarrier(transaction: EpochTransaction): Step {
+    return Effect.forEach(
+      this.targets,
+      (targets) => forEachTarget(targets, (t) => t.operator.barrier(t.slot, transaction)),
+      {
+        discard: true
+      }
+    )
+  }
+
+  protected forwardEnd(): Step {
+    return Effect.forEach(this.targets, (targets) => forEachTarget(targets, (t) => t.operator.end(t.slot)), {
+      discard: true
+    })
+  }
+
+  protected failed(cause: unknown, key?: string): StepFailed {
+    return new StepFailed({
+      stepId: this.stepId,
+      epoch: this.context.epoch,
+      ...(key === undefined ? {} : { key }),
+      cause
+    })
+  }
+
+  /** Turns failures and defects of user Effects into `StepFailed`; interruption stays interruption. */
+  protected guard<A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A, StepFailed> {
+    return Effect.catchAllCause(
+      effect,
+      (cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : Effect.fail(this.failed(Cause.squash(cause)))
+    )
+  }
+}
+
+/** @internal */
+export class InputOperator extends Operator {
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return this.emit(0, items)
+  }
+}
+
+/** @internal */
+export class TransformOperator extends Operator {
+  constructor(
+    stepId: string,
+    context: RunContext,
+    readonly transform: (items: ReadonlyArray<any>) => ReadonlyArray<unknown>
+  ) {
+    super(stepId, context)
+  }
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return Effect.suspend(() => {
+      let out: ReadonlyArray<unknown>
+      try {
+        out = this.transform(items)
+      } catch (error) {
+        return Effect.fail(this.failed(error))
+      }
+      return this.emit(0, out)
+    })
+  }
+}
+
+/** @internal */
+export class MapEffectOperator extends Operator {
+  constructor(
+    stepId: string,
+    context: RunContext,
+    readonly f: (item: any) => Effect.Effect<unknown, unknown>,
+    readonly concurrency: number
+  ) {
+    super(stepId, context)
+  }
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return this.guard(
+      Effect.forEach(items, (item) => Effect.suspend(() => this.f(item)), { concurrency: this.concurrency })
+    )
+      .pipe(Effect.flatMap((out) => this.emit(0, out)))
+  }
+}
+
+/** @internal */
+export class BranchOperator extends Operator {
+  constructor(stepId: string, context: RunContext, readonly predicate: (item: any) => boolean) {
+    super(stepId, context)
+  }
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return Effect.suspend(() => {
+      const trues: Array<unknown> = []
+      const falses: Array<unknown> = []
+      try {
+        for (let i = 0; i < items.length; i++) (this.predicate(items[i]) ? trues : falses).push(items[i])
+      } catch (error) {
+        return Effect.fail(this.failed(error))
+      }
+      return Effect.zipRight(this.emit(0, trues), this.emit(1, falses))
+    })
+  }
+}
+
+/**
+ * R2 at a step with several upstreams: after an upstream delivers the barrier of
+ * epoch `e`, its items wait until every upstream has delivered it; then the
+ * barrier goes on, and the held items after it.
+ *
+ * @internal
+ */
+export class MergeOperator extends Operator {
+  private readonly barrierEpoch: Array<number>
+  private readonly held: Array<Array<ReadonlyArray<unknown>>>
+  private readonly ended: Array<boolean>
+  private forwardedEpoch = 0
+
+  constructor(stepId: string, context: RunContext, readonly upstreamCount: number) {
+    super(stepId, context)
+    this.barrierEpoch = new Array(upstreamCount).fill(0)
+    this.held = Array.from({ length: upstreamCount }, () => [])
+    this.ended = new Array(upstreamCount).fill(false)
+  }
+
+  push(slot: number, items: ReadonlyArray<unknown>): Step {
+    if (this.barrierEpoch[slot] > this.forwardedEpoch) {
+      this.held[slot].push(items)
+      return Effect.void
+    }
+    return this.emit(0, items)
+  }
+
+  override barrier(slot: number, transaction: EpochTransaction): Step {
+    return Effect.suspend(() => {
+      this.barrierEpoch[slot] = transaction.epoch
+      if (this.barrierEpoch.some((epoch) => epoch < transaction.epoch)) return Effect.void
+      this.forwardedEpoch = transaction.epoch
+      const released = this.held.map((chunks) => chunks.splice(0))
+      return Effect.zipRight(
+        this.forwardBarrier(transaction),
+        Effect.forEach(
+          released,
+          (chunks) => Effect.forEach(chunks, (items) => this.emit(0, items), { discard: true }),
+          {
+            discard: true
+          }
+        )
+      )
+    })
+  }
+
+  override end(slot: number): Step {
+    this.ended[slot] = true
+    return this.ended.every(Boolean) ? this.forwardEnd() : Effect.void
+  }
+}
+
+/** @internal */
+export class OutputOperator extends Operator {
+  constructor(stepId: string, context: RunContext, readonly writer: OutputWriter<unknown>) {
+    super(stepId, context)
+  }
+  private outputContext() {
+    return { stepId: this.stepId, epoch: this.context.epoch, workerIndex: this.context.workerIndex }
+  }
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return this.guard(Effect.suspend(() => this.writer.write(Chunk.unsafeFromArray(items), this.outputContext())))
+  }
+  override barrier(_slot: number, _transaction: EpochTransaction): Step {
+    const beforeCommit = this.writer.beforeCommit
+    return beforeCommit === undefined
+      ? Effect.void
+      : this.guard(Effect.suspend(() => beforeCommit(this.outputContext())))
+  }
+}
+
+interface Entry {
+  state: unknown
+  /** Changed since the last snapshot. */
+  dirty: boolean
+  /** Changed since last emitted, for steps that emit at end of input. */
+  pending: boolean
+}
+
+/**
+ * Keyed state with snapshots. Only keys changed in an epoch are written at its
+ * barrier; deleted keys write tombstones (R1). Steps that emit at end of input
+ * snapshot `[state, pending]` so a resumed run still emits what a clean run
+ * would, and a finished one emits nothing again (R13).
+ *
+ * @internal
+ */
+export class KeyedOperator extends Operator {
+  private readonly entries = new Map<string, Entry>()
+  private dirtyKeys: Array<string> = []
+  private deletedKeys = new Set<string>()
+  private readonly codec: StateCodec.StateCodec<unknown>
+  private readonly emitsAtEnd: boolean
+
+  constructor(stepId: string, context: RunContext, codec: StateCodec.StateCodec<unknown>, readonly logic: KeyedLogic) {
+    super(stepId, context)
+    this.codec = codec
+    this.emitsAtEnd = logic._tag === "Fold" && logic.emit === "end"
+  }
+
+  /** Restores the snapshots of the resume point (R3), failing on state that no longer decodes (R8). */
+  load(snapshots: Stream.Stream<Snapshot, RecoveryError>): Effect.Effect<number, RecoveryError | StateDecodeError> {
+    let loaded = 0
+    return Stream.runForEachChunk(snapshots, (chunk) =>
+      Effect.suspend(() => {
+        for (const { key, value } of chunk) {
+          const json = StateCodec.decodeJson(value)
+          let decoded: Either.Either<unknown, string>
+          let pending = false
+          if (Either.isLeft(json)) decoded = json
+          else if (this.emitsAtEnd) {
+            const envelope = json.right
+            if (!Array.isArray(envelope) || envelope.length !== 2 || typeof envelope[1] !== "boolean") {
+              decoded = Either.left("snapshot is not a [state, pending] pair of a step that emits at end")
+            } else {
+              decoded = this.codec.fromEncoded(envelope[0])
+              pending = envelope[1]
+            }
+          } else decoded = this.codec.fromEncoded(json.right)
+          if (Either.isLeft(decoded)) {
+            return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left }))
+          }
+          this.entries.set(key, { state: decoded.right, dirty: false, pending })
+          loaded++
+        }
+        return Effect.void
+      })).pipe(Effect.as(loaded))
+  }
+
+  /** The live state, for tests and inspection. */
+  stateOf(key: string): unknown {
+    return this.entries.get(key)?.state
+  }
+
+  get keyCount(): number {
+    return this.entries.size
+  }
+
+  push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    return Effect.suspend(() => {
+      const out: Array<readonly [string, unknown]> = []
+      let key: string | undefined
+      try {
+        const pairs = items as ReadonlyArray<readonly [string, unknown]>
+        if (this.logic._tag === "StatefulMap") {
+          const { init, step } = this.logic
+          for (let i = 0; i < pairs.length; i++) {
+            key = pairs[i][0]
+            const entry = this.entries.get(key)
+            const [next, emitted] = step(entry === undefined ? init(key) : entry.state, pairs[i][1])
+            out.push([key, emitted])
+            this.set(key, entry, next)
+          }
+        } else {
+          const { fold, init } = this.logic
+          const emitEach = !this.emitsAtEnd
+          for (let i = 0; i < pairs.length; i++) {
+            key = pairs[i][0]
+            const entry = this.entries.get(key)
+            const acc = entry === undefined
+              ? (init === undefined ? pairs[i][1] : fold(init(key), pairs[i][1]))
+              : fold(entry.state, pairs[i][1])
+            this.set(key, entry, acc)
+            if (emitEach) out.push([key, acc])
+          }
+        }
+      } catch (error) {
+        return Effect.fail(this.failed(error, key))
+      }
+      return this.emit(0, out)
+    })
+  }
+
+  private set(key: string, entry: Entry | undefined, next: unknown): void {
+    if (next === undefined) {
+      if (entry !== undefined) {
+        this.entries.delete(key)
+        this.deletedKeys.add(key)
+      }
+      return
+    }
+    if (entry === undefined) {
+      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd })
+      this.dirtyKeys.push(key)
+      return
+    }
+    entry.state = next
+    if (this.emitsAtEnd) entry.pending = true
+    if (!entry.dirty) {
+      entry.dirty = true
+      this.dirtyKeys.push(key)
+    }
+  }
+
+  override end(_slot: number): Step {
+    if (!this.emitsAtEnd) return this.forwardEnd()
+    return Effect.suspend(() => {
+      const out: Array<readonly [string, unknown]> = []
+      for (const [key, entry] of this.entries) {
+        if (!entry.pending) continue
+        out.push([key, entry.state])
+        entry.pending = false
+        if (!entry.dirty) {
+          entry.dirty = true
+          this.dirtyKeys.push(key)
+        }
+      }
+      return Effect.zipRight(this.emit(0, out), this.forwardEnd())
+    })
+  }
+
+  override barrier(_slot: number, transaction: EpochTransaction): Step {
+    return Effect.suspend(() => {
+      let key: string | undefined
+      try {
+        for (key of this.dirtyKeys) {
+          const entry = this.entries.get(key)
+          if (entry === undefined || !entry.dirty) continue
+          entry.dirty = false
+          const encoded = this.codec.toEncoded(entry.state)
+          transaction.write(
+            this.stepId,
+            key,
+            StateCodec.encodeJson(this.emitsAtEnd ? [encoded, entry.pending] : encoded)
+          )
+        }
+        for (key of this.deletedKeys) {
+          if (!this.entries.has(key)) transaction.write(this.stepId, key, null)
+        }
+      } catch (error) {
+        return Effect.fail(this.failed(error, key))
+      }
+      this.dirtyKeys = []
+      this.deletedKeys = new Set()
+      return this.forwardBarrier(transaction)
+    })
+  }
+}

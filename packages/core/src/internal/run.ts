@@ -1,0 +1,280 @@
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type { Dataflow, EpochProgress, RunOptions, RunSummary } from "../Dataflow.js"
+import {
+  type DataflowError,
+  DuplicateStepId,
+  InputNotResumable,
+  InvalidDataflow,
+  StateDecodeError,
+  StepFailed
+} from "../DataflowError.js"
+import * as Epoch from "../Epoch.js"
+import type { Input } from "../Input.js"
+import { type EpochTransaction, RecoveryStore, type WorkerRecovery } from "../RecoveryStore.js"
+import type { Batch } from "./batch.js"
+import type { Step } from "./graph.js"
+import {
+  BranchOperator,
+  InputOperator,
+  KeyedOperator,
+  MapEffectOperator,
+  MergeOperator,
+  type Operator,
+  OutputOperator,
+  type RunContext,
+  TransformOperator
+} from "./operators.js"
+import * as StateCodec from "./stateCodec.js"
+
+type InputEvent =
+  | { readonly _tag: "Items"; readonly input: number; readonly partition: string; readonly batch: Batch<unknown> }
+  | { readonly _tag: "Tick" }
+
+const tick: InputEvent = { _tag: "Tick" }
+
+/** Build-time checks that need no store. @internal */
+export const validate = (dataflow: Dataflow): Effect.Effect<void, DuplicateStepId | InvalidDataflow> =>
+  Effect.suspend((): Effect.Effect<void, DuplicateStepId | InvalidDataflow> => {
+    const seen = new Set<string>()
+    for (const step of dataflow.graph.steps) {
+      if (seen.has(step.stepId)) {
+        return Effect.fail(new DuplicateStepId({ dataflowId: dataflow.id, stepId: step.stepId }))
+      }
+      seen.add(step.stepId)
+    }
+    const steps = dataflow.graph.steps
+    if (!steps.some((s) => s.kind._tag === "Input")) {
+      return Effect.fail(new InvalidDataflow({ dataflowId: dataflow.id, problem: "no input" }))
+    }
+    if (!steps.some((s) => s.kind._tag === "Output")) {
+      return Effect.fail(new InvalidDataflow({ dataflowId: dataflow.id, problem: "no output" }))
+    }
+    return Effect.void
+  })
+
+interface InputBinding {
+  readonly step: Step
+  readonly input: Input<unknown>
+  readonly operator: Operator
+}
+
+/** @internal */
+export const run = (
+  dataflow: Dataflow,
+  options: RunOptions = {}
+): Effect.Effect<RunSummary, DataflowError, RecoveryStore> =>
+  Effect.gen(function*() {
+    yield* validate(dataflow)
+    const store = yield* RecoveryStore
+    const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
+    const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }
+    const { inputs, keyed } = yield* buildOperators(dataflow, context)
+
+    for (const operator of keyed) yield* operator.load(recovery.snapshots(operator.stepId))
+    const stream = yield* openInputs(inputs, recovery, options, context)
+    if (recovery.resumeEpoch > 1) {
+      yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${recovery.resumeEpoch}`)
+    } else {
+      yield* Effect.logDebug(`starting dataflow ${dataflow.id} from a fresh store`)
+    }
+
+    const policy = options.epoch ?? Epoch.defaultPolicy
+    const events = policy._tag === "Interval"
+      ? Stream.merge(stream, Stream.fromSchedule(Schedule.spaced(policy.duration)).pipe(Stream.as(tick)), {
+        haltStrategy: "left"
+      })
+      : stream
+    const pull = yield* Stream.toPull(events)
+    const reader = new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity)
+
+    let epoch = recovery.resumeEpoch
+    let totalItems = 0
+    while (!reader.ended) {
+      context.epoch = epoch
+      const progress = yield* recovery.transaction(epoch, (transaction) => reader.runEpoch(transaction))
+      totalItems += progress.items
+      if (options.onEpochCommitted !== undefined) {
+        yield* options.onEpochCommitted({ dataflowId: dataflow.id, epoch, ...progress, totalItems })
+      }
+      yield* Effect.logTrace(`epoch ${epoch} committed`)
+      epoch++
+    }
+    return { dataflowId: dataflow.id, resumeEpoch: recovery.resumeEpoch, lastEpoch: epoch - 1, items: totalItems }
+  }).pipe(Effect.scoped, Effect.annotateLogs("dataflowId", dataflow.id))
+
+const buildOperators = (dataflow: Dataflow, context: RunContext) =>
+  Effect.gen(function*() {
+    const operators: Array<Operator> = []
+    const inputs: Array<InputBinding> = []
+    const keyed: Array<KeyedOperator> = []
+    for (const step of dataflow.graph.steps) {
+      const kind = step.kind
+      let operator: Operator
+      switch (kind._tag) {
+        case "Input": {
+          operator = new InputOperator(step.stepId, context)
+          inputs.push({ step, input: kind.input, operator })
+          break
+        }
+        case "Transform":
+          operator = new TransformOperator(step.stepId, context, kind.transform)
+          break
+        case "MapEffect":
+          operator = new MapEffectOperator(step.stepId, context, kind.f, kind.concurrency)
+          break
+        case "Branch":
+          operator = new BranchOperator(step.stepId, context, kind.predicate)
+          break
+        case "Merge":
+          operator = new MergeOperator(step.stepId, context, step.upstream.length)
+          break
+        case "Keyed": {
+          const keyedOperator = new KeyedOperator(step.stepId, context, StateCodec.make(kind.state), kind.logic)
+          keyed.push(keyedOperator)
+          operator = keyedOperator
+          break
+        }
+        case "Output": {
+          const writer = yield* kind.output.open({ stepId: step.stepId, workerIndex: context.workerIndex }).pipe(
+            Effect.mapError((cause) => new StepFailed({ stepId: step.stepId, epoch: context.epoch, cause }))
+          )
+          operator = new OutputOperator(step.stepId, context, writer)
+          break
+        }
+      }
+      operators.push(operator)
+      step.upstream.forEach((edge, slot) => {
+        operators[edge.node].targets[edge.port].push({ operator, slot })
+      })
+    }
+    return { inputs, keyed }
+  })
+
+const openInputs = (
+  inputs: ReadonlyArray<InputBinding>,
+  recovery: WorkerRecovery,
+  options: RunOptions,
+  context: RunContext
+) =>
+  Effect.gen(function*() {
+    const streams: Array<Stream.Stream<InputEvent, StepFailed>> = []
+    for (let index = 0; index < inputs.length; index++) {
+      const { input, step } = inputs[index]
+      const stepId = step.stepId
+      const partitions = yield* input.partitions.pipe(
+        Effect.mapError((cause) => new StepFailed({ stepId, epoch: context.epoch, cause }))
+      )
+      const positions = new Map<string, unknown>()
+      if (input.resumable) {
+        yield* Stream.runForEach(recovery.snapshots(stepId), ({ key, value }) => {
+          const position = StateCodec.decodeJson(value)
+          return Either.isLeft(position)
+            ? Effect.fail(new StateDecodeError({ stepId, key, issue: `input position is ${position.left}` }))
+            : Effect.sync(() => positions.set(key, position.right))
+        })
+      } else if (recovery.resumeEpoch > 1 && options.replayUnresumableInputs !== true) {
+        return yield* new InputNotResumable({ stepId, resumeEpoch: recovery.resumeEpoch })
+      }
+      for (const partition of partitions) {
+        const resumeFrom = positions.has(partition) ? Option.some(positions.get(partition)) : Option.none()
+        streams.push(
+          input.open(partition, resumeFrom).pipe(
+            Stream.map((batch): InputEvent => ({ _tag: "Items", input: index, partition, batch })),
+            Stream.mapError((cause) => new StepFailed({ stepId, epoch: context.epoch, key: partition, cause }))
+          )
+        )
+      }
+    }
+    return streams.length === 1 ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
+  })
+
+/**
+ * Reads input events and cuts them into epochs: a batch that crosses an epoch
+ * boundary is split, and its rest opens the next epoch.
+ */
+class EpochReader {
+  ended = false
+  private queue: ReadonlyArray<InputEvent> = []
+  private next = 0
+  /** Items of `queue[next]` already pushed. */
+  private offset = 0
+  /** Position reached per input and partition in the current epoch. */
+  private positions = new Map<string, { readonly stepId: string; readonly partition: string; position: unknown }>()
+
+  constructor(
+    readonly pull: Effect.Effect<Chunk.Chunk<InputEvent>, Option.Option<StepFailed>>,
+    readonly inputs: ReadonlyArray<InputBinding>,
+    readonly itemsPerEpoch: number
+  ) {}
+
+  runEpoch(
+    transaction: EpochTransaction
+  ): Effect.Effect<Omit<EpochProgress, "dataflowId" | "epoch" | "totalItems">, DataflowError> {
+    const self = this
+    return Effect.gen(function*() {
+      let items = 0
+      let writes = 0
+      const counting: EpochTransaction = {
+        epoch: transaction.epoch,
+        write: (stepId, key, value) => {
+          writes++
+          transaction.write(stepId, key, value)
+        }
+      }
+      while (items < self.itemsPerEpoch) {
+        if (self.next >= self.queue.length) {
+          const pulled = yield* Effect.either(self.pull)
+          if (Either.isLeft(pulled)) {
+            if (Option.isSome(pulled.left)) return yield* pulled.left.value
+            self.ended = true
+            break
+          }
+          self.queue = Chunk.toReadonlyArray(pulled.right)
+          self.next = 0
+          self.offset = 0
+          continue
+        }
+        const event = self.queue[self.next]
+        if (event._tag === "Tick") {
+          self.next++
+          break
+        }
+        const all = event.batch.items
+        const take = Math.min(all.length - self.offset, self.itemsPerEpoch - items)
+        if (take > 0) {
+          const chunk = self.offset === 0 && take === all.length ? all : all.slice(self.offset, self.offset + take)
+          const binding = self.inputs[event.input]
+          yield* binding.operator.push(0, chunk)
+          if (binding.input.resumable) {
+            const id = `${event.input}\u0000${event.partition}`
+            const reached = self.positions.get(id)
+            const position = event.batch.positionAfter(self.offset + take - 1)
+            if (reached === undefined) {
+              self.positions.set(id, { stepId: binding.step.stepId, partition: event.partition, position })
+            } else reached.position = position
+          }
+          items += take
+          self.offset += take
+        }
+        if (self.offset >= all.length) {
+          self.next++
+          self.offset = 0
+        }
+      }
+      if (self.ended) {
+        for (const { operator } of self.inputs) yield* operator.end(0)
+      }
+      for (const { partition, position, stepId } of self.positions.values()) {
+        counting.write(stepId, partition, StateCodec.encodeJson(position))
+      }
+      self.positions.clear()
+      for (const { operator } of self.inputs) yield* operator.barrier(0, counting)
+      return { items, snapshots: writes }
+    })
+  }
+}

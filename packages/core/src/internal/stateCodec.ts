@@ -1,0 +1,47 @@
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * Snapshot bytes are the JSON text of the state schema's encoded form (R8).
+ *
+ * @internal
+ */
+export interface StateCodec<S> {
+  /** The schema's encoded form; throws with a readable message when the state does not encode. */
+  readonly toEncoded: (state: S) => unknown
+  readonly fromEncoded: (encoded: unknown) => Either.Either<S, string>
+}
+
+/** @internal */
+export const make = <S, I>(schema: Schema.Schema<S, I>): StateCodec<S> => {
+  const encodeEither = Schema.encodeEither(schema)
+  const decodeEither = Schema.decodeUnknownEither(schema)
+  return {
+    toEncoded: (state) => {
+      const encoded = encodeEither(state)
+      if (Either.isLeft(encoded)) {
+        throw new Error(`state does not encode with the step's schema: ${formatIssue(encoded.left)}`)
+      }
+      return encoded.right
+    },
+    fromEncoded: (encoded) => Either.mapLeft(decodeEither(encoded), formatIssue)
+  }
+}
+
+/** @internal */
+export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value))
+
+/** @internal */
+export const decodeJson = (bytes: Uint8Array): Either.Either<unknown, string> => {
+  try {
+    return Either.right(JSON.parse(decoder.decode(bytes)))
+  } catch (error) {
+    return Either.left(`snapshot is not JSON: ${(error as Error).message}`)
+  }
+}
+
+const formatIssue = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)

@@ -1,0 +1,43 @@
+import { describe, it } from "@effect/vitest"
+import { assert } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fc from "fast-check"
+import { assertOutputAtLeastOnce, runWithCrashes } from "./fixtures/crashRuns.js"
+import { expectedCounts } from "./fixtures/flows.js"
+import { memoryFixture } from "./fixtures/StoreFixture.js"
+
+const word = fc.constantFrom("a", "b", "c", "d", "e", "del:a", "del:c")
+const line = fc.array(word, { minLength: 0, maxLength: 4 }).map((words) => words.join(" "))
+
+describe("R4/R5 property: run → crash → resume → finish", () => {
+  it("R4/R5: for random input, epoch size and crash points, state equals a clean run's and output is the clean output plus replays of incomplete epochs", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { minLength: 0, maxLength: 60 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.nat({ max: 70 }), { minLength: 1, maxLength: 4 }),
+        (lines, epochSize, crashes) =>
+          Effect.runPromise(
+            Effect.gen(function*() {
+              const clean = yield* memoryFixture.fresh()
+              const cleanRun = yield* runWithCrashes(clean.layer, lines, epochSize, [])
+              const store = yield* memoryFixture.fresh()
+              const result = yield* runWithCrashes(store.layer, lines, epochSize, crashes)
+              assert.deepStrictEqual(result.state, expectedCounts(lines))
+              assert.deepStrictEqual(result.state, cleanRun.state)
+              assert.deepStrictEqual(result.totalsState, cleanRun.totalsState)
+              assertOutputAtLeastOnce(
+                cleanRun.runs[0].counts,
+                result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.counts }))
+              )
+              assertOutputAtLeastOnce(
+                cleanRun.runs[0].totals,
+                result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.totals }))
+              )
+            }).pipe(Effect.scoped)
+          )
+      ),
+      { numRuns: 150 }
+    )
+  })
+})

@@ -1,0 +1,30 @@
+import type { StoreFixture } from "../fixtures/StoreFixture.js"
+import { r01Snapshot } from "./R01-snapshot.js"
+import { r02Barrier } from "./R02-barrier.js"
+import { r03Resume } from "./R03-resume.js"
+import { r04r05CrashEquivalence } from "./R04-R05-crash-equivalence.js"
+import { r06BoundedStore } from "./R06-bounded-store.js"
+import { r07Guards } from "./R07-guards.js"
+import { r08StateCodecs } from "./R08-state-codecs.js"
+import { r09r10FreshStartAndFailure } from "./R09-R10-fresh-start-and-failure.js"
+import { r11Inputs } from "./R11-inputs.js"
+import { r13Continuation } from "./R13-continuation.js"
+import { r14ResumeCost } from "./R14-resume-cost.js"
+
+/**
+ * The behaviour every recovery store must show, rule by rule of SEMANTICS.md.
+ * Each backend's tests call this with a fixture of their store.
+ */
+export const recoverySuite = (fixture: StoreFixture) => {
+  r01Snapshot(fixture)
+  r02Barrier(fixture)
+  r03Resume(fixture)
+  r04r05CrashEquivalence(fixture)
+  r06BoundedStore(fixture)
+  r07Guards(fixture)
+  r08StateCodecs(fixture)
+  r09r10FreshStartAndFailure(fixture)
+  r11Inputs(fixture)
+  r13Continuation(fixture)
+  r14ResumeCost(fixture)
+}
