@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import type { EpochTransaction } from "./RecoveryStore.js"
 
 /**
  * @since 0.1.0
@@ -36,6 +37,17 @@ export interface OutputContext {
 }
 
 /**
+ * What an output sees when its epoch is about to commit: the epoch's
+ * transaction, for outputs whose records commit with it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommitContext extends OutputContext {
+  readonly transaction: EpochTransaction
+}
+
+/**
  * An open output: receives chunks while an epoch runs, and is told when the
  * epoch is about to commit (to flush what it buffers).
  *
@@ -44,7 +56,7 @@ export interface OutputContext {
  */
 export interface OutputWriter<in A> {
   readonly write: (items: Chunk.Chunk<A>, context: OutputContext) => Effect.Effect<void, unknown>
-  readonly beforeCommit?: (context: OutputContext) => Effect.Effect<void, unknown>
+  readonly beforeCommit?: (context: CommitContext) => Effect.Effect<void, unknown>
 }
 
 /**
@@ -174,6 +186,48 @@ export const toFile = <A>(path: string, format: (item: A) => string = formatItem
         }
       })
     )
+  )
+
+/**
+ * Exactly-once output: the epoch's records commit inside the store's epoch
+ * transaction, so a record is visible once, after its epoch completes, however
+ * often the run crashes (R5). The store decides where records go: the Kafka
+ * store produces them to the topic `destination` in its Kafka transaction, the
+ * memory store keeps them on its handle.
+ *
+ * @example
+ * ```ts
+ * import { Output } from "@sluice/core"
+ * const out = Output.transactional("counts", ([word, n]: readonly [string, number]) => ({
+ *   key: new TextEncoder().encode(word),
+ *   value: new TextEncoder().encode(String(n))
+ * }))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const transactional = <A>(
+  destination: string,
+  encode: (item: A) => { readonly key: Uint8Array | null; readonly value: Uint8Array }
+): Output<A> =>
+  make(() =>
+    Effect.sync(() => {
+      let pending: Array<A> = []
+      return {
+        write: (items) =>
+          Effect.sync(() => {
+            for (const item of items) pending.push(item)
+          }),
+        beforeCommit: ({ transaction }) =>
+          Effect.sync(() => {
+            for (const item of pending) {
+              const { key, value } = encode(item)
+              transaction.writeOutput({ destination, key, value })
+            }
+            pending = []
+          })
+      }
+    })
   )
 
 const formatItem = (item: unknown): string => typeof item === "string" ? item : JSON.stringify(item)

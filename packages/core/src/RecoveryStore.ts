@@ -58,6 +58,21 @@ export interface SnapshotWrite {
 }
 
 /**
+ * An output record that commits inside the epoch's transaction, for outputs
+ * that are exactly-once with a store that can hold them (R5): the Kafka store
+ * produces it to the topic `destination`, the SQLite store appends it to a
+ * table, the memory store to a list.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutputRecord {
+  readonly destination: string
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array
+}
+
+/**
  * A live snapshot read back on resume.
  *
  * @since 0.1.0
@@ -126,7 +141,11 @@ export interface BackendWorker {
    * Atomically stores the epoch's writes and marks the epoch complete for this
    * worker (R1), then collects snapshots no longer needed (R6).
    */
-  readonly commit: (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => Effect.Effect<void, RecoveryError>
+  readonly commit: (
+    epoch: number,
+    writes: ReadonlyArray<SnapshotWrite>,
+    outputs: ReadonlyArray<OutputRecord>
+  ) => Effect.Effect<void, RecoveryError>
 }
 
 /**
@@ -139,6 +158,8 @@ export interface EpochTransaction {
   readonly epoch: number
   /** Buffers a snapshot (or a tombstone with `null`); nothing is visible before commit. */
   readonly write: (stepId: string, key: string, value: Uint8Array | null) => void
+  /** Buffers an output record that becomes visible with the commit, and never without it. */
+  readonly writeOutput: (record: OutputRecord) => void
 }
 
 /**
@@ -253,14 +274,18 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
         transaction: (epoch, body) =>
           Effect.suspend(() => {
             const writes: Array<SnapshotWrite> = []
+            const outputs: Array<OutputRecord> = []
             const transaction: EpochTransaction = {
               epoch,
               write: (stepId, key, value) => {
                 writes.push({ stepId, key, value })
+              },
+              writeOutput: (record) => {
+                outputs.push(record)
               }
             }
             // The buffer is the transaction: a failed body leaves it unreferenced.
-            return Effect.flatMap(body(transaction), (a) => Effect.as(worker.commit(epoch, writes), a))
+            return Effect.flatMap(body(transaction), (a) => Effect.as(worker.commit(epoch, writes, outputs), a))
           })
       }
       return recovery

@@ -73,12 +73,12 @@ describe("store errors", () => {
         open: (options) =>
           Effect.map(memory.open(options), (worker) => ({
             ...worker,
-            commit: (epoch, writes) =>
+            commit: (epoch, writes, outputs) =>
               epoch === 2
                 ? Effect.fail(
                   new DataflowError.StoreUnavailable({ store: "flaky", reason: "disk full", cause: undefined })
                 )
-                : worker.commit(epoch, writes)
+                : worker.commit(epoch, writes, outputs)
           }))
       }
       const flow = Dataflow.make("wc").pipe(

@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { Backend, BackendWorker, Snapshot, StoreMeta, WorkerProgress } from "../RecoveryStore.js"
+import type { Backend, BackendWorker, OutputRecord, Snapshot, StoreMeta, WorkerProgress } from "../RecoveryStore.js"
 
 interface Version {
   readonly epoch: number
@@ -18,6 +18,8 @@ export class MemoryHandle {
   readonly snapshots = new Map<number, WorkerSnapshots>()
   /** Keys that may hold versions GC can drop, per worker. */
   readonly collectable = new Map<number, Map<string, Set<string>>>()
+  /** Transactional output records per destination, in commit order. */
+  readonly outputs = new Map<string, Array<OutputRecord & { readonly epoch: number; readonly workerIndex: number }>>()
 
   /** Counts what the store holds, for tests of R6. */
   stats(): { snapshots: number; tombstones: number; completedEpochs: ReadonlyArray<WorkerProgress> } {
@@ -121,8 +123,11 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
             }
             return Stream.fromIterable(out)
           }),
-        commit: (epoch, writes) =>
+        commit: (epoch, writes, outputs) =>
           Effect.sync(() => {
+            for (const record of outputs) {
+              getOrCreate(handle.outputs, record.destination, () => []).push({ ...record, epoch, workerIndex })
+            }
             // One synchronous mutation: nothing else can observe a half-applied epoch.
             for (const { key, stepId, value } of writes) {
               const versions = getOrCreate(

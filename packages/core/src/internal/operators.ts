@@ -221,11 +221,11 @@ export class OutputOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
     return this.guard(Effect.suspend(() => this.writer.write(Chunk.unsafeFromArray(items), this.outputContext())))
   }
-  override barrier(_slot: number, _transaction: EpochTransaction): Step {
+  override barrier(_slot: number, transaction: EpochTransaction): Step {
     const beforeCommit = this.writer.beforeCommit
     return beforeCommit === undefined
       ? Effect.void
-      : this.guard(Effect.suspend(() => beforeCommit(this.outputContext())))
+      : this.guard(Effect.suspend(() => beforeCommit({ ...this.outputContext(), transaction })))
   }
 }
 

@@ -224,7 +224,8 @@ class EpochReader {
         write: (stepId, key, value) => {
           writes++
           transaction.write(stepId, key, value)
-        }
+        },
+        writeOutput: transaction.writeOutput
       }
       while (items < self.itemsPerEpoch) {
         if (self.next >= self.queue.length) {

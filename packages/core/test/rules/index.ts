@@ -3,6 +3,7 @@ import { r01Snapshot } from "./R01-snapshot.js"
 import { r02Barrier } from "./R02-barrier.js"
 import { r03Resume } from "./R03-resume.js"
 import { r04r05CrashEquivalence } from "./R04-R05-crash-equivalence.js"
+import { r05ExactlyOnce } from "./R05-exactly-once.js"
 import { r06BoundedStore } from "./R06-bounded-store.js"
 import { r07Guards } from "./R07-guards.js"
 import { r08StateCodecs } from "./R08-state-codecs.js"
@@ -20,6 +21,7 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r02Barrier(fixture)
   r03Resume(fixture)
   r04r05CrashEquivalence(fixture)
+  r05ExactlyOnce(fixture)
   r06BoundedStore(fixture)
   r07Guards(fixture)
   r08StateCodecs(fixture)
