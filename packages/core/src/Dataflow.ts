@@ -12,7 +12,7 @@ import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import type { DataflowError } from "./DataflowError.js"
 import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
@@ -20,6 +20,7 @@ import type { Graph, Step, StepKind } from "./internal/graph.js"
 import * as runtime from "./internal/run.js"
 import type { Output } from "./Output.js"
 import type { RecoveryStore } from "./RecoveryStore.js"
+import type * as Window from "./Window.js"
 
 /**
  * @since 0.1.0
@@ -490,6 +491,193 @@ export const fold: {
     _tag: "Keyed",
     state: options.state,
     logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit ?? "each" }
+  }))
+
+/**
+ * What a window step returns: the flow of closed windows, with the flow of
+ * late items (older than their key's watermark) alongside as `late`, so late
+ * data is never dropped silently.
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export type WindowFlow<V, S> = Flow<Keyed<Window.Windowed<S>>> & { readonly late: Flow<Keyed<V>> }
+
+const addWindowStep = <V, S>(
+  self: Flow<Keyed<V>>,
+  stepId: string,
+  kind: Extract<StepKind, { _tag: "Window" }>
+): WindowFlow<V, S> => {
+  if (kind.policy._tag === "Session" && kind.aggregate.merge === undefined) {
+    throw new RangeError(`window step ${stepId} uses session windows, which merge: pass a merge function`)
+  }
+  const windows = addStep<Keyed<Window.Windowed<S>>>(self.dataflow, stepId, [self], kind)
+  const late = makeFlow<Keyed<V>>(self.dataflow, self.dataflow.graph.steps[windows.node], 1)
+  return Object.assign(windows, { late })
+}
+
+/**
+ * Folds each key's values per window into an accumulator that starts at
+ * `init`, and emits `[key, { window, value }]` when the window closes. Session
+ * windows also need `merge`, for when an item bridges two sessions. Items older
+ * than the watermark go to the returned flow's `late`.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Window } from "@sluice/core"
+ * import { Schema } from "effect"
+ * interface Event { readonly user: string; readonly at: Date; readonly value: number }
+ * const events: Array<Event> = [{ user: "a", at: new Date(1_000), value: 2 }]
+ * const sums = Dataflow.make("sums").pipe(
+ *   Dataflow.input("events", Input.fromIterable(events)),
+ *   Dataflow.keyBy("user", (e) => e.user),
+ *   Dataflow.foldWindow("per_user", {
+ *     clock: Window.eventClock({ timestamp: (e: Event) => e.at, lateness: "5 seconds" }),
+ *     window: Window.tumbling({ length: "10 seconds", alignTo: new Date(0) }),
+ *     state: Schema.Number,
+ *     init: () => 0,
+ *     fold: (sum, e) => sum + e.value
+ *   })
+ * )
+ * const late = sums.late
+ * ```
+ * @since 0.1.0
+ * @category windows
+ */
+export const foldWindow: {
+  <V, S, I = S>(stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly state: Schema.Schema<S, I>
+    readonly init: () => S
+    readonly fold: (acc: S, value: V) => S
+    readonly merge?: (a: S, b: S) => S
+  }): (self: Flow<Keyed<V>>) => WindowFlow<V, S>
+  <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly state: Schema.Schema<S, I>
+    readonly init: () => S
+    readonly fold: (acc: S, value: V) => S
+    readonly merge?: (a: S, b: S) => S
+  }): WindowFlow<V, S>
+} = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly clock: Window.WindowClock<V>
+  readonly window: Window.WindowPolicy
+  readonly state: Schema.Schema<S, I>
+  readonly init: () => S
+  readonly fold: (acc: S, value: V) => S
+  readonly merge?: (a: S, b: S) => S
+}): WindowFlow<V, S> =>
+  addWindowStep<V, S>(self, stepId, {
+    _tag: "Window",
+    state: options.state,
+    clock: options.clock,
+    policy: options.window,
+    aggregate: { init: options.init, fold: options.fold, merge: options.merge }
+  }))
+
+/**
+ * Combines each key's values per window with `reduce` (the first value is the
+ * accumulator) and emits `[key, { window, value }]` when the window closes.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Window } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const maxima = Dataflow.make("max").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 3], ["a", 9]] as const)),
+ *   Dataflow.map("pairs", (p) => p as readonly [string, number]),
+ *   Dataflow.reduceWindow("max", {
+ *     clock: Window.systemClock(),
+ *     window: Window.tumbling({ length: "1 minute" }),
+ *     state: Schema.Number,
+ *     reduce: (a, b) => Math.max(a, b)
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category windows
+ */
+export const reduceWindow: {
+  <V, I = V>(stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly state: Schema.Schema<V, I>
+    readonly reduce: (a: V, b: V) => V
+  }): (self: Flow<Keyed<V>>) => WindowFlow<V, V>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly state: Schema.Schema<V, I>
+    readonly reduce: (a: V, b: V) => V
+  }): WindowFlow<V, V>
+} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly clock: Window.WindowClock<V>
+  readonly window: Window.WindowPolicy
+  readonly state: Schema.Schema<V, I>
+  readonly reduce: (a: V, b: V) => V
+}): WindowFlow<V, V> =>
+  addWindowStep<V, V>(self, stepId, {
+    _tag: "Window",
+    state: options.state,
+    clock: options.clock,
+    policy: options.window,
+    aggregate: { init: undefined, fold: options.reduce, merge: options.reduce }
+  }))
+
+/**
+ * Collects each key's items per window, in arrival order, and emits
+ * `[key, { window, value: items }]` when the window closes. `item` is the
+ * schema the pending items are snapshotted with.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Window } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const sessions = Dataflow.make("sessions").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a:click", "a:buy"])),
+ *   Dataflow.keyBy("user", (s) => s.split(":")[0]),
+ *   Dataflow.collectWindow("session", {
+ *     clock: Window.systemClock(),
+ *     window: Window.session({ gap: "30 minutes" }),
+ *     item: Schema.String
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category windows
+ */
+export const collectWindow: {
+  <V, I = V>(stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly item: Schema.Schema<V, I>
+  }): (self: Flow<Keyed<V>>) => WindowFlow<V, ReadonlyArray<V>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly clock: Window.WindowClock<V>
+    readonly window: Window.WindowPolicy
+    readonly item: Schema.Schema<V, I>
+  }): WindowFlow<V, ReadonlyArray<V>>
+} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly clock: Window.WindowClock<V>
+  readonly window: Window.WindowPolicy
+  readonly item: Schema.Schema<V, I>
+}): WindowFlow<V, ReadonlyArray<V>> =>
+  addWindowStep<V, ReadonlyArray<V>>(self, stepId, {
+    _tag: "Window",
+    state: Schema.Array(options.item),
+    clock: options.clock,
+    policy: options.window,
+    aggregate: {
+      init: () => [],
+      // the accumulator is owned by the window, so appending in place is safe
+      fold: (items: Array<V>, item: V) => {
+        items.push(item)
+        return items
+      },
+      merge: (a: ReadonlyArray<V>, b: ReadonlyArray<V>) => [...a, ...b]
+    }
   }))
 
 /**

@@ -33,3 +33,8 @@ export * as Output from "./Output.js"
  * @since 0.1.0
  */
 export * as RecoveryStore from "./RecoveryStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Window from "./Window.js"

@@ -2,6 +2,8 @@ import type * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type { Input } from "../Input.js"
 import type { Output } from "../Output.js"
+import type { WindowClock, WindowPolicy } from "../Window.js"
+import type { WindowAggregate } from "./windowOperator.js"
 
 /** Where a step reads from: a step and one of its output ports. @internal */
 export interface Edge {
@@ -34,6 +36,13 @@ export type StepKind =
     readonly concurrency: number
   }
   | { readonly _tag: "Keyed"; readonly state: Schema.Schema<any, any>; readonly logic: KeyedLogic }
+  | {
+    readonly _tag: "Window"
+    readonly state: Schema.Schema<any, any>
+    readonly clock: WindowClock<any>
+    readonly policy: WindowPolicy
+    readonly aggregate: WindowAggregate
+  }
   | { readonly _tag: "Merge" }
   | { readonly _tag: "Branch"; readonly predicate: (item: any) => boolean }
   | { readonly _tag: "Output"; readonly output: Output<any> }

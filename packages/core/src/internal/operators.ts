@@ -238,24 +238,26 @@ interface Entry {
 }
 
 /**
- * Keyed state with snapshots. Only keys changed in an epoch are written at its
- * barrier; deleted keys write tombstones (R1). Steps that emit at end of input
- * snapshot `[state, pending]` so a resumed run still emits what a clean run
- * would, and a finished one emits nothing again (R13).
+ * Keyed state with snapshots, shared by every keyed step. Only keys changed in
+ * an epoch are written at its barrier; deleted keys write tombstones (R1).
+ * Steps that emit at end of input snapshot `[state, pending]` so a resumed run
+ * still emits what a clean run would, and a finished one emits nothing again
+ * (R13).
  *
  * @internal
  */
-export class KeyedOperator extends Operator {
-  private readonly entries = new Map<string, Entry>()
+export abstract class KeyedStateOperator extends Operator {
+  protected readonly entries = new Map<string, Entry>()
   private dirtyKeys: Array<string> = []
   private deletedKeys = new Set<string>()
-  private readonly codec: StateCodec.StateCodec<unknown>
-  private readonly emitsAtEnd: boolean
 
-  constructor(stepId: string, context: RunContext, codec: StateCodec.StateCodec<unknown>, readonly logic: KeyedLogic) {
+  constructor(
+    stepId: string,
+    context: RunContext,
+    readonly codec: StateCodec.StateCodec<unknown>,
+    readonly emitsAtEnd: boolean
+  ) {
     super(stepId, context)
-    this.codec = codec
-    this.emitsAtEnd = logic._tag === "Fold" && logic.emit === "end"
   }
 
   /** Restores the snapshots of the resume point (R3), failing on state that no longer decodes (R8). */
@@ -287,13 +289,71 @@ export class KeyedOperator extends Operator {
       })).pipe(Effect.as(loaded))
   }
 
-  /** The live state, for tests and inspection. */
-  stateOf(key: string): unknown {
-    return this.entries.get(key)?.state
+  /** Sets a key's state; `undefined` deletes the key. */
+  protected set(key: string, entry: Entry | undefined, next: unknown): void {
+    if (next === undefined) {
+      if (entry !== undefined) {
+        this.entries.delete(key)
+        this.deletedKeys.add(key)
+      }
+      return
+    }
+    if (entry === undefined) {
+      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd })
+      this.dirtyKeys.push(key)
+      return
+    }
+    entry.state = next
+    if (this.emitsAtEnd) entry.pending = true
+    this.markDirty(key, entry)
   }
 
-  get keyCount(): number {
-    return this.entries.size
+  protected markDirty(key: string, entry: Entry): void {
+    if (!entry.dirty) {
+      entry.dirty = true
+      this.dirtyKeys.push(key)
+    }
+  }
+
+  /** Writes the keys changed in the epoch into its transaction. */
+  protected snapshot(transaction: EpochTransaction): Effect.Effect<void, StepFailed> {
+    let key: string | undefined
+    try {
+      for (key of this.dirtyKeys) {
+        const entry = this.entries.get(key)
+        if (entry === undefined || !entry.dirty) continue
+        entry.dirty = false
+        const encoded = this.codec.toEncoded(entry.state)
+        transaction.write(
+          this.stepId,
+          key,
+          StateCodec.encodeJson(this.emitsAtEnd ? [encoded, entry.pending] : encoded)
+        )
+      }
+      for (key of this.deletedKeys) {
+        if (!this.entries.has(key)) transaction.write(this.stepId, key, null)
+      }
+    } catch (error) {
+      return Effect.fail(this.failed(error, key))
+    }
+    this.dirtyKeys = []
+    this.deletedKeys = new Set()
+    return Effect.void
+  }
+
+  override barrier(_slot: number, transaction: EpochTransaction): Step {
+    return Effect.zipRight(Effect.suspend(() => this.snapshot(transaction)), this.forwardBarrier(transaction))
+  }
+}
+
+/**
+ * `statefulMap`, `reduce` and `fold`.
+ *
+ * @internal
+ */
+export class KeyedOperator extends KeyedStateOperator {
+  constructor(stepId: string, context: RunContext, codec: StateCodec.StateCodec<unknown>, readonly logic: KeyedLogic) {
+    super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end")
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
@@ -331,27 +391,6 @@ export class KeyedOperator extends Operator {
     })
   }
 
-  private set(key: string, entry: Entry | undefined, next: unknown): void {
-    if (next === undefined) {
-      if (entry !== undefined) {
-        this.entries.delete(key)
-        this.deletedKeys.add(key)
-      }
-      return
-    }
-    if (entry === undefined) {
-      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd })
-      this.dirtyKeys.push(key)
-      return
-    }
-    entry.state = next
-    if (this.emitsAtEnd) entry.pending = true
-    if (!entry.dirty) {
-      entry.dirty = true
-      this.dirtyKeys.push(key)
-    }
-  }
-
   override end(_slot: number): Step {
     if (!this.emitsAtEnd) return this.forwardEnd()
     return Effect.suspend(() => {
@@ -360,39 +399,9 @@ export class KeyedOperator extends Operator {
         if (!entry.pending) continue
         out.push([key, entry.state])
         entry.pending = false
-        if (!entry.dirty) {
-          entry.dirty = true
-          this.dirtyKeys.push(key)
-        }
+        this.markDirty(key, entry)
       }
       return Effect.zipRight(this.emit(0, out), this.forwardEnd())
-    })
-  }
-
-  override barrier(_slot: number, transaction: EpochTransaction): Step {
-    return Effect.suspend(() => {
-      let key: string | undefined
-      try {
-        for (key of this.dirtyKeys) {
-          const entry = this.entries.get(key)
-          if (entry === undefined || !entry.dirty) continue
-          entry.dirty = false
-          const encoded = this.codec.toEncoded(entry.state)
-          transaction.write(
-            this.stepId,
-            key,
-            StateCodec.encodeJson(this.emitsAtEnd ? [encoded, entry.pending] : encoded)
-          )
-        }
-        for (key of this.deletedKeys) {
-          if (!this.entries.has(key)) transaction.write(this.stepId, key, null)
-        }
-      } catch (error) {
-        return Effect.fail(this.failed(error, key))
-      }
-      this.dirtyKeys = []
-      this.deletedKeys = new Set()
-      return this.forwardBarrier(transaction)
     })
   }
 }

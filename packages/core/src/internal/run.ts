@@ -22,6 +22,7 @@ import {
   BranchOperator,
   InputOperator,
   KeyedOperator,
+  type KeyedStateOperator,
   MapEffectOperator,
   MergeOperator,
   type Operator,
@@ -30,6 +31,7 @@ import {
   TransformOperator
 } from "./operators.js"
 import * as StateCodec from "./stateCodec.js"
+import { WindowOperator } from "./windowOperator.js"
 
 type InputEvent =
   | { readonly _tag: "Items"; readonly input: number; readonly partition: string; readonly batch: Batch<unknown> }
@@ -111,7 +113,7 @@ const buildOperators = (dataflow: Dataflow, context: RunContext) =>
   Effect.gen(function*() {
     const operators: Array<Operator> = []
     const inputs: Array<InputBinding> = []
-    const keyed: Array<KeyedOperator> = []
+    const keyed: Array<KeyedStateOperator> = []
     for (const step of dataflow.graph.steps) {
       const kind = step.kind
       let operator: Operator
@@ -137,6 +139,19 @@ const buildOperators = (dataflow: Dataflow, context: RunContext) =>
           const keyedOperator = new KeyedOperator(step.stepId, context, StateCodec.make(kind.state), kind.logic)
           keyed.push(keyedOperator)
           operator = keyedOperator
+          break
+        }
+        case "Window": {
+          const windowOperator = new WindowOperator(
+            step.stepId,
+            context,
+            kind.state,
+            kind.clock,
+            kind.policy,
+            kind.aggregate
+          )
+          keyed.push(windowOperator)
+          operator = windowOperator
           break
         }
         case "Output": {

@@ -9,6 +9,7 @@ import { r07Guards } from "./R07-guards.js"
 import { r08StateCodecs } from "./R08-state-codecs.js"
 import { r09r10FreshStartAndFailure } from "./R09-R10-fresh-start-and-failure.js"
 import { r11Inputs } from "./R11-inputs.js"
+import { r12Windows } from "./R12-windows.js"
 import { r13Continuation } from "./R13-continuation.js"
 import { r14ResumeCost } from "./R14-resume-cost.js"
 
@@ -27,6 +28,7 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r08StateCodecs(fixture)
   r09r10FreshStartAndFailure(fixture)
   r11Inputs(fixture)
+  r12Windows(fixture)
   r13Continuation(fixture)
   r14ResumeCost(fixture)
 }
