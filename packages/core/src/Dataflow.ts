@@ -8,16 +8,18 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
-import type { DataflowError } from "./DataflowError.js"
+import { type DataflowError, InvalidDataflow } from "./DataflowError.js"
 import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
 import * as runtime from "./internal/run.js"
+import { runWorkers } from "./internal/workers/coordinator.js"
+import { loadDataflow } from "./internal/workers/module.js"
 import type { Output } from "./Output.js"
 import type { RecoveryStore } from "./RecoveryStore.js"
 import type * as Window from "./Window.js"
@@ -771,6 +773,56 @@ export const output: {
 })
 
 /**
+ * A dataflow named by module and export, so that worker threads can import it:
+ * functions do not cross threads. Made with `Dataflow.fromModule`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export interface DataflowModule {
+  readonly _tag: "DataflowModule"
+  readonly url: string
+  readonly exportName: string
+}
+
+/**
+ * The names of a module's exports that are dataflows or build one.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export type DataflowExports<M> =
+  & {
+    [K in keyof M]: M[K] extends Dataflow | (() => Dataflow) ? K : never
+  }[keyof M]
+  & string
+
+/**
+ * Names a dataflow by the module that exports it (as bytewax's
+ * `python -m bytewax.run module:flow`), for runs on several workers. Pass the
+ * module's type to have the export name checked.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, RecoveryStore } from "@sluice/core"
+ * import { Effect } from "effect"
+ * // flow.ts: export const wordcount = Dataflow.make("wordcount").pipe(...)
+ * const flow = Dataflow.fromModule<typeof import("./flow.js")>(new URL("./flow.js", import.meta.url), "wordcount")
+ * const program = Dataflow.run(flow, { workers: 2 }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+ * ```
+ * @since 0.1.0
+ * @category running
+ */
+export const fromModule = <M = Record<string, Dataflow>>(
+  url: URL | string,
+  exportName: DataflowExports<M>
+): DataflowModule => ({
+  _tag: "DataflowModule",
+  url: url instanceof URL ? url.href : url,
+  exportName
+})
+
+/**
  * Options of a run.
  *
  * @since 0.1.0
@@ -781,6 +833,12 @@ export interface RunOptions {
   readonly epoch?: EpochPolicy
   /** Accept that inputs which cannot resume replay from their start on resume (R11). */
   readonly replayUnresumableInputs?: boolean
+  /**
+   * Worker threads to run on (default 1, in the calling thread). Input
+   * partitions are spread over workers (partition `p` on worker `p mod n`) and
+   * keyed items are routed to the worker that owns their key.
+   */
+  readonly workers?: number
   /** Called after each epoch commits, e.g. to report progress. */
   readonly onEpochCommitted?: (progress: EpochProgress) => Effect.Effect<void>
 }
@@ -838,9 +896,22 @@ export interface RunSummary {
  * @since 0.1.0
  * @category running
  */
-export const run: (
-  flow: Dataflow,
-  options?: RunOptions
-) => Effect.Effect<RunSummary, DataflowError, RecoveryStore> = runtime.run
+export const run = (
+  flow: Dataflow | DataflowModule,
+  options: RunOptions = {}
+): Effect.Effect<RunSummary, DataflowError, RecoveryStore> => {
+  const workers = options.workers ?? 1
+  if (!Number.isInteger(workers) || workers < 1) {
+    return Effect.die(new RangeError(`Dataflow.run needs a whole number of workers of at least 1, got ${workers}`))
+  }
+  if ("_tag" in flow) {
+    return workers === 1
+      ? Effect.flatMap(loadDataflow(flow.url, flow.exportName), (dataflow) => runtime.run(dataflow, options))
+      : runWorkers(flow, workers, options)
+  }
+  return workers === 1
+    ? runtime.run(flow, options)
+    : Effect.fail(new InvalidDataflow({ dataflowId: flow.id, problem: "workers need a module" }))
+}
 
 const isFlow = (u: unknown): u is Flow<unknown> => typeof u === "object" && u !== null && "dataflow" in u && "node" in u

@@ -65,12 +65,18 @@ export class DuplicateStepId extends Schema.TaggedError<DuplicateStepId>()("Dupl
  */
 export class InvalidDataflow extends Schema.TaggedError<InvalidDataflow>()("InvalidDataflow", {
   dataflowId: Schema.String,
-  problem: Schema.Literal("no input", "no output")
+  problem: Schema.Literal("no input", "no output", "workers need a module")
 }) {
   override get message(): string {
-    return this.problem === "no input"
-      ? `dataflow ${this.dataflowId} has no input; add one with Dataflow.input`
-      : `dataflow ${this.dataflowId} has no output; add one with Dataflow.output`
+    switch (this.problem) {
+      case "no input":
+        return `dataflow ${this.dataflowId} has no input; add one with Dataflow.input`
+      case "no output":
+        return `dataflow ${this.dataflowId} has no output; add one with Dataflow.output`
+      case "workers need a module":
+        return `dataflow ${this.dataflowId} cannot run on several workers from a value: functions do not cross threads; ` +
+          `run Dataflow.fromModule(new URL("./flow.js", import.meta.url), "exportName") instead`
+    }
   }
 }
 
@@ -207,6 +213,49 @@ export class InputNotResumable extends Schema.TaggedError<InputNotResumable>()("
 }
 
 /**
+ * A worker thread of a multi-worker run died or threw outside any step. The
+ * whole run fails and no worker commits the unfinished epoch.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.WorkerFailed({ workerIndex: 1, reason: "exited with code 1" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkerFailed extends Schema.TaggedError<WorkerFailed>()("WorkerFailed", {
+  workerIndex: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `worker ${this.workerIndex} failed: ${this.reason}; the unfinished epoch was committed by no worker`
+  }
+}
+
+/**
+ * The module and export named for a multi-worker run do not give a dataflow.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.FlowNotImportable({ module: "file:///app/flow.js", exportName: "flow", reason: "no such export" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class FlowNotImportable extends Schema.TaggedError<FlowNotImportable>()("FlowNotImportable", {
+  module: Schema.String,
+  exportName: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot load dataflow ${this.exportName} from ${this.module}: ${this.reason}; ` +
+      `export a Dataflow (or a function returning one) under that name`
+  }
+}
+
+/**
  * Any error a dataflow run can fail with.
  *
  * @since 0.1.0
@@ -222,6 +271,29 @@ export type DataflowError =
   | StoreUnavailable
   | StoreCorrupt
   | InputNotResumable
+  | WorkerFailed
+  | FlowNotImportable
+
+/**
+ * The schema of every `DataflowError`, to carry errors across threads and
+ * processes with their class.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DataflowErrorSchema = Schema.Union(
+  StepFailed,
+  DuplicateStepId,
+  InvalidDataflow,
+  RecoveryMismatch,
+  StoreVersionUnsupported,
+  StateDecodeError,
+  StoreUnavailable,
+  StoreCorrupt,
+  InputNotResumable,
+  WorkerFailed,
+  FlowNotImportable
+)
 
 /**
  * Errors a recovery store can fail with while opening, reading or committing.

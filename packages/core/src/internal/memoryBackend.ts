@@ -98,6 +98,10 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
               if (epoch <= 1) handle.progress.delete(workerIndex)
               else handle.progress.set(workerIndex, epoch - 1)
             }
+            // output records of redone epochs would otherwise show twice
+            for (const [destination, records] of handle.outputs) {
+              handle.outputs.set(destination, records.filter((r) => r.workerIndex !== workerIndex || r.epoch < epoch))
+            }
             for (const keys of steps.values()) {
               for (const [key, versions] of keys) {
                 const kept = versions.filter((v) => v.epoch < epoch)

@@ -14,6 +14,8 @@ export interface RunContext {
   readonly dataflowId: string
   readonly workerIndex: number
   epoch: number
+  /** The transaction of the epoch in progress, for barriers that arrive from other workers. */
+  transaction?: EpochTransaction | undefined
 }
 
 interface Target {

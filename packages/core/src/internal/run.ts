@@ -2,6 +2,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { Dataflow, EpochProgress, RunOptions, RunSummary } from "../Dataflow.js"
@@ -32,8 +33,11 @@ import {
 } from "./operators.js"
 import * as StateCodec from "./stateCodec.js"
 import { WindowOperator } from "./windowOperator.js"
+import { ExchangeOperator, type ExchangeTransport } from "./workers/exchange.js"
+import type { ExchangeMessage } from "./workers/protocol.js"
 
-type InputEvent =
+/** @internal */
+export type InputEvent =
   | { readonly _tag: "Items"; readonly input: number; readonly partition: string; readonly batch: Batch<unknown> }
   | { readonly _tag: "Tick" }
 
@@ -59,7 +63,8 @@ export const validate = (dataflow: Dataflow): Effect.Effect<void, DuplicateStepI
     return Effect.void
   })
 
-interface InputBinding {
+/** @internal */
+export interface InputBinding {
   readonly step: Step
   readonly input: Input<unknown>
   readonly operator: Operator
@@ -92,7 +97,7 @@ export const run = (
       })
       : stream
     const pull = yield* Stream.toPull(events)
-    const reader = new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity)
+    const reader = new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity, context)
 
     let epoch = recovery.resumeEpoch
     let totalItems = 0
@@ -109,11 +114,13 @@ export const run = (
     return { dataflowId: dataflow.id, resumeEpoch: recovery.resumeEpoch, lastEpoch: epoch - 1, items: totalItems }
   }).pipe(Effect.scoped, Effect.annotateLogs("dataflowId", dataflow.id))
 
-const buildOperators = (dataflow: Dataflow, context: RunContext) =>
+/** @internal */
+export const buildOperators = (dataflow: Dataflow, context: RunContext, transport?: ExchangeTransport) =>
   Effect.gen(function*() {
     const operators: Array<Operator> = []
     const inputs: Array<InputBinding> = []
     const keyed: Array<KeyedStateOperator> = []
+    const exchanges: Array<ExchangeOperator> = []
     for (const step of dataflow.graph.steps) {
       const kind = step.kind
       let operator: Operator
@@ -163,18 +170,28 @@ const buildOperators = (dataflow: Dataflow, context: RunContext) =>
         }
       }
       operators.push(operator)
+      // with several workers, a keyed step reads through an exchange that brings it the keys it owns
+      let reader: Operator = operator
+      if (transport !== undefined && (kind._tag === "Keyed" || kind._tag === "Window")) {
+        const exchange = new ExchangeOperator(`${step.stepId}/exchange`, context, exchanges.length, transport)
+        exchange.targets[0].push({ operator, slot: 0 })
+        exchanges.push(exchange)
+        reader = exchange
+      }
       step.upstream.forEach((edge, slot) => {
-        operators[edge.node].targets[edge.port].push({ operator, slot })
+        operators[edge.node].targets[edge.port].push({ operator: reader, slot })
       })
     }
-    return { inputs, keyed }
+    return { inputs, keyed, exchanges }
   })
 
-const openInputs = (
+/** @internal */
+export const openInputs = (
   inputs: ReadonlyArray<InputBinding>,
-  recovery: WorkerRecovery,
-  options: RunOptions,
-  context: RunContext
+  recovery: Pick<WorkerRecovery, "resumeEpoch" | "snapshots">,
+  options: Pick<RunOptions, "replayUnresumableInputs">,
+  context: RunContext,
+  owns: (partitionIndex: number) => boolean = () => true
 ) =>
   Effect.gen(function*() {
     const streams: Array<Stream.Stream<InputEvent, StepFailed>> = []
@@ -195,7 +212,9 @@ const openInputs = (
       } else if (recovery.resumeEpoch > 1 && options.replayUnresumableInputs !== true) {
         return yield* new InputNotResumable({ stepId, resumeEpoch: recovery.resumeEpoch })
       }
-      for (const partition of partitions) {
+      for (let partitionIndex = 0; partitionIndex < partitions.length; partitionIndex++) {
+        if (!owns(partitionIndex)) continue
+        const partition = partitions[partitionIndex]
         const resumeFrom = positions.has(partition) ? Option.some(positions.get(partition)) : Option.none()
         streams.push(
           input.open(partition, resumeFrom).pipe(
@@ -205,15 +224,30 @@ const openInputs = (
         )
       }
     }
-    return streams.length === 1 ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
+    return streams.length === 0
+      ? Stream.empty
+      : streams.length === 1
+      ? streams[0]
+      : Stream.mergeAll(streams, { concurrency: "unbounded" })
   })
+
+/** Exchange traffic of a worker: messages from other workers and the exchanges they are for. @internal */
+export interface RemoteTraffic {
+  readonly inbox: Queue.Queue<ExchangeMessage>
+  readonly exchanges: ReadonlyArray<ExchangeOperator>
+}
 
 /**
  * Reads input events and cuts them into epochs: a batch that crosses an epoch
- * boundary is split, and its rest opens the next epoch.
+ * boundary is split, and its rest opens the next epoch. With several workers
+ * it also serves the exchanges' messages, and an epoch is done on this worker
+ * only when every exchange has aligned its barrier.
+ *
+ * @internal
  */
-class EpochReader {
+export class EpochReader {
   ended = false
+  private endSent = false
   private queue: ReadonlyArray<InputEvent> = []
   private next = 0
   /** Items of `queue[next]` already pushed. */
@@ -224,8 +258,19 @@ class EpochReader {
   constructor(
     readonly pull: Effect.Effect<Chunk.Chunk<InputEvent>, Option.Option<StepFailed>>,
     readonly inputs: ReadonlyArray<InputBinding>,
-    readonly itemsPerEpoch: number
+    readonly itemsPerEpoch: number,
+    readonly context: RunContext,
+    readonly remote?: RemoteTraffic
   ) {}
+
+  /** Whether this worker has nothing more to do: inputs ended and every exchange saw every worker's end. */
+  get drained(): boolean {
+    return this.ended && (this.remote?.exchanges.every((x) => x.allEnded) ?? true)
+  }
+
+  private dispatch(message: ExchangeMessage): Effect.Effect<void, any> {
+    return this.remote!.exchanges[message.exchange].receiveMessage(message)
+  }
 
   runEpoch(
     transaction: EpochTransaction
@@ -242,7 +287,11 @@ class EpochReader {
         },
         writeOutput: transaction.writeOutput
       }
-      while (items < self.itemsPerEpoch) {
+      self.context.transaction = counting
+      while (items < self.itemsPerEpoch && !self.ended) {
+        if (self.remote !== undefined) {
+          for (const message of yield* Queue.takeAll(self.remote.inbox)) yield* self.dispatch(message)
+        }
         if (self.next >= self.queue.length) {
           const pulled = yield* Effect.either(self.pull)
           if (Either.isLeft(pulled)) {
@@ -282,7 +331,8 @@ class EpochReader {
           self.offset = 0
         }
       }
-      if (self.ended) {
+      if (self.ended && !self.endSent) {
+        self.endSent = true
         for (const { operator } of self.inputs) yield* operator.end(0)
       }
       for (const { partition, position, stepId } of self.positions.values()) {
@@ -290,6 +340,12 @@ class EpochReader {
       }
       self.positions.clear()
       for (const { operator } of self.inputs) yield* operator.barrier(0, counting)
+      if (self.remote !== undefined) {
+        const { exchanges, inbox } = self.remote
+        while (exchanges.some((x) => x.forwardedEpoch < transaction.epoch)) {
+          yield* self.dispatch(yield* Queue.take(inbox))
+        }
+      }
       return { items, snapshots: writes }
     })
   }

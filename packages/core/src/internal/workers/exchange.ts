@@ -1,0 +1,137 @@
+import * as Effect from "effect/Effect"
+import * as v8 from "node:v8"
+import { Operator, type RunContext } from "../operators.js"
+import { ownerOfKey } from "./keyGroup.js"
+import type { ExchangeMessage } from "./protocol.js"
+
+/** How an exchange reaches the other workers. @internal */
+export interface ExchangeTransport {
+  readonly workerIndex: number
+  readonly workerCount: number
+  readonly send: (to: number, message: ExchangeMessage, transfer?: ReadonlyArray<ArrayBuffer>) => void
+}
+
+const toTransferable = (buffer: Buffer): ArrayBuffer =>
+  buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
+    ? buffer.buffer as ArrayBuffer
+    : buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer
+
+/**
+ * Routes keyed items to the worker that owns their key, a chunk per
+ * destination, and aligns barriers over every sender: the barrier of epoch `e`
+ * goes on only when all workers have sent theirs, and items that arrive from a
+ * sender already past `e` wait until then (R2 across workers).
+ *
+ * @internal
+ */
+export class ExchangeOperator extends Operator {
+  private readonly barrierEpoch: Array<number>
+  private readonly held: Array<Array<ReadonlyArray<unknown>>>
+  private readonly ended: Array<boolean>
+  forwardedEpoch = 0
+  allEnded = false
+
+  constructor(
+    stepId: string,
+    context: RunContext,
+    readonly exchangeIndex: number,
+    readonly transport: ExchangeTransport
+  ) {
+    super(stepId, context)
+    const n = transport.workerCount
+    this.barrierEpoch = new Array(n).fill(0)
+    this.held = Array.from({ length: n }, () => [])
+    this.ended = new Array(n).fill(false)
+  }
+
+  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      const shares: Array<Array<unknown>> = Array.from({ length: workerCount }, () => [])
+      const pairs = items as ReadonlyArray<readonly [string, unknown]>
+      for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
+      for (let to = 0; to < workerCount; to++) {
+        if (to === workerIndex || shares[to].length === 0) continue
+        const payload = toTransferable(v8.serialize(shares[to]))
+        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, payload }, [payload])
+      }
+      return this.receive(workerIndex, shares[workerIndex])
+    })
+  }
+
+  /** Items from worker `from`, local or decoded from a message. */
+  receive(from: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+    if (items.length === 0) return Effect.void
+    if (this.barrierEpoch[from] > this.forwardedEpoch) {
+      this.held[from].push(items)
+      return Effect.void
+    }
+    return this.emit(0, items)
+  }
+
+  receiveMessage(message: ExchangeMessage): Effect.Effect<void, any> {
+    switch (message._tag) {
+      case "Items":
+        return Effect.suspend(() => this.receive(message.from, v8.deserialize(Buffer.from(message.payload))))
+      case "Barrier":
+        return this.receiveBarrier(message.from, message.epoch)
+      case "End":
+        return this.receiveEnd(message.from)
+    }
+  }
+
+  override barrier(_slot: number): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      const epoch = this.context.epoch
+      for (let to = 0; to < workerCount; to++) {
+        if (to !== workerIndex) {
+          this.transport.send(to, { _tag: "Barrier", exchange: this.exchangeIndex, from: workerIndex, epoch })
+        }
+      }
+      return this.receiveBarrier(workerIndex, epoch)
+    })
+  }
+
+  private receiveBarrier(from: number, epoch: number): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      this.barrierEpoch[from] = epoch
+      if (this.forwardedEpoch >= epoch || this.barrierEpoch.some((e) => e < epoch)) return Effect.void
+      const transaction = this.context.transaction
+      if (transaction === undefined || transaction.epoch !== epoch) {
+        return Effect.dieMessage(`exchange ${this.stepId} aligned epoch ${epoch} outside its transaction`)
+      }
+      this.forwardedEpoch = epoch
+      const released = this.held.map((chunks) => chunks.splice(0))
+      return Effect.zipRight(
+        this.forwardBarrier(transaction),
+        Effect.forEach(
+          released,
+          (chunks) => Effect.forEach(chunks, (items) => this.emit(0, items), { discard: true }),
+          {
+            discard: true
+          }
+        )
+      )
+    })
+  }
+
+  override end(_slot: number): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      for (let to = 0; to < workerCount; to++) {
+        if (to !== workerIndex) {
+          this.transport.send(to, { _tag: "End", exchange: this.exchangeIndex, from: workerIndex })
+        }
+      }
+      return this.receiveEnd(workerIndex)
+    })
+  }
+
+  private receiveEnd(from: number): Effect.Effect<void, any> {
+    this.ended[from] = true
+    if (this.allEnded || !this.ended.every(Boolean)) return Effect.void
+    this.allEnded = true
+    return this.forwardEnd()
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The body of a worker thread: imports the flow module, runs its share of
+ * partitions and keys, exchanges keyed items with the other workers, and hands
+ * each epoch to the coordinator, which commits it once every worker is ready.
+ *
+ * @internal
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { parentPort, workerData } from "node:worker_threads"
+import { DataflowErrorSchema, StoreUnavailable } from "../../DataflowError.js"
+import type { EpochTransaction, OutputRecord, Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
+import type { RunContext } from "../operators.js"
+import { buildOperators, EpochReader, openInputs, validate } from "../run.js"
+import { ownsPartition } from "./keyGroup.js"
+import { loadDataflow } from "./module.js"
+import type { ExchangeMessage, ToCoordinator, ToWorker, WorkerData } from "./protocol.js"
+
+const data = workerData as WorkerData
+const port = parentPort!
+const post = (message: ToCoordinator) => port.postMessage(message)
+
+const main = Effect.gen(function*() {
+  const control = yield* Queue.unbounded<ToWorker>()
+  const inbox = yield* Queue.unbounded<ExchangeMessage>()
+  port.on("message", (message: ToWorker) => Queue.unsafeOffer(control, message))
+  data.peers.forEach((peer) => peer?.on("message", (message: ExchangeMessage) => Queue.unsafeOffer(inbox, message)))
+
+  const nextControl = Effect.flatMap(Queue.take(control), (message) =>
+    message._tag === "Abort"
+      ? Effect.interrupt
+      : Effect.succeed(message))
+
+  const dataflow = yield* loadDataflow(data.moduleUrl, data.exportName)
+  yield* validate(dataflow)
+  post({ _tag: "Opened", workerIndex: data.workerIndex })
+  const start = yield* nextControl
+  if (start._tag !== "Start") return yield* Effect.dieMessage(`expected Start, got ${start._tag}`)
+
+  let requests = 0
+  const snapshots = (stepId: string): Stream.Stream<Snapshot, StoreUnavailable> =>
+    Stream.unwrap(Effect.sync(() => {
+      const requestId = ++requests
+      post({ _tag: "ReadSnapshots", requestId, stepId })
+      return Stream.repeatEffectChunkOption(
+        Effect.flatMap(Effect.orDie(nextControl), (message) => {
+          if (message._tag === "Snapshots" && message.requestId === requestId) {
+            return Effect.succeed(Chunk.unsafeFromArray(message.snapshots))
+          }
+          if (message._tag === "SnapshotsEnd" && message.requestId === requestId) {
+            return message.error === undefined
+              ? Effect.fail(Option.none())
+              : Effect.fail(
+                Option.some(
+                  new StoreUnavailable({ store: "coordinator", reason: "snapshot read failed", cause: message.error })
+                )
+              )
+          }
+          return Effect.dieMessage(`unexpected ${message._tag} while reading snapshots`)
+        })
+      )
+    }))
+
+  const context: RunContext = { dataflowId: dataflow.id, workerIndex: data.workerIndex, epoch: start.resumeEpoch }
+  const transport = {
+    workerIndex: data.workerIndex,
+    workerCount: data.workerCount,
+    send: (to: number, message: ExchangeMessage, transfer?: ReadonlyArray<ArrayBuffer>) =>
+      data.peers[to]!.postMessage(message, transfer as Array<ArrayBuffer> | undefined)
+  }
+  const { exchanges, inputs, keyed } = yield* buildOperators(dataflow, context, transport)
+  for (const operator of keyed) yield* operator.load(snapshots(operator.stepId))
+  const stream = yield* openInputs(
+    inputs,
+    { resumeEpoch: start.resumeEpoch, snapshots },
+    { replayUnresumableInputs: data.replayUnresumableInputs },
+    context,
+    (p) => ownsPartition(p, data.workerIndex, data.workerCount)
+  )
+  const events = data.epoch._tag === "Interval"
+    ? Stream.merge(
+      stream,
+      Stream.fromSchedule(Schedule.spaced(data.epoch.millis)).pipe(Stream.as({ _tag: "Tick" as const })),
+      {
+        haltStrategy: "left"
+      }
+    )
+    : stream
+  const pull = yield* Stream.toPull(events)
+  const reader = new EpochReader(
+    pull,
+    inputs,
+    data.epoch._tag === "EveryItems" ? data.epoch.items : Infinity,
+    context,
+    { inbox, exchanges }
+  )
+
+  for (let epoch = start.resumeEpoch;; epoch++) {
+    context.epoch = epoch
+    const writes: Array<SnapshotWrite> = []
+    const outputs: Array<OutputRecord> = []
+    const transaction: EpochTransaction = {
+      epoch,
+      write: (stepId, key, value) => writes.push({ stepId, key, value }),
+      writeOutput: (record) => outputs.push(record)
+    }
+    const progress = yield* reader.runEpoch(transaction)
+    post({ _tag: "EpochReady", epoch, writes, outputs, drained: reader.drained, items: progress.items })
+    const reply = yield* nextControl
+    if (reply._tag !== "Committed" || reply.epoch !== epoch) {
+      return yield* Effect.dieMessage(`expected the commit of epoch ${epoch}, got ${reply._tag}`)
+    }
+    if (reply.finish) break
+  }
+  post({ _tag: "Finished" })
+}).pipe(Effect.scoped)
+
+Effect.runPromiseExit(main).then((exit) => {
+  if (exit._tag === "Success") return
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  const encoded = failure === undefined ? undefined : Schema.encodeUnknownEither(DataflowErrorSchema)(failure)
+  post({
+    _tag: "Failed",
+    error: encoded !== undefined && encoded._tag === "Right"
+      ? encoded.right
+      : { _tag: "Defect", message: String(exit.cause) }
+  })
+})

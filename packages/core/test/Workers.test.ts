@@ -1,0 +1,138 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Dataflow, DataflowError, Epoch, RecoveryStore } from "@sluice/core"
+import { Cause, Effect, Exit, Option, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type * as Flows from "./fixtures/workers/flows.js"
+
+const flows = new URL("./fixtures/workers/flows.ts", import.meta.url)
+const wordcount = Dataflow.fromModule<typeof Flows>(flows, "partitionedWordcount")
+
+const words = (partitions: number, perPartition: number) => {
+  const counts = new Map<string, number>()
+  for (let p = 0; p < partitions; p++) {
+    for (let i = 0; i < perPartition; i++) {
+      const w = `w${(p * 7919 + i * 104729) % 97}`
+      counts.set(w, (counts.get(w) ?? 0) + 1)
+    }
+  }
+  return counts
+}
+
+const withOutDir = Effect.acquireRelease(
+  Effect.sync(() => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-workers-"))
+    process.env.SLUICE_TEST_OUT = dir
+    return dir
+  }),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const readEmitted = (dir: string) =>
+  fs.readdirSync(dir).flatMap((f) =>
+    fs.readFileSync(path.join(dir, f), "utf8").trim().split("\n").filter((l) => l.length > 0).map((l) =>
+      JSON.parse(l) as [number, number, string, number]
+    )
+  )
+
+const stateOf = (handle: RecoveryStore.MemoryHandle, workerCount: number) =>
+  Effect.gen(function*() {
+    const store = yield* RecoveryStore.RecoveryStore
+    const counts = new Map<string, number>()
+    for (let w = 0; w < workerCount; w++) {
+      const worker = yield* store.open({ dataflowId: "parallel-wordcount", workerIndex: w, workerCount })
+      const decode = Schema.decodeUnknownSync(Schema.parseJson(Schema.Number))
+      yield* Stream.runForEach(worker.snapshots("count"), ({ key, value }) =>
+        Effect.sync(() => {
+          assert.isFalse(counts.has(key), `key ${key} is stored by two workers`)
+          counts.set(key, decode(new TextDecoder().decode(value)))
+        }))
+    }
+    return counts
+  }).pipe(Effect.scoped, Effect.provide(RecoveryStore.layerMemory(handle)))
+
+describe("parallel workers", () => {
+  it.scoped("two workers count every word once, each key on the worker that owns it", () =>
+    Effect.gen(function*() {
+      const dir = yield* withOutDir
+      process.env.SLUICE_TEST_FAIL_AT = ""
+      const handle = RecoveryStore.makeMemoryHandle()
+      const summary = yield* Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(200) }).pipe(
+        Effect.provide(RecoveryStore.layerMemory(handle))
+      )
+      assert.strictEqual(summary.items, 6 * 500)
+      assert.deepStrictEqual(yield* stateOf(handle, 2), words(6, 500))
+      const emitted = readEmitted(dir)
+      assert.strictEqual(emitted.length, 6 * 500)
+      const workersOfKey = new Map<string, Set<number>>()
+      for (const [, worker, word] of emitted) workersOfKey.set(word, (workersOfKey.get(word) ?? new Set()).add(worker))
+      assert.isTrue([...workersOfKey.values()].every((s) => s.size === 1), "a key was counted on two workers")
+      assert.deepStrictEqual(new Set([...workersOfKey.values()].map((s) => [...s][0])), new Set([0, 1]))
+      assert.deepStrictEqual(handle.stats().completedEpochs.map((p) => p.workerIndex).sort(), [0, 1])
+    }), 30_000)
+
+  it.scoped(
+    "a failing step on one worker fails the run, and no worker commits the unfinished epoch",
+    () =>
+      Effect.gen(function*() {
+        yield* withOutDir
+        process.env.SLUICE_TEST_FAIL_AT = "w13"
+        const handle = RecoveryStore.makeMemoryHandle()
+        const exit = yield* Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(100) }).pipe(
+          Effect.provide(RecoveryStore.layerMemory(handle)),
+          Effect.exit
+        )
+        process.env.SLUICE_TEST_FAIL_AT = ""
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Exit.isFailure(exit) ? Option.getOrThrow(Cause.failureOption(exit.cause)) : undefined
+        assert.instanceOf(error, DataflowError.StepFailed)
+        assert.strictEqual((error as DataflowError.StepFailed).stepId, "fail")
+        assert.match((error as DataflowError.StepFailed).message, /^step fail failed in epoch \d+: refusing w13$/)
+        const epochs = handle.stats().completedEpochs.map((p) => p.epoch)
+        assert.strictEqual(new Set(epochs).size <= 1, true, `workers committed different epochs: ${epochs}`)
+      }),
+    30_000
+  )
+
+  it.scoped("a resumed run on two workers ends with the state of a clean run", () =>
+    Effect.gen(function*() {
+      yield* withOutDir
+      const handle = RecoveryStore.makeMemoryHandle()
+      process.env.SLUICE_TEST_FAIL_AFTER = "1000"
+      const failed = yield* Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(150) }).pipe(
+        Effect.provide(RecoveryStore.layerMemory(handle)),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(failed))
+      delete process.env.SLUICE_TEST_FAIL_AFTER
+      const summary = yield* Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(150) }).pipe(
+        Effect.provide(RecoveryStore.layerMemory(handle))
+      )
+      assert.isAbove(summary.resumeEpoch, 1)
+      assert.deepStrictEqual(yield* stateOf(handle, 2), words(6, 500))
+    }), 30_000)
+
+  it.effect(
+    "a dataflow value cannot run on several workers; a module export that is not a dataflow is named",
+    () =>
+      Effect.gen(function*() {
+        const value = Dataflow.make("value")
+        const exit = yield* Dataflow.run(value, { workers: 2 }).pipe(
+          Effect.provide(RecoveryStore.layerMemory()),
+          Effect.exit
+        )
+        const error = Exit.isFailure(exit) ? Option.getOrThrow(Cause.failureOption(exit.cause)) : undefined
+        assert.instanceOf(error, DataflowError.InvalidDataflow)
+        assert.include((error as DataflowError.InvalidDataflow).message, "Dataflow.fromModule")
+        const bad = yield* Dataflow.run(Dataflow.fromModule(flows, "notADataflow" as never), { workers: 2 }).pipe(
+          Effect.provide(RecoveryStore.layerMemory()),
+          Effect.exit
+        )
+        const notImportable = Exit.isFailure(bad) ? Option.getOrThrow(Cause.failureOption(bad.cause)) : undefined
+        assert.instanceOf(notImportable, DataflowError.FlowNotImportable)
+        assert.include((notImportable as DataflowError.FlowNotImportable).message, "the export is not a Dataflow")
+      }),
+    30_000
+  )
+})
