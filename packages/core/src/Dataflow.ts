@@ -839,6 +839,12 @@ export interface RunOptions {
    * keyed items are routed to the worker that owns their key.
    */
   readonly workers?: number
+  /**
+   * Accept a store written with another worker count and move its state to
+   * this run's workers first (by key group, and input positions by partition).
+   * Without it such a store refuses to resume (R7).
+   */
+  readonly rescale?: boolean
   /** Called after each epoch commits, e.g. to report progress. */
   readonly onEpochCommitted?: (progress: EpochProgress) => Effect.Effect<void>
 }

@@ -17,8 +17,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
-import { type RecoveryError, RecoveryMismatch, StoreVersionUnsupported } from "./DataflowError.js"
+import * as Stream from "effect/Stream"
+import { type RecoveryError, RecoveryMismatch, StoreUnavailable, StoreVersionUnsupported } from "./DataflowError.js"
 import * as memory from "./internal/memoryBackend.js"
 
 /**
@@ -146,6 +146,8 @@ export interface BackendWorker {
     writes: ReadonlyArray<SnapshotWrite>,
     outputs: ReadonlyArray<OutputRecord>
   ) => Effect.Effect<void, RecoveryError>
+  /** Deletes everything of this worker, metadata included; a store without it cannot be rescaled. */
+  readonly reset?: Effect.Effect<void, RecoveryError>
 }
 
 /**
@@ -208,6 +210,18 @@ export class RecoveryStore extends Context.Tag("@sluice/core/RecoveryStore")<Rec
     readonly workerIndex: number
     readonly workerCount: number
   }) => Effect.Effect<WorkerRecovery, RecoveryError, Scope.Scope>
+  /**
+   * Moves a store written by another number of workers to `workerCount`
+   * workers: the snapshots of the resume point of every step in `stepIds` go
+   * to the worker `route` names. Returns the worker count found, or none when
+   * the store is fresh or already has `workerCount`.
+   */
+  readonly rescale: (options: {
+    readonly dataflowId: string
+    readonly workerCount: number
+    readonly stepIds: ReadonlyArray<string>
+    readonly route: (stepId: string, key: string) => number
+  }) => Effect.Effect<Option.Option<number>, RecoveryError>
 }>() {}
 
 /**
@@ -223,6 +237,7 @@ export class RecoveryStore extends Context.Tag("@sluice/core/RecoveryStore")<Rec
  */
 export const make = (backend: Backend): RecoveryStore["Type"] => ({
   name: backend.name,
+  rescale: (options) => rescaleWith(backend, options),
   open: ({ dataflowId, workerCount, workerIndex }) =>
     Effect.gen(function*() {
       const worker = yield* backend.open({ workerIndex, workerCount })
@@ -291,6 +306,60 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
       return recovery
     })
 })
+
+/**
+ * Rescaling is an explicit operation (R7 refuses a changed worker count
+ * otherwise). It stages the resume point's snapshots in memory, then resets the
+ * old workers and commits each new worker's share as the last completed epoch.
+ */
+const rescaleWith = (
+  backend: Backend,
+  options: Parameters<RecoveryStore["Type"]["rescale"]>[0]
+): Effect.Effect<Option.Option<number>, RecoveryError> =>
+  Effect.gen(function*() {
+    const { dataflowId, route, stepIds, workerCount } = options
+    const probe = yield* backend.open({ workerIndex: 0, workerCount })
+    const meta = yield* probe.readMeta
+    if (Option.isNone(meta) || meta.value.workerCount === workerCount) return Option.none()
+    if (meta.value.dataflowId !== dataflowId) {
+      return yield* new RecoveryMismatch({ field: "dataflowId", expected: dataflowId, found: meta.value.dataflowId })
+    }
+    if (meta.value.schemaVersion > STORE_SCHEMA_VERSION) {
+      return yield* new StoreVersionUnsupported({ found: meta.value.schemaVersion, supported: STORE_SCHEMA_VERSION })
+    }
+    const from = meta.value.workerCount
+    const old: Array<BackendWorker> = []
+    for (let workerIndex = 0; workerIndex < from; workerIndex++) {
+      old.push(yield* backend.open({ workerIndex, workerCount: from }))
+    }
+    const resumeEpoch = resumeEpochOf(yield* old[0].readProgress, from)
+    const shares: Array<Array<SnapshotWrite>> = Array.from({ length: workerCount }, () => [])
+    for (const worker of old) {
+      if (worker.reset === undefined) {
+        return yield* new StoreUnavailable({
+          store: backend.name,
+          reason: "this store cannot be rescaled",
+          cause: undefined
+        })
+      }
+      for (const stepId of stepIds) {
+        yield* Stream.runForEach(worker.readSnapshots(stepId, resumeEpoch - 1), ({ key, value }) =>
+          Effect.sync(() => {
+            shares[route(stepId, key)].push({ stepId, key, value })
+          }))
+      }
+    }
+    yield* Effect.logInfo(
+      `rescaling dataflow ${dataflowId} from ${from} to ${workerCount} workers at epoch ${resumeEpoch}`
+    )
+    for (const worker of old) yield* worker.reset!
+    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+      const worker = yield* backend.open({ workerIndex, workerCount })
+      yield* worker.writeMeta({ ...meta.value, workerCount })
+      if (resumeEpoch > 1) yield* worker.commit(resumeEpoch - 1, shares[workerIndex], [])
+    }
+    return Option.some(from)
+  }).pipe(Effect.scoped)
 
 /**
  * R3: one past the smallest last-completed epoch over all workers; a worker

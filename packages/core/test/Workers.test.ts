@@ -95,6 +95,29 @@ describe("parallel workers", () => {
     30_000
   )
 
+  it.scoped(
+    "a worker thread that dies fails the run with WorkerFailed, and its epoch is committed by no worker",
+    () =>
+      Effect.gen(function*() {
+        yield* withOutDir
+        process.env.SLUICE_TEST_EXIT_WORKER = "1"
+        const handle = RecoveryStore.makeMemoryHandle()
+        const exit = yield* Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(100) }).pipe(
+          Effect.provide(RecoveryStore.layerMemory(handle)),
+          Effect.exit
+        )
+        delete process.env.SLUICE_TEST_EXIT_WORKER
+        const error = Exit.isFailure(exit) ? Option.getOrThrow(Cause.failureOption(exit.cause)) : undefined
+        assert.instanceOf(error, DataflowError.WorkerFailed)
+        assert.strictEqual(
+          (error as DataflowError.WorkerFailed).message,
+          "worker 1 failed: exited with code 3; the unfinished epoch was committed by no worker"
+        )
+        assert.deepStrictEqual(handle.stats().completedEpochs.map((p) => p.epoch), [1, 1])
+      }),
+    30_000
+  )
+
   it.scoped("a resumed run on two workers ends with the state of a clean run", () =>
     Effect.gen(function*() {
       yield* withOutDir
@@ -112,6 +135,41 @@ describe("parallel workers", () => {
       assert.isAbove(summary.resumeEpoch, 1)
       assert.deepStrictEqual(yield* stateOf(handle, 2), words(6, 500))
     }), 30_000)
+
+  it.scoped(
+    "test_rescale: 3 workers, then 5, then 1, with more input each time, carry the state across",
+    () =>
+      Effect.gen(function*() {
+        yield* withOutDir
+        const handle = RecoveryStore.makeMemoryHandle()
+        const layer = RecoveryStore.layerMemory(handle)
+        const runWith = (workers: number, perPartition: number, rescale: boolean) =>
+          Effect.suspend(() => {
+            process.env.SLUICE_TEST_ITEMS = String(perPartition)
+            return Dataflow.run(wordcount, { workers, rescale, epoch: Epoch.everyItems(120) }).pipe(
+              Effect.provide(layer)
+            )
+          })
+        yield* runWith(3, 200, false)
+        assert.deepStrictEqual(yield* stateOf(handle, 3), words(6, 200))
+
+        // without asking for it, another worker count is refused and nothing changes (R7)
+        const refused = yield* runWith(5, 400, false).pipe(Effect.exit)
+        const error = Exit.isFailure(refused) ? Option.getOrThrow(Cause.failureOption(refused.cause)) : undefined
+        assert.instanceOf(error, DataflowError.RecoveryMismatch)
+        assert.deepStrictEqual(yield* stateOf(handle, 3), words(6, 200))
+
+        const five = yield* runWith(5, 400, true)
+        assert.strictEqual(five.items, 6 * 200)
+        assert.deepStrictEqual(yield* stateOf(handle, 5), words(6, 400))
+
+        const one = yield* runWith(1, 600, true)
+        assert.strictEqual(one.items, 6 * 200)
+        assert.deepStrictEqual(yield* stateOf(handle, 1), words(6, 600))
+        delete process.env.SLUICE_TEST_ITEMS
+      }),
+    60_000
+  )
 
   it.effect(
     "a dataflow value cannot run on several workers; a module export that is not a dataflow is named",

@@ -110,6 +110,15 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
               }
             }
           }),
+        reset: Effect.sync(() => {
+          handle.meta = undefined
+          handle.progress.delete(workerIndex)
+          steps.clear()
+          collectable.clear()
+          for (const [destination, records] of handle.outputs) {
+            handle.outputs.set(destination, records.filter((r) => r.workerIndex !== workerIndex))
+          }
+        }),
         readSnapshots: (stepId, atOrBefore) =>
           Stream.suspend(() => {
             const out: Array<Snapshot> = []

@@ -35,6 +35,7 @@ import * as StateCodec from "./stateCodec.js"
 import { WindowOperator } from "./windowOperator.js"
 import { ExchangeOperator, type ExchangeTransport } from "./workers/exchange.js"
 import type { ExchangeMessage } from "./workers/protocol.js"
+import { rescaleIfAsked } from "./workers/rescale.js"
 
 /** @internal */
 export type InputEvent =
@@ -77,6 +78,7 @@ export const run = (
 ): Effect.Effect<RunSummary, DataflowError, RecoveryStore> =>
   Effect.gen(function*() {
     yield* validate(dataflow)
+    yield* rescaleIfAsked(dataflow, 1, options)
     const store = yield* RecoveryStore
     const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
     const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }

@@ -12,6 +12,7 @@ import { RecoveryStore, type WorkerRecovery } from "../../RecoveryStore.js"
 import { validate } from "../run.js"
 import { loadDataflow } from "./module.js"
 import type { ToCoordinator, ToWorker, WorkerData } from "./protocol.js"
+import { rescaleIfAsked } from "./rescale.js"
 
 type Event =
   | { readonly _tag: "Message"; readonly workerIndex: number; readonly message: ToCoordinator }
@@ -44,6 +45,7 @@ export const runWorkers = (
   Effect.gen(function*() {
     const dataflow = yield* loadDataflow(module.url, module.exportName)
     yield* validate(dataflow)
+    yield* rescaleIfAsked(dataflow, workerCount, options)
     const store = yield* RecoveryStore
     const sessions: Array<WorkerRecovery> = []
     for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {

@@ -9,7 +9,17 @@ export interface ExchangeTransport {
   readonly workerIndex: number
   readonly workerCount: number
   readonly send: (to: number, message: ExchangeMessage, transfer?: ReadonlyArray<ArrayBuffer>) => void
+  /** Serves this worker's incoming messages until `ready` holds, so waiting for credit cannot deadlock. */
+  readonly serveUntil: (ready: () => boolean) => Effect.Effect<void, any>
 }
+
+/**
+ * Chunks a sender may have in flight to one receiver: a slow worker makes its
+ * senders wait instead of growing their queues.
+ *
+ * @internal
+ */
+export const CREDITS = 8
 
 const toTransferable = (buffer: Buffer): ArrayBuffer =>
   buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
@@ -28,6 +38,7 @@ export class ExchangeOperator extends Operator {
   private readonly barrierEpoch: Array<number>
   private readonly held: Array<Array<ReadonlyArray<unknown>>>
   private readonly ended: Array<boolean>
+  private readonly inFlight: Array<number>
   forwardedEpoch = 0
   allEnded = false
 
@@ -42,6 +53,7 @@ export class ExchangeOperator extends Operator {
     this.barrierEpoch = new Array(n).fill(0)
     this.held = Array.from({ length: n }, () => [])
     this.ended = new Array(n).fill(false)
+    this.inFlight = new Array(n).fill(0)
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
@@ -50,12 +62,17 @@ export class ExchangeOperator extends Operator {
       const shares: Array<Array<unknown>> = Array.from({ length: workerCount }, () => [])
       const pairs = items as ReadonlyArray<readonly [string, unknown]>
       for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
+      let saturated = false
       for (let to = 0; to < workerCount; to++) {
         if (to === workerIndex || shares[to].length === 0) continue
         const payload = toTransferable(v8.serialize(shares[to]))
         this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, payload }, [payload])
+        if (++this.inFlight[to] >= CREDITS) saturated = true
       }
-      return this.receive(workerIndex, shares[workerIndex])
+      const local = this.receive(workerIndex, shares[workerIndex])
+      return saturated
+        ? Effect.zipRight(local, this.transport.serveUntil(() => this.inFlight.every((n) => n < CREDITS)))
+        : local
     })
   }
 
@@ -72,7 +89,19 @@ export class ExchangeOperator extends Operator {
   receiveMessage(message: ExchangeMessage): Effect.Effect<void, any> {
     switch (message._tag) {
       case "Items":
-        return Effect.suspend(() => this.receive(message.from, v8.deserialize(Buffer.from(message.payload))))
+        return Effect.suspend(() => {
+          const { workerIndex } = this.transport
+          return Effect.zipRight(
+            this.receive(message.from, v8.deserialize(Buffer.from(message.payload))),
+            Effect.sync(() =>
+              this.transport.send(message.from, { _tag: "Ack", exchange: this.exchangeIndex, from: workerIndex })
+            )
+          )
+        })
+      case "Ack":
+        return Effect.sync(() => {
+          this.inFlight[message.from]--
+        })
       case "Barrier":
         return this.receiveBarrier(message.from, message.epoch)
       case "End":

@@ -41,6 +41,8 @@ export type ExchangeMessage =
   | { readonly _tag: "Items"; readonly exchange: number; readonly from: number; readonly payload: ArrayBuffer }
   | { readonly _tag: "Barrier"; readonly exchange: number; readonly from: number; readonly epoch: number }
   | { readonly _tag: "End"; readonly exchange: number; readonly from: number }
+  /** A chunk from `from` was processed: the receiver grants one credit back. */
+  | { readonly _tag: "Ack"; readonly exchange: number; readonly from: number }
 
 /** What a worker thread is started with. @internal */
 export interface WorkerData {

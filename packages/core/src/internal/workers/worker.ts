@@ -17,6 +17,7 @@ import { DataflowErrorSchema, StoreUnavailable } from "../../DataflowError.js"
 import type { EpochTransaction, OutputRecord, Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
 import type { RunContext } from "../operators.js"
 import { buildOperators, EpochReader, openInputs, validate } from "../run.js"
+import type { ExchangeOperator, ExchangeTransport } from "./exchange.js"
 import { ownsPartition } from "./keyGroup.js"
 import { loadDataflow } from "./module.js"
 import type { ExchangeMessage, ToCoordinator, ToWorker, WorkerData } from "./protocol.js"
@@ -67,13 +68,22 @@ const main = Effect.gen(function*() {
     }))
 
   const context: RunContext = { dataflowId: dataflow.id, workerIndex: data.workerIndex, epoch: start.resumeEpoch }
-  const transport = {
+
+  let exchanges: ReadonlyArray<ExchangeOperator> = []
+  const transport: ExchangeTransport = {
     workerIndex: data.workerIndex,
     workerCount: data.workerCount,
-    send: (to: number, message: ExchangeMessage, transfer?: ReadonlyArray<ArrayBuffer>) =>
-      data.peers[to]!.postMessage(message, transfer as Array<ArrayBuffer> | undefined)
+    send: (to, message, transfer) => data.peers[to]!.postMessage(message, transfer as Array<ArrayBuffer> | undefined),
+    serveUntil: (ready) =>
+      Effect.whileLoop({
+        while: () => !ready(),
+        body: () => Effect.flatMap(Queue.take(inbox), (message) => exchanges[message.exchange].receiveMessage(message)),
+        step: () => {}
+      })
   }
-  const { exchanges, inputs, keyed } = yield* buildOperators(dataflow, context, transport)
+  const built = yield* buildOperators(dataflow, context, transport)
+  exchanges = built.exchanges
+  const { inputs, keyed } = built
   for (const operator of keyed) yield* operator.load(snapshots(operator.stepId))
   const stream = yield* openInputs(
     inputs,
