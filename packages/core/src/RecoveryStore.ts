@@ -146,7 +146,10 @@ export interface BackendWorker {
     writes: ReadonlyArray<SnapshotWrite>,
     outputs: ReadonlyArray<OutputRecord>
   ) => Effect.Effect<void, RecoveryError>
-  /** Deletes everything of this worker, metadata included; a store without it cannot be rescaled. */
+  /**
+   * Deletes this worker's metadata, progress and snapshots; output records are
+   * delivered results and stay. A store without it cannot be rescaled.
+   */
   readonly reset?: Effect.Effect<void, RecoveryError>
 }
 
@@ -318,8 +321,8 @@ const rescaleWith = (
 ): Effect.Effect<Option.Option<number>, RecoveryError> =>
   Effect.gen(function*() {
     const { dataflowId, route, stepIds, workerCount } = options
-    const probe = yield* backend.open({ workerIndex: 0, workerCount })
-    const meta = yield* probe.readMeta
+    // each phase opens and closes its own workers: a store may lock a worker while it is open
+    const meta = yield* Effect.scoped(Effect.flatMap(backend.open({ workerIndex: 0, workerCount }), (w) => w.readMeta))
     if (Option.isNone(meta) || meta.value.workerCount === workerCount) return Option.none()
     if (meta.value.dataflowId !== dataflowId) {
       return yield* new RecoveryMismatch({ field: "dataflowId", expected: dataflowId, found: meta.value.dataflowId })
@@ -328,38 +331,42 @@ const rescaleWith = (
       return yield* new StoreVersionUnsupported({ found: meta.value.schemaVersion, supported: STORE_SCHEMA_VERSION })
     }
     const from = meta.value.workerCount
-    const old: Array<BackendWorker> = []
-    for (let workerIndex = 0; workerIndex < from; workerIndex++) {
-      old.push(yield* backend.open({ workerIndex, workerCount: from }))
-    }
-    const resumeEpoch = resumeEpochOf(yield* old[0].readProgress, from)
     const shares: Array<Array<SnapshotWrite>> = Array.from({ length: workerCount }, () => [])
-    for (const worker of old) {
-      if (worker.reset === undefined) {
-        return yield* new StoreUnavailable({
-          store: backend.name,
-          reason: "this store cannot be rescaled",
-          cause: undefined
-        })
-      }
-      for (const stepId of stepIds) {
-        yield* Stream.runForEach(worker.readSnapshots(stepId, resumeEpoch - 1), ({ key, value }) =>
-          Effect.sync(() => {
-            shares[route(stepId, key)].push({ stepId, key, value })
-          }))
-      }
+    let resumeEpoch = 1
+    for (let workerIndex = 0; workerIndex < from; workerIndex++) {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const worker = yield* backend.open({ workerIndex, workerCount: from })
+        if (worker.reset === undefined) {
+          return yield* new StoreUnavailable({
+            store: backend.name,
+            reason: "this store cannot be rescaled",
+            cause: undefined
+          })
+        }
+        if (workerIndex === 0) resumeEpoch = resumeEpochOf(yield* worker.readProgress, from)
+        for (const stepId of stepIds) {
+          yield* Stream.runForEach(worker.readSnapshots(stepId, resumeEpoch - 1), ({ key, value }) =>
+            Effect.sync(() => {
+              shares[route(stepId, key)].push({ stepId, key, value })
+            }))
+        }
+      }))
     }
     yield* Effect.logInfo(
       `rescaling dataflow ${dataflowId} from ${from} to ${workerCount} workers at epoch ${resumeEpoch}`
     )
-    for (const worker of old) yield* worker.reset!
+    for (let workerIndex = 0; workerIndex < from; workerIndex++) {
+      yield* Effect.scoped(Effect.flatMap(backend.open({ workerIndex, workerCount: from }), (w) => w.reset!))
+    }
     for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
-      const worker = yield* backend.open({ workerIndex, workerCount })
-      yield* worker.writeMeta({ ...meta.value, workerCount })
-      if (resumeEpoch > 1) yield* worker.commit(resumeEpoch - 1, shares[workerIndex], [])
+      yield* Effect.scoped(Effect.gen(function*() {
+        const worker = yield* backend.open({ workerIndex, workerCount })
+        yield* worker.writeMeta({ ...meta.value, workerCount })
+        if (resumeEpoch > 1) yield* worker.commit(resumeEpoch - 1, shares[workerIndex], [])
+      }))
     }
     return Option.some(from)
-  }).pipe(Effect.scoped)
+  })
 
 /**
  * R3: one past the smallest last-completed epoch over all workers; a worker

@@ -115,9 +115,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
           handle.progress.delete(workerIndex)
           steps.clear()
           collectable.clear()
-          for (const [destination, records] of handle.outputs) {
-            handle.outputs.set(destination, records.filter((r) => r.workerIndex !== workerIndex))
-          }
+          // output records are delivered results: a reset for rescaling keeps them
         }),
         readSnapshots: (stepId, atOrBefore) =>
           Stream.suspend(() => {

@@ -160,55 +160,81 @@ export class BranchOperator extends Operator {
 }
 
 /**
- * R2 at a step with several upstreams: after an upstream delivers the barrier of
- * epoch `e`, its items wait until every upstream has delivered it; then the
- * barrier goes on, and the held items after it.
+ * R2 wherever several senders meet (a merge's upstreams, an exchange's
+ * workers): after a sender delivers the barrier of epoch `e`, its items wait
+ * until every sender has delivered it; then the barrier goes on, and the held
+ * items after it. End of input is aligned too.
  *
  * @internal
  */
-export class MergeOperator extends Operator {
+export class BarrierAlignment {
   private readonly barrierEpoch: Array<number>
   private readonly held: Array<Array<ReadonlyArray<unknown>>>
   private readonly ended: Array<boolean>
-  private forwardedEpoch = 0
+  forwardedEpoch = 0
+  allEnded = false
 
-  constructor(stepId: string, context: RunContext, readonly upstreamCount: number) {
-    super(stepId, context)
-    this.barrierEpoch = new Array(upstreamCount).fill(0)
-    this.held = Array.from({ length: upstreamCount }, () => [])
-    this.ended = new Array(upstreamCount).fill(false)
+  constructor(senders: number) {
+    this.barrierEpoch = new Array(senders).fill(0)
+    this.held = Array.from({ length: senders }, () => [])
+    this.ended = new Array(senders).fill(false)
   }
 
-  push(slot: number, items: ReadonlyArray<unknown>): Step {
-    if (this.barrierEpoch[slot] > this.forwardedEpoch) {
-      this.held[slot].push(items)
+  /** Passes items on, or holds them when their sender is past the aligned epoch. */
+  items(sender: number, items: ReadonlyArray<unknown>, pass: (items: ReadonlyArray<unknown>) => Step): Step {
+    if (items.length === 0) return Effect.void
+    if (this.barrierEpoch[sender] > this.forwardedEpoch) {
+      this.held[sender].push(items)
       return Effect.void
     }
-    return this.emit(0, items)
+    return pass(items)
   }
 
-  override barrier(slot: number, transaction: EpochTransaction): Step {
+  /** Records a sender's barrier; once all have sent `epoch`, forwards it and releases what was held. */
+  barrier(sender: number, epoch: number, forward: Step, pass: (items: ReadonlyArray<unknown>) => Step): Step {
     return Effect.suspend(() => {
-      this.barrierEpoch[slot] = transaction.epoch
-      if (this.barrierEpoch.some((epoch) => epoch < transaction.epoch)) return Effect.void
-      this.forwardedEpoch = transaction.epoch
-      const released = this.held.map((chunks) => chunks.splice(0))
-      return Effect.zipRight(
-        this.forwardBarrier(transaction),
-        Effect.forEach(
-          released,
-          (chunks) => Effect.forEach(chunks, (items) => this.emit(0, items), { discard: true }),
-          {
-            discard: true
-          }
-        )
-      )
+      this.barrierEpoch[sender] = epoch
+      if (this.forwardedEpoch >= epoch || this.barrierEpoch.some((e) => e < epoch)) return Effect.void
+      this.forwardedEpoch = epoch
+      const released = this.held.flatMap((chunks) => chunks.splice(0))
+      return Effect.zipRight(forward, Effect.forEach(released, pass, { discard: true }))
     })
   }
 
+  /** Records a sender's end of input; once all have ended, runs `forward` once. */
+  end(sender: number, forward: Step): Step {
+    this.ended[sender] = true
+    if (this.allEnded || !this.ended.every(Boolean)) return Effect.void
+    this.allEnded = true
+    return forward
+  }
+}
+
+/** @internal */
+export class MergeOperator extends Operator {
+  private readonly alignment: BarrierAlignment
+  private readonly pass = (items: ReadonlyArray<unknown>) => this.emit(0, items)
+
+  constructor(stepId: string, context: RunContext, readonly upstreamCount: number) {
+    super(stepId, context)
+    this.alignment = new BarrierAlignment(upstreamCount)
+  }
+
+  push(slot: number, items: ReadonlyArray<unknown>): Step {
+    return this.alignment.items(slot, items, this.pass)
+  }
+
+  override barrier(slot: number, transaction: EpochTransaction): Step {
+    return this.alignment.barrier(
+      slot,
+      transaction.epoch,
+      Effect.suspend(() => this.forwardBarrier(transaction)),
+      this.pass
+    )
+  }
+
   override end(slot: number): Step {
-    this.ended[slot] = true
-    return this.ended.every(Boolean) ? this.forwardEnd() : Effect.void
+    return this.alignment.end(slot, Effect.suspend(() => this.forwardEnd()))
   }
 }
 
@@ -403,7 +429,13 @@ export class KeyedOperator extends KeyedStateOperator {
         entry.pending = false
         this.markDirty(key, entry)
       }
+      // key order, not the map's: after a resume the map is in the store's order
+      out.sort(byKey)
       return Effect.zipRight(this.emit(0, out), this.forwardEnd())
     })
   }
 }
+
+/** Orders keyed items by key, for emissions that are not driven by input order. @internal */
+export const byKey = (a: readonly [string, unknown], b: readonly [string, unknown]): number =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0

@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { EpochTransaction } from "../RecoveryStore.js"
 import type { WindowClock, Windowed, WindowPolicy } from "../Window.js"
-import { KeyedStateOperator, type RunContext } from "./operators.js"
+import { byKey, KeyedStateOperator, type RunContext } from "./operators.js"
 import * as StateCodec from "./stateCodec.js"
 
 /** How a window step combines values. @internal */
@@ -174,7 +174,8 @@ export class WindowOperator extends KeyedStateOperator {
       const state = entry.state as KeyWindows
       if (state.windows.length > 0 && this.closeDue(key, state, now, closed, all)) this.markDirty(key, entry)
     }
-    return closed
+    // key order, not the map's: after a resume the map is in the store's order (stable: windows stay by end)
+    return closed.sort(byKey)
   }
 
   /** Idle keys' watermarks advance with time: close what became due before snapshotting (R12). */

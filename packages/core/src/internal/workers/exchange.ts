@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as v8 from "node:v8"
-import { Operator, type RunContext } from "../operators.js"
+import { BarrierAlignment, Operator, type RunContext } from "../operators.js"
 import { ownerOfKey } from "./keyGroup.js"
 import type { ExchangeMessage } from "./protocol.js"
 
@@ -35,12 +35,9 @@ const toTransferable = (buffer: Buffer): ArrayBuffer =>
  * @internal
  */
 export class ExchangeOperator extends Operator {
-  private readonly barrierEpoch: Array<number>
-  private readonly held: Array<Array<ReadonlyArray<unknown>>>
-  private readonly ended: Array<boolean>
+  private readonly alignment: BarrierAlignment
   private readonly inFlight: Array<number>
-  forwardedEpoch = 0
-  allEnded = false
+  private readonly pass = (items: ReadonlyArray<unknown>) => this.emit(0, items)
 
   constructor(
     stepId: string,
@@ -49,11 +46,16 @@ export class ExchangeOperator extends Operator {
     readonly transport: ExchangeTransport
   ) {
     super(stepId, context)
-    const n = transport.workerCount
-    this.barrierEpoch = new Array(n).fill(0)
-    this.held = Array.from({ length: n }, () => [])
-    this.ended = new Array(n).fill(false)
-    this.inFlight = new Array(n).fill(0)
+    this.alignment = new BarrierAlignment(transport.workerCount)
+    this.inFlight = new Array(transport.workerCount).fill(0)
+  }
+
+  get forwardedEpoch(): number {
+    return this.alignment.forwardedEpoch
+  }
+
+  get allEnded(): boolean {
+    return this.alignment.allEnded
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
@@ -78,12 +80,7 @@ export class ExchangeOperator extends Operator {
 
   /** Items from worker `from`, local or decoded from a message. */
   receive(from: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
-    if (items.length === 0) return Effect.void
-    if (this.barrierEpoch[from] > this.forwardedEpoch) {
-      this.held[from].push(items)
-      return Effect.void
-    }
-    return this.emit(0, items)
+    return this.alignment.items(from, items, this.pass)
   }
 
   receiveMessage(message: ExchangeMessage): Effect.Effect<void, any> {
@@ -123,26 +120,13 @@ export class ExchangeOperator extends Operator {
   }
 
   private receiveBarrier(from: number, epoch: number): Effect.Effect<void, any> {
-    return Effect.suspend(() => {
-      this.barrierEpoch[from] = epoch
-      if (this.forwardedEpoch >= epoch || this.barrierEpoch.some((e) => e < epoch)) return Effect.void
+    const forward = Effect.suspend(() => {
       const transaction = this.context.transaction
-      if (transaction === undefined || transaction.epoch !== epoch) {
-        return Effect.dieMessage(`exchange ${this.stepId} aligned epoch ${epoch} outside its transaction`)
-      }
-      this.forwardedEpoch = epoch
-      const released = this.held.map((chunks) => chunks.splice(0))
-      return Effect.zipRight(
-        this.forwardBarrier(transaction),
-        Effect.forEach(
-          released,
-          (chunks) => Effect.forEach(chunks, (items) => this.emit(0, items), { discard: true }),
-          {
-            discard: true
-          }
-        )
-      )
+      return transaction === undefined || transaction.epoch !== epoch
+        ? Effect.dieMessage(`exchange ${this.stepId} aligned epoch ${epoch} outside its transaction`)
+        : this.forwardBarrier(transaction)
     })
+    return this.alignment.barrier(from, epoch, forward, this.pass)
   }
 
   override end(_slot: number): Effect.Effect<void, any> {
@@ -158,9 +142,6 @@ export class ExchangeOperator extends Operator {
   }
 
   private receiveEnd(from: number): Effect.Effect<void, any> {
-    this.ended[from] = true
-    if (this.allEnded || !this.ended.every(Boolean)) return Effect.void
-    this.allEnded = true
-    return this.forwardEnd()
+    return this.alignment.end(from, Effect.suspend(() => this.forwardEnd()))
   }
 }

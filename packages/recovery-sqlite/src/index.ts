@@ -1,0 +1,10 @@
+/**
+ * A SQLite recovery store for Sluice dataflows.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as SqliteRecovery from "./SqliteRecovery.js"

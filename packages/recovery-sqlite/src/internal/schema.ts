@@ -1,0 +1,129 @@
+/**
+ * The layout of a worker file and its migrations.
+ *
+ * - `sluice_meta`: one row, what core records about the dataflow (R7), plus
+ *   the worker the file belongs to.
+ * - `sluice_progress`: one row, the last epoch this worker completed (R1, R3).
+ * - `sluice_snapshots`: per `(step_id, key)` the newest live snapshot of an
+ *   epoch that every worker has completed. One row per live key (R6, R14);
+ *   a tombstone of such an epoch deletes the row.
+ * - `sluice_pending_snapshots`: writes (tombstones as `NULL`) of epochs some
+ *   other worker has not completed yet. A resume may go back before them, so
+ *   they cannot overwrite `sluice_snapshots` until every worker has caught up;
+ *   then they are collected into it. With one worker this table stays empty.
+ * - `sluice_outputs`: records of transactional outputs (R5), in commit order.
+ *
+ * Input positions are snapshots like any other: the input's step id, the
+ * partition as key.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { StoreCorrupt, StoreUnavailable, StoreVersionUnsupported } from "@sluice/core/DataflowError"
+import * as Effect from "effect/Effect"
+import { refail } from "./storeFile.js"
+
+/** @internal */
+export const MIGRATIONS_TABLE = "sluice_migrations"
+
+/** @internal */
+export type Migrations = Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+
+/**
+ * Keys are `<id>_<name>`; a later release appends migrations and never
+ * edits one that has shipped.
+ *
+ * @internal
+ */
+export const migrations: Migrations = {
+  "1_create_store": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      CREATE TABLE sluice_meta (
+        worker_index INTEGER PRIMARY KEY,
+        dataflow_id TEXT NOT NULL,
+        worker_count INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT`
+    yield* sql`
+      CREATE TABLE sluice_progress (
+        worker_index INTEGER PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL
+      ) STRICT`
+    // WITHOUT ROWID: the primary key is the only access path (upsert by key,
+    // resume by step in key order), so the rows live in its b-tree.
+    yield* sql`
+      CREATE TABLE sluice_snapshots (
+        step_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (step_id, key)
+      ) STRICT, WITHOUT ROWID`
+    // Epoch first: collection and discarding work on whole epochs.
+    yield* sql`
+      CREATE TABLE sluice_pending_snapshots (
+        epoch INTEGER NOT NULL,
+        step_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB,
+        PRIMARY KEY (epoch, step_id, key)
+      ) STRICT, WITHOUT ROWID`
+    yield* sql`
+      CREATE TABLE sluice_outputs (
+        id INTEGER PRIMARY KEY,
+        destination TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        key BLOB,
+        value BLOB NOT NULL
+      ) STRICT`
+    yield* sql`CREATE INDEX sluice_outputs_by_destination ON sluice_outputs (destination, id)`
+    yield* sql`CREATE INDEX sluice_outputs_by_epoch ON sluice_outputs (epoch)`
+  })
+}
+
+const latestId = (record: Migrations): number =>
+  Object.keys(record).reduce((max, name) => Math.max(max, Number(name.split("_", 1)[0])), 0)
+
+/**
+ * Brings the file to the latest layout, after refusing files this release
+ * must not touch: a SQLite database of something else, or a store migrated
+ * by a newer release.
+ *
+ * @internal
+ */
+export const migrate = (
+  file: string,
+  record: Migrations = migrations
+): Effect.Effect<void, StoreCorrupt | StoreUnavailable | StoreVersionUnsupported, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = (yield* sql<{ readonly name: string }>`
+      SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`)
+      .map((row) => row.name)
+    if (tables.length > 0 && !tables.includes(MIGRATIONS_TABLE)) {
+      return yield* new StoreCorrupt({
+        store: file,
+        reason: `it is a SQLite database of something else: it has the tables ${tables.join(", ")} ` +
+          `and no ${MIGRATIONS_TABLE}`
+      })
+    }
+    const supported = latestId(record)
+    if (tables.includes(MIGRATIONS_TABLE)) {
+      const [{ found }] = yield* sql<{ readonly found: number | null }>`
+        SELECT max(migration_id) AS found FROM ${sql(MIGRATIONS_TABLE)}`
+      if (found !== null && found > supported) {
+        return yield* new StoreVersionUnsupported({ found, supported })
+      }
+    }
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(record), table: MIGRATIONS_TABLE })
+  }).pipe(
+    // A migration that fails is a defect of the Migrator; for the user it is a
+    // store that cannot be opened.
+    Effect.catchAllDefect((defect) => Effect.fail(refail(file, "migrating the store failed")(defect))),
+    Effect.catchTags({
+      SqlError: (error) => Effect.fail(refail(file, "migrating the store failed")(error)),
+      MigrationError: (error) => Effect.fail(refail(file, `migrating the store failed: ${error.message}`)(error))
+    })
+  )

@@ -1,0 +1,144 @@
+/**
+ * The files of a SQLite store and what can be wrong with them before and while
+ * SQLite reads them: the naming of worker files, the guard against files that
+ * are not databases, and the translation of SQLite's errors into the store
+ * errors of core.
+ */
+import { StoreCorrupt, StoreUnavailable } from "@sluice/core/DataflowError"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+/** @internal */
+export const workerFile = (directory: string, workerIndex: number): string =>
+  path.join(directory, `worker-${workerIndex}.sqlite3`)
+
+/**
+ * The lock is a file of its own, not a lock on the worker file: other
+ * workers read a worker file's progress while its owner holds the lock.
+ *
+ * @internal
+ */
+export const lockFile = (directory: string, workerIndex: number): string =>
+  path.join(directory, `worker-${workerIndex}.lock`)
+
+/** @internal */
+export const ensureDirectory = (directory: string): Effect.Effect<void, StoreUnavailable> =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(directory, { recursive: true })
+    },
+    catch: (cause) =>
+      new StoreUnavailable({
+        store: directory,
+        reason: "the store directory cannot be created; check the path and its permissions",
+        cause
+      })
+  })
+
+const HEADER = Buffer.from("SQLite format 3\u0000", "latin1")
+
+/**
+ * What is on disk where a worker file should be.
+ *
+ * @internal
+ */
+export type FileState = "missing" | "empty" | "database"
+
+/**
+ * Checks the first bytes of `file` before SQLite opens it: SQLite reports a
+ * stranger's file only at its first statement, and as a defect of the client.
+ *
+ * @internal
+ */
+export const inspectSync = (file: string): FileState => {
+  let fd: number
+  try {
+    fd = fs.openSync(file, "r")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "missing"
+    throw error
+  }
+  try {
+    const size = fs.fstatSync(fd).size
+    if (size === 0) return "empty"
+    const head = Buffer.alloc(HEADER.length)
+    const read = fs.readSync(fd, head, 0, head.length, 0)
+    if (read < HEADER.length || !head.equals(HEADER)) {
+      throw new StoreCorrupt({
+        store: file,
+        reason: `the file is not a SQLite database: it starts with ${describeBytes(head.subarray(0, read))}`
+      })
+    }
+    return "database"
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** @internal */
+export const inspect = (file: string): Effect.Effect<FileState, StoreCorrupt | StoreUnavailable> =>
+  Effect.try({ try: () => inspectSync(file), catch: refail(file, "reading the file header failed") })
+
+const describeBytes = (bytes: Uint8Array): string => {
+  let text = ""
+  for (const byte of bytes) {
+    text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, "0")}`
+  }
+  return JSON.stringify(text)
+}
+
+/**
+ * The SQLite result code of an error from better-sqlite3, reached through
+ * the `SqlError` of `@effect/sql` when there is one.
+ */
+const sqliteCode = (error: unknown): string | undefined => {
+  for (let current = error, depth = 0; typeof current === "object" && current !== null && depth < 4; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && code.startsWith("SQLITE_")) return code
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const sqliteMessage = (error: unknown): string => {
+  for (let current = error, depth = 0; typeof current === "object" && current !== null && depth < 4; depth++) {
+    if (typeof (current as { readonly code?: unknown }).code === "string" && current instanceof Error) {
+      return current.message
+    }
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** @internal */
+export const isBusy = (error: unknown): boolean => {
+  const code = sqliteCode(error)
+  return code !== undefined && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+}
+
+/**
+ * Maps a failure of `doing` on `file` to a store error: damage is
+ * `StoreCorrupt` (moving the file away is the fix), everything else is
+ * `StoreUnavailable` with the SQLite error as cause.
+ *
+ * @internal
+ */
+export const refail = (file: string, doing: string) => (error: unknown): StoreCorrupt | StoreUnavailable => {
+  if (error instanceof StoreCorrupt || error instanceof StoreUnavailable) return error
+  const code = sqliteCode(error)
+  if (code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) {
+    return new StoreCorrupt({ store: file, reason: `${doing}: ${sqliteMessage(error)}` })
+  }
+  if (code !== undefined && code.startsWith("SQLITE_FULL")) {
+    return new StoreUnavailable({ store: file, reason: `${doing}: the disk is full`, cause: error })
+  }
+  if (isBusy(error)) {
+    return new StoreUnavailable({
+      store: file,
+      reason: `${doing}: the database is locked by another connection`,
+      cause: error
+    })
+  }
+  return new StoreUnavailable({ store: file, reason: doing, cause: error })
+}
