@@ -1,20 +1,20 @@
 /**
- * Word count: the dataflow shared by the example programs.
+ * Word count: lines → words → a count per word, emitted once per word when the
+ * input ends.
  */
-import { Dataflow, Input, Output } from "@sluice/core"
+import { Dataflow, Input, type Output } from "@sluice/core"
 import { Schema } from "effect"
 
-export const wordcount = (path: string) =>
+export const wordcount = (path: string, output: Output.Output<readonly [string, number]>) =>
   Dataflow.make("wordcount").pipe(
     Dataflow.input("lines", Input.fromFile(path)),
     Dataflow.flatMap("split", (line: string) => line.toLowerCase().split(/[^a-z]+/).filter((w) => w.length > 0)),
     Dataflow.keyBy("key", (word) => word),
-    // count every word; emit each word's total once, when the input ends
     Dataflow.fold("count", {
       state: Schema.Number,
       init: () => 0,
       fold: (count, _word: string) => count + 1,
       emit: "end"
     }),
-    Dataflow.output("print", Output.console(([word, count]: readonly [string, number]) => `${word}: ${count}`))
+    Dataflow.output("top", output)
   )
