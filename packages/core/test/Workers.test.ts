@@ -1,24 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, RecoveryStore } from "@sluice/core"
-import { Cause, Effect, Exit, Option, Schema, Stream } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Flows from "./fixtures/workers/flows.js"
+import { countsOf, expectedWords } from "./fixtures/workers/state.js"
 
 const flows = new URL("./fixtures/workers/flows.ts", import.meta.url)
 const wordcount = Dataflow.fromModule<typeof Flows>(flows, "partitionedWordcount")
 
-const words = (partitions: number, perPartition: number) => {
-  const counts = new Map<string, number>()
-  for (let p = 0; p < partitions; p++) {
-    for (let i = 0; i < perPartition; i++) {
-      const w = `w${(p * 7919 + i * 104729) % 97}`
-      counts.set(w, (counts.get(w) ?? 0) + 1)
-    }
-  }
-  return counts
-}
+const words = expectedWords
 
 const withOutDir = Effect.acquireRelease(
   Effect.sync(() => {
@@ -37,20 +29,7 @@ const readEmitted = (dir: string) =>
   )
 
 const stateOf = (handle: RecoveryStore.MemoryHandle, workerCount: number) =>
-  Effect.gen(function*() {
-    const store = yield* RecoveryStore.RecoveryStore
-    const counts = new Map<string, number>()
-    for (let w = 0; w < workerCount; w++) {
-      const worker = yield* store.open({ dataflowId: "parallel-wordcount", workerIndex: w, workerCount })
-      const decode = Schema.decodeUnknownSync(Schema.parseJson(Schema.Number))
-      yield* Stream.runForEach(worker.snapshots("count"), ({ key, value }) =>
-        Effect.sync(() => {
-          assert.isFalse(counts.has(key), `key ${key} is stored by two workers`)
-          counts.set(key, decode(new TextDecoder().decode(value)))
-        }))
-    }
-    return counts
-  }).pipe(Effect.scoped, Effect.provide(RecoveryStore.layerMemory(handle)))
+  countsOf(RecoveryStore.layerMemory(handle), workerCount)
 
 describe("parallel workers", () => {
   it.scoped("two workers count every word once, each key on the worker that owns it", () =>

@@ -1,0 +1,51 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Dataflow, Epoch } from "@sluice/core"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type * as Flows from "../../core/test/fixtures/workers/flows.js"
+import { countsOf, expectedWords } from "../../core/test/fixtures/workers/state.js"
+import { SqliteRecovery } from "../src/index.js"
+
+const wordcount = Dataflow.fromModule<typeof Flows>(
+  new URL("../../core/test/fixtures/workers/flows.ts", import.meta.url),
+  "partitionedWordcount"
+)
+
+describe("workers on SQLite", () => {
+  it.scoped(
+    "each worker commits to its own file; a rescale from 2 to 3 workers carries the state",
+    () =>
+      Effect.gen(function*() {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-sqlite-workers-"))
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-sqlite-workers-out-"))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            fs.rmSync(directory, { recursive: true, force: true })
+            fs.rmSync(out, { recursive: true, force: true })
+          })
+        )
+        process.env.SLUICE_TEST_OUT = out
+        const layer = SqliteRecovery.layer({ directory })
+        const runWith = (workers: number, perPartition: number, rescale: boolean) =>
+          Effect.suspend(() => {
+            process.env.SLUICE_TEST_ITEMS = String(perPartition)
+            return Dataflow.run(wordcount, { workers, rescale, epoch: Epoch.everyItems(150) }).pipe(
+              Effect.provide(layer)
+            )
+          })
+        yield* runWith(2, 300, false)
+        assert.deepStrictEqual(fs.readdirSync(directory).filter((f) => f.endsWith(".sqlite3")).sort(), [
+          "worker-0.sqlite3",
+          "worker-1.sqlite3"
+        ])
+        assert.deepStrictEqual(yield* countsOf(layer, 2), expectedWords(6, 300))
+        const three = yield* runWith(3, 500, true)
+        assert.strictEqual(three.items, 6 * 200)
+        assert.deepStrictEqual(yield* countsOf(layer, 3), expectedWords(6, 500))
+        delete process.env.SLUICE_TEST_ITEMS
+      }),
+    90_000
+  )
+})
