@@ -2,7 +2,7 @@ import { describe, it } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import { assertOutputAtLeastOnce, runWithCrashes } from "./fixtures/crashRuns.js"
+import { assertMatchesCleanRun, assertOutputAtLeastOnce, runWithCrashes } from "./fixtures/crashRuns.js"
 import { expectedCounts } from "./fixtures/flows.js"
 import { memoryFixture } from "./fixtures/StoreFixture.js"
 import { type Event, runWindowsWithCrashes } from "./fixtures/windows.js"
@@ -24,17 +24,7 @@ describe("R4/R5 property: run → crash → resume → finish", () => {
               const cleanRun = yield* runWithCrashes(clean.layer, lines, epochSize, [])
               const store = yield* memoryFixture.fresh()
               const result = yield* runWithCrashes(store.layer, lines, epochSize, crashes)
-              assert.deepStrictEqual(result.state, expectedCounts(lines))
-              assert.deepStrictEqual(result.state, cleanRun.state)
-              assert.deepStrictEqual(result.totalsState, cleanRun.totalsState)
-              assertOutputAtLeastOnce(
-                cleanRun.runs[0].counts,
-                result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.counts }))
-              )
-              assertOutputAtLeastOnce(
-                cleanRun.runs[0].totals,
-                result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.totals }))
-              )
+              assertMatchesCleanRun(cleanRun, result, expectedCounts(lines))
             }).pipe(Effect.scoped)
           )
       ),

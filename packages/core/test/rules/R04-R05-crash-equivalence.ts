@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { assertOutputAtLeastOnce, runWithCrashes } from "../fixtures/crashRuns.js"
+import { assertMatchesCleanRun, runWithCrashes } from "../fixtures/crashRuns.js"
 import { expectedCounts, makeLines } from "../fixtures/flows.js"
 import type { StoreFixture } from "../fixtures/StoreFixture.js"
 
@@ -21,19 +21,7 @@ export const r04r05CrashEquivalence = (fixture: StoreFixture) =>
           const crashed = yield* fixture.fresh()
           const result = yield* runWithCrashes(crashed.layer, lines, epochSize, crashes)
           assert.strictEqual(result.runs.length, crashes.length + 1)
-          // R4
-          assert.deepStrictEqual(result.state, expectedCounts(lines))
-          assert.deepStrictEqual(result.state, cleanRun.state)
-          assert.deepStrictEqual(result.totalsState, cleanRun.totalsState)
-          // R5
-          assertOutputAtLeastOnce(
-            cleanRun.runs[0].counts,
-            result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.counts }))
-          )
-          assertOutputAtLeastOnce(
-            cleanRun.runs[0].totals,
-            result.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.totals }))
-          )
+          assertMatchesCleanRun(cleanRun, result, expectedCounts(lines))
         }))
     }
   })
