@@ -92,14 +92,7 @@ export const run = (
       yield* Effect.logDebug(`starting dataflow ${dataflow.id} from a fresh store`)
     }
 
-    const policy = options.epoch ?? Epoch.defaultPolicy
-    const events = policy._tag === "Interval"
-      ? Stream.merge(stream, Stream.fromSchedule(Schedule.spaced(policy.duration)).pipe(Stream.as(tick)), {
-        haltStrategy: "left"
-      })
-      : stream
-    const pull = yield* Stream.toPull(events)
-    const reader = new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity, context)
+    const reader = yield* openEpochReader(stream, options.epoch ?? Epoch.defaultPolicy, inputs, context)
 
     let epoch = recovery.resumeEpoch
     let totalItems = 0
@@ -232,6 +225,30 @@ export const openInputs = (
       ? streams[0]
       : Stream.mergeAll(streams, { concurrency: "unbounded" })
   })
+
+/**
+ * Reads the inputs under an epoch policy: `Epoch.interval` merges in a tick
+ * per interval of `Clock` time, so epochs close while inputs are idle too.
+ *
+ * @internal
+ */
+export const openEpochReader = (
+  stream: Stream.Stream<InputEvent, StepFailed>,
+  policy: Epoch.EpochPolicy,
+  inputs: ReadonlyArray<InputBinding>,
+  context: RunContext,
+  remote?: RemoteTraffic
+) =>
+  Effect.map(
+    Stream.toPull(
+      policy._tag === "Interval"
+        ? Stream.merge(stream, Stream.fromSchedule(Schedule.spaced(policy.duration)).pipe(Stream.as(tick)), {
+          haltStrategy: "left"
+        })
+        : stream
+    ),
+    (pull) => new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity, context, remote)
+  )
 
 /** Exchange traffic of a worker: messages from other workers and the exchanges they are for. @internal */
 export interface RemoteTraffic {

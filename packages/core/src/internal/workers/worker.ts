@@ -9,14 +9,14 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { parentPort, workerData } from "node:worker_threads"
 import { DataflowErrorSchema, StoreUnavailable } from "../../DataflowError.js"
+import * as Epoch from "../../Epoch.js"
 import type { EpochTransaction, OutputRecord, Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
 import type { RunContext } from "../operators.js"
-import { buildOperators, EpochReader, openInputs, validate } from "../run.js"
+import { buildOperators, openEpochReader, openInputs, validate } from "../run.js"
 import type { ExchangeOperator, ExchangeTransport } from "./exchange.js"
 import { ownsPartition } from "./keyGroup.js"
 import { loadDataflow } from "./module.js"
@@ -92,23 +92,8 @@ const main = Effect.gen(function*() {
     context,
     (p) => ownsPartition(p, data.workerIndex, data.workerCount)
   )
-  const events = data.epoch._tag === "Interval"
-    ? Stream.merge(
-      stream,
-      Stream.fromSchedule(Schedule.spaced(data.epoch.millis)).pipe(Stream.as({ _tag: "Tick" as const })),
-      {
-        haltStrategy: "left"
-      }
-    )
-    : stream
-  const pull = yield* Stream.toPull(events)
-  const reader = new EpochReader(
-    pull,
-    inputs,
-    data.epoch._tag === "EveryItems" ? data.epoch.items : Infinity,
-    context,
-    { inbox, exchanges }
-  )
+  const policy = data.epoch._tag === "Interval" ? Epoch.interval(data.epoch.millis) : Epoch.everyItems(data.epoch.items)
+  const reader = yield* openEpochReader(stream, policy, inputs, context, { inbox, exchanges })
 
   for (let epoch = start.resumeEpoch;; epoch++) {
     context.epoch = epoch
