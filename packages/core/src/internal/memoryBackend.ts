@@ -18,6 +18,8 @@ export class MemoryHandle {
   readonly snapshots = new Map<number, WorkerSnapshots>()
   /** Keys that may hold versions GC can drop, per worker. */
   readonly collectable = new Map<number, Map<string, Set<string>>>()
+  /** The newest epoch each worker wrote, so that a resume with nothing to discard costs nothing. */
+  readonly newestWrite = new Map<number, number>()
   /** Transactional output records per destination, in commit order. */
   readonly outputs = new Map<string, Array<OutputRecord & { readonly epoch: number; readonly workerIndex: number }>>()
 
@@ -98,6 +100,8 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
               if (epoch <= 1) handle.progress.delete(workerIndex)
               else handle.progress.set(workerIndex, epoch - 1)
             }
+            if ((handle.newestWrite.get(workerIndex) ?? 0) < epoch) return
+            handle.newestWrite.set(workerIndex, epoch - 1)
             // output records of redone epochs would otherwise show twice
             for (const [destination, records] of handle.outputs) {
               handle.outputs.set(destination, records.filter((r) => r.workerIndex !== workerIndex || r.epoch < epoch))
@@ -113,6 +117,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
         reset: Effect.sync(() => {
           handle.meta = undefined
           handle.progress.delete(workerIndex)
+          handle.newestWrite.delete(workerIndex)
           steps.clear()
           collectable.clear()
           // output records are delivered results: a reset for rescaling keeps them
@@ -154,6 +159,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
               }
             }
             handle.progress.set(workerIndex, epoch)
+            handle.newestWrite.set(workerIndex, Math.max(epoch, handle.newestWrite.get(workerIndex) ?? 0))
             collect()
           })
       }
