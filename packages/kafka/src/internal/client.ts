@@ -1,0 +1,298 @@
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+// kafkajs is CommonJS whose named exports Node cannot detect: take them from the default export
+import Kafkajs, { type IHeaders } from "kafkajs"
+import type { KafkaClient, KafkaRecord, Options, PartitionOffsets, TopicDescription } from "../KafkaClient.js"
+import { KafkaUnavailable, OffsetOutOfRange, TopicNotFound } from "../KafkaError.js"
+import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
+
+const logLevels = {
+  nothing: Kafkajs.logLevel.NOTHING,
+  error: Kafkajs.logLevel.ERROR,
+  warn: Kafkajs.logLevel.WARN,
+  info: Kafkajs.logLevel.INFO,
+  debug: Kafkajs.logLevel.DEBUG
+} as const
+
+/**
+ * kafkajs retries connection attempts with this policy. Its default (five
+ * retries from 300 ms, up to 30 s) makes a missing broker look like a hang;
+ * this one gives up after about two seconds. kafkajs also switches to other
+ * defaults when NODE_ENV is "test", so the policy is always explicit.
+ */
+const connectRetry = { initialRetryTime: 100, retries: 4, maxRetryTime: 1_000, factor: 0.2, multiplier: 2 }
+
+/** Bytes one fetch may return per partition; a larger first batch still comes whole. */
+const fetchMaxBytes = 4 * 1024 * 1024
+
+const fetchRetries = 7
+
+/** @internal */
+export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const brokers = [...options.brokers]
+    const unavailable = (operation: string) => (cause: unknown) => new KafkaUnavailable({ brokers, operation, cause })
+    const kafka = new Kafkajs.Kafka({
+      clientId: options.clientId ?? "sluice",
+      brokers,
+      logLevel: logLevels[options.logLevel ?? "nothing"],
+      connectionTimeout: 3_000,
+      retry: connectRetry
+    })
+    const admin = kafka.admin({ retry: connectRetry })
+    const cluster = makeReadCluster(kafka)
+    const connectTimeout = options.connectTimeout ?? "10 seconds"
+    const connect = (name: string, connect: () => Promise<void>, disconnect: () => Promise<void>) =>
+      Effect.gen(function*() {
+        // registered before connecting: a connect that times out still leaves sockets and timers to stop
+        yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(disconnect)))
+        const deadline = Duration.toMillis(connectTimeout)
+        yield* Effect.tryPromise({
+          // a promise race, not a fiber race: opening may run in a finalizer, where a losing fiber cannot be interrupted
+          try: () =>
+            new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(
+                () => reject(new Error(`no answer within ${Duration.format(Duration.millis(deadline))}`)),
+                deadline
+              )
+              connect().then(resolve, reject).finally(() => clearTimeout(timer))
+            }),
+          catch: unavailable(`connect (${name})`)
+        })
+      })
+    yield* connect("admin", () => admin.connect(), () => admin.disconnect())
+    yield* connect("reader", () => cluster.connect(), () => cluster.disconnect())
+
+    const attempt = <A>(operation: string, f: () => Promise<A>) =>
+      Effect.tryPromise({ try: f, catch: unavailable(operation) })
+
+    const topicExists = (topic: string) =>
+      Effect.map(attempt("list topics", () => admin.listTopics()), (topics) => topics.includes(topic))
+
+    const describeTopic = (topic: string): Effect.Effect<Option.Option<TopicDescription>, KafkaUnavailable> =>
+      Effect.gen(function*() {
+        if (!(yield* topicExists(topic))) return Option.none()
+        const metadata = yield* attempt(`describe topic ${topic}`, () => admin.fetchTopicMetadata({ topics: [topic] }))
+        const configs = yield* attempt(`describe the configuration of topic ${topic}`, () =>
+          admin.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ type: Kafkajs.ConfigResourceTypes.TOPIC, name: topic }]
+          }))
+        const config: Record<string, string> = {}
+        for (const entry of configs.resources[0]?.configEntries ?? []) config[entry.configName] = entry.configValue
+        const partitions = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0
+        return Option.some({ topic, partitions, config })
+      })
+
+    const createTopic: KafkaClient["createTopic"] = (topic) =>
+      attempt(`create topic ${topic.topic}`, () =>
+        admin.createTopics({
+          waitForLeaders: true,
+          topics: [{
+            topic: topic.topic,
+            numPartitions: topic.partitions ?? -1,
+            replicationFactor: topic.replicationFactor ?? -1,
+            configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({ name, value }))
+          }]
+        }))
+
+    const deleteTopics = (topics: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const existing = new Set(yield* attempt("list topics", () => admin.listTopics()))
+        const doomed = topics.filter((topic) => existing.has(topic))
+        if (doomed.length > 0) {
+          yield* attempt(`delete topics ${doomed.join(", ")}`, () => admin.deleteTopics({ topics: doomed }))
+        }
+      })
+
+    const offsetsOf = (topic: string, partitions: ReadonlyArray<number>, fromBeginning: boolean) =>
+      attempt(`list offsets of topic ${topic}`, () => listOffsets(cluster, topic, partitions, fromBeginning))
+
+    const outOfRange = (topic: string, partition: number, offset: number) =>
+      Effect.gen(function*() {
+        const start = (yield* offsetsOf(topic, [partition], true)).get(partition) ?? 0
+        const end = (yield* offsetsOf(topic, [partition], false)).get(partition) ?? 0
+        return yield* new OffsetOutOfRange({ topic, partition, offset, start, end })
+      })
+
+    const fetch = (request: {
+      readonly topic: string
+      readonly partition: number
+      readonly offset: number
+      readonly maxWaitMs: number
+    }) =>
+      Effect.gen(function*() {
+        const { offset, partition, topic } = request
+        for (let retry = 0;; retry++) {
+          const result = yield* Effect.either(Effect.tryPromise({
+            try: () => fetchPartition(cluster, { ...request, maxBytes: fetchMaxBytes }),
+            catch: (cause) => cause
+          }))
+          if (Either.isRight(result)) return result.right
+          const cause = result.left
+          if (errorName(cause) === "KafkaJSOffsetOutOfRange") return yield* outOfRange(topic, partition, offset)
+          if (!isRetriable(cause) || retry >= fetchRetries) {
+            return yield* new KafkaUnavailable({ brokers, operation: `fetch ${topic}/${partition}@${offset}`, cause })
+          }
+          // Leaders move and connections drop; fresh metadata finds the partition again.
+          yield* brokerDelay(50 * 2 ** retry)
+          yield* Effect.ignore(Effect.tryPromise(() => cluster.refreshMetadata()))
+        }
+      })
+
+    const offsets = (topic: string): Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaUnavailable | TopicNotFound> =>
+      Effect.gen(function*() {
+        const description = yield* describeTopic(topic)
+        if (Option.isNone(description)) return yield* new TopicNotFound({ topic })
+        const partitions = Array.from({ length: description.value.partitions }, (_, i) => i)
+        const starts = yield* offsetsOf(topic, partitions, true)
+        const ends = yield* offsetsOf(topic, partitions, false)
+        return yield* Effect.forEach(partitions, (partition) =>
+          Effect.gen(function*() {
+            const end = ends.get(partition) ?? 0
+            // a fetch at the stable end answers at once and carries the high watermark
+            const { highWatermark } = yield* Effect.catchTag(
+              fetch({ topic, partition, offset: end, maxWaitMs: 0 }),
+              "OffsetOutOfRange",
+              (cause) => new KafkaUnavailable({ brokers, operation: `read offsets of ${topic}`, cause })
+            )
+            return { partition, start: starts.get(partition) ?? 0, end, high: highWatermark }
+          }))
+      })
+
+    const read: KafkaClient["read"] = ({ from, maxWait, partition, topic, until }) =>
+      Stream.suspend(() => {
+        let next = from === "start" ? undefined : from
+        let end = typeof until === "object" ? until.before : undefined
+        let done = false
+        const followMs = Duration.toMillis(maxWait ?? "500 millis")
+        const pull = Effect.gen(function*() {
+          if (done) return yield* Effect.fail(Option.none())
+          if (next === undefined) next = (yield* offsetsOf(topic, [partition], true)).get(partition) ?? 0
+          if (until === "end" && end === undefined) {
+            end = (yield* offsetsOf(topic, [partition], false)).get(partition) ?? 0
+          }
+          if (end !== undefined && next >= end) return yield* Effect.fail(Option.none())
+          const startedAt = Date.now()
+          const fetched = yield* fetch({ topic, partition, offset: next, maxWaitMs: end === undefined ? followMs : 0 })
+          if (!fetched.progressed) {
+            // Nothing after `next` but batches that compaction emptied: a bounded read is complete.
+            if (end !== undefined) done = true
+            // An emptied batch answers at once; don't spin on it while following.
+            else if (Date.now() - startedAt < followMs / 2) yield* brokerDelay(followMs)
+            return Chunk.empty<KafkaRecord>()
+          }
+          next = fetched.next
+          const bound = end
+          const records: Array<KafkaRecord> = []
+          for (const message of fetched.records) {
+            const offset = Number(message.offset)
+            if (bound === undefined || offset < bound) records.push(toRecord(topic, partition, offset, message))
+          }
+          return Chunk.unsafeFromArray(records)
+        })
+        return Stream.repeatEffectChunkOption(Effect.mapError(pull, (e) => Option.isOption(e) ? e : Option.some(e)))
+      })
+
+    const producer: KafkaClient["producer"] = (config) =>
+      Effect.gen(function*() {
+        const created = kafka.producer(config)
+        yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => created.disconnect())))
+        yield* attempt("connect (producer)", () => created.connect())
+        return created
+      })
+
+    return {
+      brokers,
+      kafka,
+      admin,
+      describeTopic,
+      createTopic,
+      deleteTopics,
+      endOffsets: (topic, partitions) => offsetsOf(topic, partitions, false),
+      offsets,
+      read,
+      producer
+    } satisfies KafkaClient
+  })
+
+/** @internal */
+export const makeShared = (options: Options): Effect.Effect<KafkaClient, KafkaUnavailable, Scope.Scope> => {
+  let current: { readonly client: KafkaClient; readonly scope: Scope.CloseableScope; users: number } | undefined
+  const lock = Effect.unsafeMakeSemaphore(1)
+  const acquire = lock.withPermits(1)(Effect.gen(function*() {
+    if (current !== undefined) {
+      current.users++
+      return current.client
+    }
+    const scope = yield* Scope.make()
+    const client = yield* make(options).pipe(
+      Scope.extend(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+    )
+    current = { client, scope, users: 1 }
+    return client
+  }))
+  const release = lock.withPermits(1)(Effect.suspend(() => {
+    if (current === undefined || --current.users > 0) return Effect.void
+    const { scope } = current
+    current = undefined
+    return Scope.close(scope, Exit.void)
+  }))
+  return Effect.acquireRelease(acquire, () => release)
+}
+
+/**
+ * Waits in real time. These waits pace requests to the brokers, which live on
+ * the wall clock: they must not stop under a `TestClock` that drives the
+ * dataflow's epochs and windows.
+ */
+const brokerDelay = (millis: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+const errorName = (cause: unknown): string | undefined =>
+  cause !== null && typeof cause === "object" && typeof (cause as { name?: unknown }).name === "string"
+    ? (cause as { name: string }).name
+    : undefined
+
+const transientErrors = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSMetadataNotLoaded",
+  "KafkaJSTopicMetadataNotLoaded",
+  "KafkaJSRequestTimeoutError"
+])
+
+const isRetriable = (cause: unknown): boolean =>
+  (cause !== null && typeof cause === "object" && (cause as { retriable?: unknown }).retriable === true) ||
+  transientErrors.has(errorName(cause) ?? "")
+
+const toRecord = (topic: string, partition: number, offset: number, message: RawMessage): KafkaRecord => ({
+  topic,
+  partition,
+  offset,
+  key: message.key,
+  value: message.value,
+  timestamp: Number(message.timestamp),
+  headers: headersOf(message.headers)
+})
+
+const headersOf = (headers: IHeaders | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (headers === undefined) return out
+  for (const [name, value] of Object.entries(headers)) {
+    const first = Array.isArray(value) ? value[0] : value
+    if (first !== undefined) out[name] = typeof first === "string" ? first : first.toString("utf8")
+  }
+  return out
+}
