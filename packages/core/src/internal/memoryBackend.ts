@@ -144,13 +144,40 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
             for (const record of outputs) {
               getOrCreate(handle.outputs, record.destination, () => []).push({ ...record, epoch, workerIndex })
             }
+            // Once this epoch commits, is it one every worker has completed? Then
+            // its writes are the newest agreed versions of their keys and
+            // replace the older ones at once, as collection would (R6).
+            let agreed = epoch
+            for (let w = 0; w < workerCount; w++) {
+              if (w !== workerIndex) agreed = Math.min(agreed, handle.progress.get(w) ?? 0)
+            }
+            const direct = epoch <= agreed
             // One synchronous mutation: nothing else can observe a half-applied epoch.
-            for (const { key, stepId, value } of writes) {
-              const versions = getOrCreate(
-                getOrCreate(steps, stepId, () => new Map<string, Array<Version>>()),
-                key,
-                (): Array<Version> => []
-              )
+            let stepId: string | undefined
+            let keys: Map<string, Array<Version>> | undefined
+            for (let i = 0; i < writes.length; i++) {
+              const write = writes[i]
+              if (write.stepId !== stepId || keys === undefined) {
+                stepId = write.stepId
+                keys = steps.get(stepId)
+                if (keys === undefined) {
+                  keys = new Map()
+                  steps.set(stepId, keys)
+                }
+              }
+              const { key, value } = write
+              const versions = keys.get(key)
+              if (direct) {
+                if (value === null) keys.delete(key)
+                else if (versions !== undefined && versions.length === 1) versions[0] = { epoch, value }
+                else keys.set(key, [{ epoch, value }])
+                continue
+              }
+              if (versions === undefined) {
+                keys.set(key, [{ epoch, value }])
+                if (value === null) getOrCreate(collectable, stepId, () => new Set()).add(key)
+                continue
+              }
               const last = versions[versions.length - 1]
               if (last !== undefined && last.epoch === epoch) versions[versions.length - 1] = { epoch, value }
               else versions.push({ epoch, value })
@@ -160,7 +187,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
             }
             handle.progress.set(workerIndex, epoch)
             handle.newestWrite.set(workerIndex, Math.max(epoch, handle.newestWrite.get(workerIndex) ?? 0))
-            collect()
+            if (collectable.size > 0) collect()
           })
       }
     })

@@ -291,26 +291,35 @@ export abstract class KeyedStateOperator extends Operator {
   /** Restores the snapshots of the resume point (R3), failing on state that no longer decodes (R8). */
   load(snapshots: Stream.Stream<Snapshot, RecoveryError>): Effect.Effect<number, RecoveryError | StateDecodeError> {
     let loaded = 0
+    // A million keys load here before the first item after a resume: no
+    // Either per row on the path where every row decodes.
     return Stream.runForEachChunk(snapshots, (chunk) =>
       Effect.suspend(() => {
+        const entries = this.entries
+        const emitsAtEnd = this.emitsAtEnd
         for (const { key, value } of chunk) {
-          const json = StateCodec.decodeJson(value)
-          let decoded: Either.Either<unknown, string>
+          let json: unknown
+          try {
+            json = StateCodec.parseJson(value)
+          } catch (error) {
+            const issue = `snapshot is not JSON: ${(error as Error).message}`
+            return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue }))
+          }
+          let encoded = json
           let pending = false
-          if (Either.isLeft(json)) decoded = json
-          else if (this.emitsAtEnd) {
-            const envelope = json.right
-            if (!Array.isArray(envelope) || envelope.length !== 2 || typeof envelope[1] !== "boolean") {
-              decoded = Either.left("snapshot is not a [state, pending] pair of a step that emits at end")
-            } else {
-              decoded = this.codec.fromEncoded(envelope[0])
-              pending = envelope[1]
+          if (emitsAtEnd) {
+            if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
+              const issue = "snapshot is not a [state, pending] pair of a step that emits at end"
+              return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue }))
             }
-          } else decoded = this.codec.fromEncoded(json.right)
+            encoded = json[0]
+            pending = json[1]
+          }
+          const decoded = this.codec.fromEncoded(encoded)
           if (Either.isLeft(decoded)) {
             return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left }))
           }
-          this.entries.set(key, { state: decoded.right, dirty: false, pending })
+          entries.set(key, { state: decoded.right, dirty: false, pending })
           loaded++
         }
         return Effect.void
@@ -386,18 +395,27 @@ export class KeyedOperator extends KeyedStateOperator {
 
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
     return Effect.suspend(() => {
-      const out: Array<readonly [string, unknown]> = []
+      let out: Array<readonly [string, unknown]> = []
       let key: string | undefined
       try {
         const pairs = items as ReadonlyArray<readonly [string, unknown]>
+        const entries = this.entries
         if (this.logic._tag === "StatefulMap") {
           const { init, step } = this.logic
+          // one emission per item: size the array once
+          out = new Array(pairs.length)
           for (let i = 0; i < pairs.length; i++) {
-            key = pairs[i][0]
-            const entry = this.entries.get(key)
-            const [next, emitted] = step(entry === undefined ? init(key) : entry.state, pairs[i][1])
-            out.push([key, emitted])
-            this.set(key, entry, next)
+            const pair = pairs[i]
+            key = pair[0]
+            const entry = entries.get(key)
+            const result = step(entry === undefined ? init(key) : entry.state, pair[1])
+            const next = result[0]
+            out[i] = [key, result[1]]
+            if (entry !== undefined && next !== undefined) {
+              // the common case of `set`, inlined: an existing key that stays
+              entry.state = next
+              if (!entry.dirty) this.markDirty(key, entry)
+            } else this.set(key, entry, next)
           }
         } else {
           const { fold, init } = this.logic

@@ -35,10 +35,13 @@ export const make = <S, I>(schema: Schema.Schema<S, I>): StateCodec<S> => {
 // Buffer.from encodes small strings about three times faster than TextEncoder here
 export const encodeJson = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value))
 
+/** `JSON.parse` of snapshot bytes; throws on bytes that are not JSON. @internal */
+export const parseJson = (bytes: Uint8Array): unknown => JSON.parse(decoder.decode(bytes))
+
 /** @internal */
 export const decodeJson = (bytes: Uint8Array): Either.Either<unknown, string> => {
   try {
-    return Either.right(JSON.parse(decoder.decode(bytes)))
+    return Either.right(parseJson(bytes))
   } catch (error) {
     return Either.left(`snapshot is not JSON: ${(error as Error).message}`)
   }

@@ -104,17 +104,26 @@ export class WindowOperator extends KeyedStateOperator {
 
   private assign(state: KeyWindows, timestamp: number, value: unknown): void {
     const { fold, init } = this.aggregate
+    const policy = this.policy
+    if (policy._tag === "Tumbling") {
+      // the per-item path: no closure, no allocation for a window that is open
+      const start = policy.alignTo + Math.floor((timestamp - policy.alignTo) / policy.length) * policy.length
+      const windows = state.windows
+      for (let i = 0; i < windows.length; i++) {
+        if (windows[i].start === start) {
+          windows[i].acc = fold(windows[i].acc, value)
+          return
+        }
+      }
+      const acc = init === undefined ? value : fold(init(), value)
+      insertByStart(windows, { start, end: start + policy.length, acc })
+      return
+    }
     const add = (window: OpenWindow | undefined, start: number, end: number) => {
       if (window !== undefined) window.acc = fold(window.acc, value)
       else insertByStart(state.windows, { start, end, acc: init === undefined ? value : fold(init(), value) })
     }
-    const policy = this.policy
     switch (policy._tag) {
-      case "Tumbling": {
-        const start = policy.alignTo + Math.floor((timestamp - policy.alignTo) / policy.length) * policy.length
-        add(state.windows.find((w) => w.start === start), start, start + policy.length)
-        break
-      }
       case "Sliding": {
         const last = Math.floor((timestamp - policy.alignTo) / policy.offset)
         const first = Math.floor((timestamp - policy.length - policy.alignTo) / policy.offset) + 1
@@ -157,9 +166,17 @@ export class WindowOperator extends KeyedStateOperator {
     all = false
   ): boolean {
     const watermark = all ? Infinity : this.watermark(state, now)
+    // runs per item: find out without allocating that nothing is due
+    let anyDue = false
+    for (let i = 0; i < state.windows.length; i++) {
+      if (state.windows[i].end <= watermark) {
+        anyDue = true
+        break
+      }
+    }
+    if (!anyDue) return false
     // sessions may end out of start order, so filter rather than cut a prefix
     const due = state.windows.filter((w) => w.end <= watermark)
-    if (due.length === 0) return false
     state.windows = state.windows.filter((w) => w.end > watermark)
     due.sort((a, b) => a.end - b.end || a.start - b.start)
     for (const w of due) {
