@@ -1,0 +1,327 @@
+/**
+ * One configuration in a process of its own, started by `bench/run.ts` with a
+ * JSON `CellSpec` as its argument; it prints one `@@result` line.
+ *
+ * Throughput cells run the workload once cold (peak RSS and store size are
+ * read right after it; it is also tinybench's warm-up), then five timed runs.
+ * Resume cells measure one process start each.
+ */
+import { Dataflow, Epoch, Input } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as nodeModule from "node:module"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { Bench } from "tinybench"
+import * as Data from "./data.js"
+import { type CellResult, type CellSpec, RESULT_MARK } from "./protocol.js"
+import * as Stores from "./stores.js"
+import * as W from "./workloads.js"
+
+/** Process start to here: node, the TypeScript loader and the imports above. */
+const importedAt = performance.now()
+
+const peakRss = (): number => process.resourceUsage().maxRSS * 1024
+
+interface Prepared {
+  /** Input items of one run, as BENCHMARKS.md counts them (words, events, numbers). */
+  readonly items: number
+  /** Items the output must count, from the hand-written loop. */
+  readonly expected: number
+  /** One run; resolves to the items the output counted. */
+  readonly run: (directory: string) => Promise<number>
+}
+
+const runSluice = async (
+  flow: Dataflow.Dataflow,
+  epoch: Epoch.EpochPolicy,
+  store: Stores.StoreKind,
+  directory: string
+) => {
+  const layer = await Stores.storeLayer(store, directory)
+  return Effect.runPromise(Dataflow.run(flow, { epoch }).pipe(Effect.provide(layer)))
+}
+
+const prepare = (spec: CellSpec): Prepared => {
+  const epochItems = spec.epochItems ?? 100_000
+  switch (spec.workload) {
+    case "wordcount": {
+      const lines = Data.wordLines(spec.size)
+      const expected = W.wordcountLoop(lines)
+      if (spec.kind === "loop") return { items: spec.size, expected, run: async () => W.wordcountLoop(lines) }
+      if (spec.kind === "workers") {
+        const flow = Dataflow.fromModule<typeof import("./workersFlow.js")>(
+          new URL("./workersFlow.ts", import.meta.url),
+          "wordcount"
+        )
+        return {
+          items: spec.size,
+          expected,
+          run: async (directory) => {
+            const counts = path.join(directory, "counts")
+            fs.rmSync(counts, { recursive: true, force: true })
+            fs.mkdirSync(counts, { recursive: true })
+            process.env.SLUICE_BENCH_WORDS = String(spec.size)
+            process.env.SLUICE_BENCH_COUNTS = counts
+            const layer = await Stores.storeLayer(spec.store ?? "memory", path.join(directory, "store"))
+            await Effect.runPromise(
+              Dataflow.run(flow, { workers: spec.workers ?? 1, epoch: W.wordEpoch(epochItems) }).pipe(
+                Effect.provide(layer)
+              )
+            )
+            return fs.readdirSync(counts).reduce(
+              (sum, f) => sum + Number(fs.readFileSync(path.join(counts, f), "utf8")),
+              0
+            )
+          }
+        }
+      }
+      return {
+        items: spec.size,
+        expected,
+        run: async (directory) => {
+          const counter: W.Counter = { items: 0, firstAt: undefined }
+          const flow = W.wordcountFlow(Input.fromIterable(lines), counter)
+          await runSluice(flow, W.wordEpoch(epochItems), spec.store ?? "memory", directory)
+          return counter.items
+        }
+      }
+    }
+    case "windowed": {
+      const events = Data.events(spec.size)
+      const expected = W.windowedLoop(events)
+      if (spec.kind === "loop") return { items: spec.size, expected, run: async () => W.windowedLoop(events) }
+      if (!W.windowsAvailable()) throw new Error("core has no windows yet (Window.ts, Dataflow.foldWindow)")
+      const timed = W.timedEvents(events)
+      return {
+        items: spec.size,
+        expected,
+        run: async (directory) => {
+          const counter: W.Counter = { items: 0, firstAt: undefined }
+          await runSluice(
+            W.windowedFlow(timed, counter),
+            Epoch.everyItems(epochItems),
+            spec.store ?? "sqlite",
+            directory
+          )
+          return counter.items
+        }
+      }
+    }
+    case "stateless": {
+      const numbers = Data.numbers(spec.size)
+      const expected = W.statelessLoop(numbers)
+      if (spec.kind === "loop") return { items: spec.size, expected, run: async () => W.statelessLoop(numbers) }
+      return {
+        items: spec.size,
+        expected,
+        run: async (directory) => {
+          const counter: W.Counter = { items: 0, firstAt: undefined }
+          await runSluice(W.statelessFlow(numbers, counter), Epoch.everyItems(epochItems), "memory", directory)
+          return counter.items
+        }
+      }
+    }
+    case "resume":
+      throw new Error("resume cells are not throughput cells")
+  }
+}
+
+const median = (sorted: ReadonlyArray<number>): number => {
+  const middle = sorted.length >>> 1
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** Warm-up plus timed runs under tinybench; the first (cold) run gives peak RSS and store size. */
+const throughput = async (spec: CellSpec, prepared: Prepared): Promise<CellResult> => {
+  const directory = spec.directory
+  let coldRss: number | undefined
+  let storeBytes: number | undefined
+  let wrong: string | undefined
+  const bench = new Bench({
+    time: 0,
+    iterations: spec.iterations,
+    warmupTime: 0,
+    warmupIterations: spec.warmup,
+    throws: true
+  })
+  bench.add(spec.config, async () => {
+    const counted = await prepared.run(directory)
+    if (counted !== prepared.expected) wrong = `output counted ${counted} items, the loop ${prepared.expected}`
+  }, {
+    beforeEach: () => Stores.emptyDirectory(directory),
+    afterEach: () => {
+      if (coldRss === undefined) coldRss = peakRss()
+      storeBytes = Stores.directoryBytes(directory)
+    }
+  })
+  await bench.warmup()
+  await bench.run()
+  if (wrong !== undefined) throw new Error(wrong)
+  const samples = [...(bench.tasks[0].result?.samples ?? [])].sort((a, b) => a - b)
+  const medianMs = median(samples)
+  return {
+    items: prepared.items,
+    samplesMs: samples,
+    medianSeconds: medianMs / 1000,
+    itemsPerSecond: prepared.items / (medianMs / 1000),
+    peakRssBytes: coldRss ?? peakRss(),
+    storeBytes: spec.store === "sqlite" ? storeBytes : undefined
+  }
+}
+
+/**
+ * The raw-store baseline: records the epochs' writes of one Sluice run, then
+ * times upserting exactly those rows with better-sqlite3.
+ */
+const rawStore = async (spec: CellSpec): Promise<CellResult> => {
+  const epochs: Array<Stores.RecordedEpoch> = []
+  const layer = Stores.recordingLayer(epochs)
+  if (spec.workload === "wordcount") {
+    const counter: W.Counter = { items: 0, firstAt: undefined }
+    const flow = W.wordcountFlow(Input.fromIterable(Data.wordLines(spec.size)), counter)
+    await Effect.runPromise(
+      Dataflow.run(flow, { epoch: W.wordEpoch(spec.epochItems ?? 100_000) }).pipe(Effect.provide(layer))
+    )
+  } else if (spec.workload === "windowed") {
+    if (!W.windowsAvailable()) throw new Error("core has no windows yet (Window.ts, Dataflow.foldWindow)")
+    const counter: W.Counter = { items: 0, firstAt: undefined }
+    const flow = W.windowedFlow(W.timedEvents(Data.events(spec.size)), counter)
+    await Effect.runPromise(
+      Dataflow.run(flow, { epoch: Epoch.everyItems(spec.epochItems ?? 100_000) }).pipe(Effect.provide(layer))
+    )
+  } else throw new Error(`no raw-store baseline for ${spec.workload}`)
+  let rows = 0
+  for (const recorded of epochs) rows += recorded.writes.length
+  const file = path.join(spec.directory, "raw.sqlite3")
+  const result = await throughput(spec, {
+    items: spec.size,
+    expected: 0,
+    run: async () => {
+      Stores.replayRaw(file, epochs)
+      return 0
+    }
+  })
+  return {
+    ...result,
+    storeBytes: result.storeBytes ?? Stores.directoryBytes(spec.directory),
+    rows,
+    epochs: epochs.length
+  }
+}
+
+/** Builds the resume workload's store: `size` distinct keys, committed in epochs. */
+const resumeBuild = async (spec: CellSpec): Promise<CellResult> => {
+  Stores.emptyDirectory(spec.directory)
+  const counter: W.Counter = { items: 0, firstAt: undefined }
+  const lines = Math.ceil(spec.size / Data.WORDS_PER_LINE)
+  const started = performance.now()
+  await runSluice(
+    W.wordcountFlow(W.distinctLines(lines), counter),
+    W.wordEpoch(spec.epochItems ?? 100_000),
+    "sqlite",
+    spec.directory
+  )
+  const seconds = (performance.now() - started) / 1000
+  return {
+    items: counter.items,
+    medianSeconds: seconds,
+    itemsPerSecond: counter.items / seconds,
+    peakRssBytes: peakRss(),
+    storeBytes: Stores.directoryBytes(spec.directory)
+  }
+}
+
+/** One resume of the built store: process start to the first item out of the dataflow. */
+const resume = async (spec: CellSpec): Promise<CellResult> => {
+  const counter: W.Counter = { items: 0, firstAt: undefined }
+  const built = Math.ceil(spec.size / Data.WORDS_PER_LINE)
+  const extraLines = Math.ceil((spec.epochItems ?? 100_000) / Data.WORDS_PER_LINE)
+  const runStartedAt = performance.now()
+  const summary = await runSluice(
+    W.wordcountFlow(W.distinctLines(built + extraLines), counter),
+    W.wordEpoch(spec.epochItems ?? 100_000),
+    "sqlite",
+    spec.directory
+  )
+  if (summary.resumeEpoch <= 1) throw new Error("the run did not resume: the store had no completed epoch")
+  if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
+  return {
+    items: counter.items,
+    firstItemSeconds: counter.firstAt / 1000,
+    importSeconds: importedAt / 1000,
+    openSeconds: (counter.firstAt - runStartedAt) / 1000,
+    resumeEpoch: summary.resumeEpoch,
+    peakRssBytes: peakRss(),
+    storeBytes: Stores.directoryBytes(spec.directory)
+  }
+}
+
+const main = async () => {
+  const spec = JSON.parse(process.argv[2]) as CellSpec
+  fs.mkdirSync(spec.directory, { recursive: true })
+  let result: CellResult
+  try {
+    switch (spec.kind) {
+      case "loop":
+      case "sluice":
+      case "workers":
+        result = await throughput(spec, prepare(spec))
+        break
+      case "raw-store":
+        result = await rawStore(spec)
+        break
+      case "resume-build":
+        result = await resumeBuild(spec)
+        break
+      case "resume":
+        result = await resume(spec)
+        break
+      default:
+        throw new Error(`child cannot run ${spec.kind} cells`)
+    }
+  } catch (error) {
+    result = { error: describe(error) }
+  }
+  if (process.env.SLUICE_BENCH_SOURCE_MAPS) dumpSourceMaps(process.env.SLUICE_BENCH_SOURCE_MAPS)
+  process.stdout.write(`${RESULT_MARK}${JSON.stringify(result)}\n`)
+}
+
+/**
+ * For `bench/profile.ts`: the source maps of the TypeScript modules this
+ * process ran, so a CPU profile of the loader's one-line output maps back to
+ * source lines as they were when profiled.
+ */
+const dumpSourceMaps = (file: string) => {
+  const repository = path.dirname(path.dirname(new URL(import.meta.url).pathname))
+  const maps: Record<string, unknown> = {}
+  const visit = (directory: string) => {
+    for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+      const full = path.join(directory, entry.name)
+      if (entry.isDirectory() && entry.name !== "node_modules") visit(full)
+      else if (entry.name.endsWith(".ts")) {
+        const map = nodeModule.findSourceMap(full)
+        if (map !== undefined) maps[pathToFileURL(full).href] = map.payload
+      }
+    }
+  }
+  for (const directory of [path.join(repository, "packages"), path.join(repository, "bench")]) visit(directory)
+  fs.writeFileSync(file, JSON.stringify(maps))
+}
+
+const describe = (error: unknown): string => {
+  if (error instanceof Error) return error.message.split("\n")[0] || error.name
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const tagged = error as { _tag: string; message?: string }
+    return `${tagged._tag}${tagged.message ? `: ${tagged.message.split("\n")[0]}` : ""}`
+  }
+  return String(error)
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stdout.write(`${RESULT_MARK}${JSON.stringify({ error: describe(error) })}\n`)
+    process.exit(0)
+  }
+)

@@ -1,0 +1,48 @@
+/**
+ * What the runner hands a child process and what the child hands back.
+ */
+
+export type WorkloadName = "wordcount" | "windowed" | "resume" | "stateless"
+
+export type CellKind = "loop" | "sluice" | "workers" | "raw-store" | "bytewax" | "resume-build" | "resume"
+
+export interface CellSpec {
+  readonly workload: WorkloadName
+  /** Stable id of the configuration, e.g. `sluice-sqlite-e100000`. */
+  readonly config: string
+  readonly kind: CellKind
+  readonly store?: "memory" | "sqlite" | undefined
+  /** Input items per epoch, counted as BENCHMARKS.md counts items (words, events, numbers). */
+  readonly epochItems?: number | undefined
+  /** Worker threads, for `workers` cells. */
+  readonly workers?: number | undefined
+  /** Items of the workload's input. */
+  readonly size: number
+  readonly warmup: number
+  readonly iterations: number
+  /** A scratch directory of the cell's own: the store, or the raw-store file. */
+  readonly directory: string
+}
+
+export interface CellResult {
+  readonly error?: string
+  readonly items?: number
+  /** Each timed run, ascending. */
+  readonly samplesMs?: ReadonlyArray<number>
+  readonly medianSeconds?: number
+  readonly itemsPerSecond?: number
+  readonly peakRssBytes?: number
+  readonly storeBytes?: number | undefined
+  /** Resume: process start to the first item out of the dataflow. */
+  readonly firstItemSeconds?: number
+  /** Resume: process start to the end of the imports (node, loader, modules). */
+  readonly importSeconds?: number
+  /** Resume: start of `Dataflow.run` to the first item (store open, snapshot load, first chunk). */
+  readonly openSeconds?: number
+  readonly resumeEpoch?: number
+  /** Raw store: rows written and epochs committed. */
+  readonly rows?: number
+  readonly epochs?: number
+}
+
+export const RESULT_MARK = "@@result "

@@ -1,0 +1,195 @@
+/**
+ * The table `pnpm bench` prints and the objects of `bench/results.json`.
+ */
+import type { CellResult, WorkloadName } from "./protocol.js"
+
+export interface Row {
+  readonly workload: WorkloadName
+  readonly config: string
+  readonly label: string
+  readonly result: CellResult
+}
+
+/** One object of `bench/results.json`. */
+export interface ResultEntry {
+  readonly workload: WorkloadName
+  readonly config: string
+  readonly label: string
+  readonly itemsPerSecond: number | null
+  readonly peakRssBytes: number | null
+  readonly storeBytes: number | null
+  readonly ratioToLoop: number | null
+  readonly ratioToBytewax?: number
+  readonly medianSeconds?: number
+  readonly samplesMs?: ReadonlyArray<number>
+  /** Resume: process start to the first item processed. */
+  readonly firstItemSeconds?: number
+  readonly importSeconds?: number
+  readonly openSeconds?: number
+  /** SQLite rows: time over the memory store's at the same epoch size, minus 1. */
+  readonly recoveryOverhead?: number
+  /** Raw store rows: its time as a share of the Sluice SQLite run's at the same epoch size. */
+  readonly storeShare?: number
+  readonly rows?: number
+  readonly epochs?: number
+  readonly error?: string
+}
+
+export const count = (n: number): string =>
+  n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n >= 1_000 && n % 1_000 === 0 ? `${n / 1_000}k` : `${n}`
+
+const rate = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : n.toFixed(0)
+
+const bytes = (n: number): string =>
+  n >= 2 ** 30
+    ? `${(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= 2 ** 20
+    ? `${(n / 2 ** 20).toFixed(n >= 100 * 2 ** 20 ? 0 : 1)} MiB`
+    : n >= 2 ** 10
+    ? `${(n / 2 ** 10).toFixed(0)} KiB`
+    : `${n} B`
+
+const ratio = (n: number): string =>
+  n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n >= 0.1 ? n.toFixed(2) : n.toFixed(3)
+
+const percent = (n: number): string => `${n >= 0 ? "+" : ""}${(n * 100).toFixed(0)}%`
+
+export const summary = (result: CellResult): string => {
+  if (result.error !== undefined) return `error: ${result.error}`
+  if (result.firstItemSeconds !== undefined) return `first item after ${result.firstItemSeconds.toFixed(2)} s`
+  return `${rate(result.itemsPerSecond ?? 0)} items/s`
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >>> 1
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** The median resume of several processes; its parts come from the process nearest the median. */
+export const medianResume = (resumes: ReadonlyArray<CellResult>, build: CellResult): CellResult => {
+  if (build.error !== undefined) return { error: `build: ${build.error}` }
+  if (resumes.length === 0) return { error: "no resume ran" }
+  if (resumes[0].error !== undefined) return resumes[0]
+  const firsts = resumes.map((r) => r.firstItemSeconds ?? 0)
+  const middle = median(firsts)
+  const nearest = resumes.reduce((best, r) =>
+    Math.abs((r.firstItemSeconds ?? 0) - middle) < Math.abs((best.firstItemSeconds ?? 0) - middle) ? r : best
+  )
+  return {
+    firstItemSeconds: middle,
+    samplesMs: [...firsts].sort((a, b) => a - b).map((s) => s * 1000),
+    ...(nearest.importSeconds === undefined ? {} : { importSeconds: nearest.importSeconds }),
+    ...(nearest.openSeconds === undefined ? {} : { openSeconds: nearest.openSeconds }),
+    ...(nearest.resumeEpoch === undefined ? {} : { resumeEpoch: nearest.resumeEpoch }),
+    peakRssBytes: Math.max(...resumes.map((r) => r.peakRssBytes ?? 0)),
+    ...(build.storeBytes === undefined ? {} : { storeBytes: build.storeBytes })
+  }
+}
+
+export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
+  const find = (workload: WorkloadName, config: string) =>
+    rows.find((row) => row.workload === workload && row.config === config && row.result.error === undefined)?.result
+  return rows.map((row): ResultEntry => {
+    const { result } = row
+    const loop = find(row.workload, "loop")
+    const itemsPerSecond = result.firstItemSeconds === undefined ? result.itemsPerSecond ?? null : null
+    const entry: {
+      -readonly [K in keyof ResultEntry]: ResultEntry[K]
+    } = {
+      workload: row.workload,
+      config: row.config,
+      label: row.label,
+      itemsPerSecond,
+      peakRssBytes: result.peakRssBytes ?? null,
+      storeBytes: result.storeBytes ?? null,
+      ratioToLoop: itemsPerSecond !== null && loop?.itemsPerSecond !== undefined
+        ? itemsPerSecond / loop.itemsPerSecond
+        : null
+    }
+    const epochSuffix = /-e(\d+)$/.exec(row.config)?.[0] ?? ""
+    if (row.config.startsWith("sluice-sqlite-e")) {
+      const bytewax = find(row.workload, `bytewax-sqlite${epochSuffix}`)
+      if (itemsPerSecond !== null && bytewax?.itemsPerSecond !== undefined) {
+        entry.ratioToBytewax = itemsPerSecond / bytewax.itemsPerSecond
+      }
+      const memory = find(row.workload, `sluice-memory${epochSuffix}`)
+      if (itemsPerSecond !== null && memory?.itemsPerSecond !== undefined) {
+        entry.recoveryOverhead = memory.itemsPerSecond / itemsPerSecond - 1
+      }
+    }
+    if (row.config.startsWith("raw-store-e")) {
+      const sqlite = find(row.workload, `sluice-sqlite${epochSuffix}`)
+      if (result.medianSeconds !== undefined && sqlite?.medianSeconds !== undefined) {
+        entry.storeShare = result.medianSeconds / sqlite.medianSeconds
+      }
+    }
+    if (result.medianSeconds !== undefined) entry.medianSeconds = result.medianSeconds
+    if (result.samplesMs !== undefined) entry.samplesMs = result.samplesMs
+    if (result.firstItemSeconds !== undefined) entry.firstItemSeconds = result.firstItemSeconds
+    if (result.importSeconds !== undefined) entry.importSeconds = result.importSeconds
+    if (result.openSeconds !== undefined) entry.openSeconds = result.openSeconds
+    if (result.rows !== undefined) entry.rows = result.rows
+    if (result.epochs !== undefined) entry.epochs = result.epochs
+    if (result.error !== undefined) entry.error = result.error
+    return entry
+  })
+}
+
+const notes = (entry: ResultEntry): string => {
+  if (entry.error !== undefined) return `error: ${entry.error}`
+  const parts: Array<string> = []
+  if (entry.firstItemSeconds !== undefined && entry.importSeconds !== undefined && entry.openSeconds !== undefined) {
+    parts.push(
+      `node + imports ${entry.importSeconds.toFixed(2)} s, run to first item ${entry.openSeconds.toFixed(2)} s`
+    )
+  }
+  if (entry.recoveryOverhead !== undefined) parts.push(`recovery overhead ${percent(entry.recoveryOverhead)} vs memory`)
+  if (entry.storeShare !== undefined) {
+    parts.push(`${(entry.storeShare * 100).toFixed(0)}% of the sluice sqlite run's time`)
+  }
+  if (entry.rows !== undefined && entry.epochs !== undefined) {
+    parts.push(`${entry.rows.toLocaleString("en")} rows in ${entry.epochs} epochs`)
+  }
+  return parts.join("; ")
+}
+
+export const table = (
+  rows: ReadonlyArray<Row>,
+  entries: ReadonlyArray<ResultEntry>,
+  header: { readonly title: string; readonly machine: string; readonly sizes: string; readonly seconds: number }
+): string => {
+  const head = ["workload", "configuration", "items/s", "peak RSS", "store", "÷ loop", "sluice ÷ bytewax", "notes"]
+  const body = entries.map((entry, i) => [
+    i === 0 || rows[i - 1].workload !== entry.workload ? entry.workload : "",
+    entry.label,
+    entry.error !== undefined
+      ? "—"
+      : entry.firstItemSeconds !== undefined
+      ? `${entry.firstItemSeconds.toFixed(2)} s to 1st item`
+      : entry.itemsPerSecond === null
+      ? "—"
+      : rate(entry.itemsPerSecond),
+    entry.peakRssBytes === null ? "—" : bytes(entry.peakRssBytes),
+    entry.storeBytes === null ? "—" : bytes(entry.storeBytes),
+    entry.ratioToLoop === null || entry.config === "loop" ? "" : ratio(entry.ratioToLoop),
+    entry.ratioToBytewax === undefined ? "" : `${ratio(entry.ratioToBytewax)}×`,
+    notes(entry)
+  ])
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((r) => r[c].length)))
+  const numeric = new Set([2, 3, 4, 5, 6])
+  const line = (cells: ReadonlyArray<string>) =>
+    `| ${cells.map((cell, c) => numeric.has(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])).join(" | ")} |`
+  const rule = `|${widths.map((w, c) => numeric.has(c) ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2)).join("|")}|`
+  return [
+    "",
+    `${header.title} — ${header.machine}`,
+    `${header.sizes}; ${header.seconds.toFixed(0)} s in all`,
+    "",
+    line(head),
+    rule,
+    ...body.map(line),
+    ""
+  ].join("\n")
+}

@@ -1,0 +1,415 @@
+/**
+ * `pnpm bench`: the workloads of shared/design/BENCHMARKS.md, their baselines
+ * in the same run, one table, and `bench/results.json`.
+ *
+ *   pnpm bench                 # full sizes (about 3 minutes here; 8-10 with --peers)
+ *   pnpm bench --quick         # small sizes, for CI (30-40 s)
+ *   pnpm bench --peers         # also bytewax, installed into a throwaway virtualenv
+ *   pnpm bench --only=wordcount,resume --out=/tmp/results.json --keep
+ *
+ * `--keep` leaves the scratch directory (stores, peer inputs) in the temp dir;
+ * `SLUICE_BENCH_BYTEWAX_VENV=dir` reuses a virtualenv that has the pinned bytewax.
+ *
+ * Every configuration runs in a child process of its own (`bench/child.ts`,
+ * or `bench/peers/bytewax_bench.py`), one at a time, so each has its own peak
+ * RSS and none disturbs another. Benchmarks report, they never fail: a
+ * configuration that errors prints its error in its row, and the exit code is 0.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Data from "./data.js"
+import { type CellResult, type CellSpec, RESULT_MARK, type WorkloadName } from "./protocol.js"
+import * as Report from "./report.js"
+import * as W from "./workloads.js"
+
+const BYTEWAX_VERSION = "0.21.1"
+
+const benchDirectory = path.dirname(fileURLToPath(import.meta.url))
+const repository = path.dirname(benchDirectory)
+
+interface Options {
+  readonly quick: boolean
+  readonly peers: boolean
+  readonly only: ReadonlySet<WorkloadName> | undefined
+  readonly output: string
+  readonly keep: boolean
+}
+
+const parseOptions = (argv: ReadonlyArray<string>): Options => {
+  let only: Set<WorkloadName> | undefined
+  let output = path.join(benchDirectory, "results.json")
+  for (const arg of argv) {
+    if (arg.startsWith("--only=")) only = new Set(arg.slice("--only=".length).split(",") as Array<WorkloadName>)
+    if (arg.startsWith("--out=")) output = path.resolve(arg.slice("--out=".length))
+  }
+  return {
+    quick: argv.includes("--quick"),
+    peers: argv.includes("--peers"),
+    only,
+    output,
+    keep: argv.includes("--keep")
+  }
+}
+
+/** Sizes of BENCHMARKS.md, and the small ones of `--quick`. */
+const sizesOf = (quick: boolean) =>
+  quick
+    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000 }
+    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000 }
+
+const WORD_EPOCHS = [10_000, 100_000] as const
+const WINDOWED_EPOCH = 100_000
+const RESUME_EPOCH = 100_000
+const STATELESS_EPOCH = 100_000
+const WARMUP = 1
+const ITERATIONS = 5
+
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+/** Runs one child and returns the result it printed, or what went wrong. */
+const runChild = (
+  command: string,
+  args: ReadonlyArray<string>,
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv
+): Promise<CellResult> =>
+  new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: repository, env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (data) => (stdout += data))
+    child.stderr.on("data", (data) => (stderr = (stderr + data).slice(-4000)))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.on("error", (error) => {
+      clearTimeout(timer)
+      resolve({ error: `could not start ${command}: ${error.message}` })
+    })
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      const line = stdout.split("\n").find((l) => l.startsWith(RESULT_MARK))
+      if (line !== undefined) return resolve(JSON.parse(line.slice(RESULT_MARK.length)) as CellResult)
+      const last = stderr.trim().split("\n").slice(-1)[0] ?? ""
+      resolve({
+        error: signal === "SIGKILL"
+          ? `timed out after ${Math.round(timeoutMs / 1000)} s`
+          : `exited with ${signal ?? code}${last ? `: ${last}` : ""}`
+      })
+    })
+  })
+
+const runNodeCell = (spec: CellSpec, timeoutMs: number) =>
+  runChild(
+    process.execPath,
+    ["--import", "tsx", path.join(benchDirectory, "child.ts"), JSON.stringify(spec)],
+    timeoutMs
+  )
+
+/** Installs bytewax into a throwaway virtualenv; returns its python, or why not. */
+const installBytewax = (scratch: string): { python: string } | { error: string } => {
+  const reuse = process.env.SLUICE_BENCH_BYTEWAX_VENV || undefined
+  const venv = reuse ?? path.join(scratch, "bytewax-venv")
+  const python = path.join(venv, "bin", "python")
+  const installed = () =>
+    spawnSync(python, ["-c", "import importlib.metadata as m; print(m.version('bytewax'))"], { encoding: "utf8" })
+      .stdout?.trim()
+  if (reuse !== undefined && installed() === BYTEWAX_VERSION) return { python }
+  log(`installing bytewax ${BYTEWAX_VERSION} into ${venv}`)
+  const made = spawnSync("python3", ["-m", "venv", venv], { encoding: "utf8" })
+  if (made.status !== 0) return { error: `python3 -m venv failed: ${(made.stderr ?? "").trim().split("\n").pop()}` }
+  const pip = spawnSync(python, [
+    "-m",
+    "pip",
+    "install",
+    "--quiet",
+    "--disable-pip-version-check",
+    `bytewax==${BYTEWAX_VERSION}`
+  ], {
+    encoding: "utf8",
+    timeout: 300_000
+  })
+  if (pip.status !== 0) {
+    return { error: `pip install bytewax==${BYTEWAX_VERSION} failed: ${(pip.stderr ?? "").trim().split("\n").pop()}` }
+  }
+  const version = installed()
+  return version === BYTEWAX_VERSION ? { python } : { error: `bytewax ${version ?? "missing"} after install` }
+}
+
+const machine = () => ({
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.cpus().length,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${os.type()} ${os.release()}`,
+  loadAverage: os.loadavg().map((l) => l.toFixed(2)).join(" ")
+})
+
+const main = async () => {
+  const options = parseOptions(process.argv.slice(2))
+  const sizes = sizesOf(options.quick)
+  const wanted = (workload: WorkloadName) => options.only === undefined || options.only.has(workload)
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-bench-"))
+  const cellTimeout = options.quick ? 120_000 : 900_000
+  const rows: Array<Report.Row> = []
+  const started = performance.now()
+  const host = machine()
+  log(
+    `sluice bench${options.quick ? " --quick" : ""}${options.peers ? " --peers" : ""}: ` +
+      `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load ${host.loadAverage}`
+  )
+
+  let cellIndex = 0
+  const cell = async (
+    row: Omit<Report.Row, "result">,
+    spec: Omit<CellSpec, "workload" | "config" | "directory" | "warmup" | "iterations"> & {
+      readonly warmup?: number
+      readonly iterations?: number
+    }
+  ): Promise<CellResult> => {
+    const directory = path.join(scratch, `cell-${cellIndex++}`)
+    const t = performance.now()
+    const result = await runNodeCell({
+      workload: row.workload,
+      config: row.config,
+      warmup: WARMUP,
+      iterations: ITERATIONS,
+      directory,
+      ...spec
+    }, cellTimeout)
+    if (!options.keep) fs.rmSync(directory, { recursive: true, force: true })
+    rows.push({ ...row, result })
+    log(`  ${row.workload} ${row.config}: ${Report.summary(result)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+    return result
+  }
+
+  let bytewax: { python: string } | { error: string } | undefined
+  const peerInputs = path.join(scratch, "peer-inputs")
+  if (options.peers) {
+    bytewax = installBytewax(scratch)
+    fs.mkdirSync(peerInputs, { recursive: true })
+  }
+  const bytewaxCell = async (
+    row: Omit<Report.Row, "result">,
+    args: { input: string; items: number; epochItems: number; expected: number }
+  ) => {
+    const t = performance.now()
+    let result: CellResult
+    if (bytewax === undefined) return
+    if ("error" in bytewax) result = { error: bytewax.error }
+    else {
+      const dbDir = path.join(scratch, `cell-${cellIndex++}`)
+      result = await runChild(bytewax.python, [
+        path.join(benchDirectory, "peers", "bytewax_bench.py"),
+        row.workload,
+        "--input",
+        args.input,
+        "--items",
+        String(args.items),
+        "--epoch-items",
+        String(args.epochItems),
+        "--expected",
+        String(args.expected),
+        "--db-dir",
+        dbDir,
+        "--warmup",
+        String(WARMUP),
+        "--iterations",
+        String(ITERATIONS)
+      ], options.quick ? cellTimeout : 1_800_000)
+      if (!options.keep) fs.rmSync(dbDir, { recursive: true, force: true })
+    }
+    rows.push({ ...row, result })
+    log(`  ${row.workload} ${row.config}: ${Report.summary(result)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+  }
+
+  if (wanted("wordcount")) {
+    const size = sizes.wordcount
+    log(`wordcount: ${size.toLocaleString("en")} words, vocabulary ${Data.VOCABULARY_SIZE.toLocaleString("en")}`)
+    let peerInput: { file: string; expected: number } | undefined
+    if (bytewax !== undefined) {
+      const lines = Data.wordLines(size)
+      peerInput = { file: path.join(peerInputs, "words.txt"), expected: W.wordcountLoop(lines) }
+      Data.writeWordLines(peerInput.file, lines)
+    }
+    await cell({ workload: "wordcount", config: "loop", label: "hand-written loop" }, { kind: "loop", size })
+    // The configurations a ratio compares run next to each other: the machine's
+    // load drifts over minutes.
+    for (const epochItems of WORD_EPOCHS) {
+      const epochs = `${Report.count(epochItems)} epochs`
+      for (const store of ["memory", "sqlite"] as const) {
+        await cell(
+          { workload: "wordcount", config: `sluice-${store}-e${epochItems}`, label: `sluice ${store}, ${epochs}` },
+          { kind: "sluice", store, epochItems, size }
+        )
+      }
+      await cell(
+        { workload: "wordcount", config: `raw-store-e${epochItems}`, label: `raw store, ${epochs}` },
+        { kind: "raw-store", store: "sqlite", epochItems, size }
+      )
+      if (peerInput !== undefined) {
+        await bytewaxCell(
+          {
+            workload: "wordcount",
+            config: `bytewax-sqlite-e${epochItems}`,
+            label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochs}`
+          },
+          {
+            input: peerInput.file,
+            items: size,
+            epochItems: epochItems / Data.WORDS_PER_LINE,
+            expected: peerInput.expected
+          }
+        )
+      }
+    }
+  }
+
+  if (wanted("wordcount")) {
+    // Issue 6: the same word count as a module, on 1 and then 2 worker threads (8 partitions).
+    const size = sizes.wordcount
+    const one = await cell(
+      {
+        workload: "wordcount",
+        config: "sluice-memory-e100000-workers1",
+        label: "sluice memory, 100k epochs, 1 worker"
+      },
+      { kind: "workers", store: "memory", epochItems: 100_000, workers: 1, size }
+    )
+    const two = await cell(
+      {
+        workload: "wordcount",
+        config: "sluice-memory-e100000-workers2",
+        label: "sluice memory, 100k epochs, 2 workers"
+      },
+      { kind: "workers", store: "memory", epochItems: 100_000, workers: 2, size }
+    )
+    if (one.itemsPerSecond !== undefined && two.itemsPerSecond !== undefined) {
+      log(`  2 workers ÷ 1 worker: ${(two.itemsPerSecond / one.itemsPerSecond).toFixed(2)}× (target 1.7×)`)
+    }
+  }
+
+  if (wanted("windowed")) {
+    const size = sizes.windowed
+    log(
+      `windowed: ${size.toLocaleString("en")} events, ${Data.USERS.toLocaleString("en")} users, 10 s tumbling windows`
+    )
+    await cell({ workload: "windowed", config: "loop", label: "hand-written loop" }, { kind: "loop", size })
+    const epochLabel = `${Report.count(WINDOWED_EPOCH)} epochs`
+    await cell(
+      { workload: "windowed", config: `sluice-sqlite-e${WINDOWED_EPOCH}`, label: `sluice sqlite, ${epochLabel}` },
+      { kind: "sluice", store: "sqlite", epochItems: WINDOWED_EPOCH, size }
+    )
+    await cell(
+      { workload: "windowed", config: `raw-store-e${WINDOWED_EPOCH}`, label: `raw store, ${epochLabel}` },
+      { kind: "raw-store", store: "sqlite", epochItems: WINDOWED_EPOCH, size }
+    )
+    if (bytewax !== undefined) {
+      const events = Data.events(size)
+      const input = path.join(peerInputs, "events.csv")
+      Data.writeEvents(input, events)
+      await bytewaxCell(
+        {
+          workload: "windowed",
+          config: `bytewax-sqlite-e${WINDOWED_EPOCH}`,
+          label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochLabel}`
+        },
+        { input, items: size, epochItems: WINDOWED_EPOCH, expected: W.windowedLoop(events) }
+      )
+    }
+  }
+
+  if (wanted("resume")) {
+    const size = sizes.resume
+    log(`resume: ${size.toLocaleString("en")} live keys in the SQLite store`)
+    const built = path.join(scratch, "resume-store")
+    const buildResult = await runNodeCell({
+      workload: "resume",
+      config: "sluice-sqlite-build",
+      kind: "resume-build",
+      store: "sqlite",
+      epochItems: RESUME_EPOCH,
+      size,
+      warmup: 0,
+      iterations: 1,
+      directory: built
+    }, cellTimeout)
+    rows.push({
+      workload: "resume",
+      config: "sluice-sqlite-build",
+      label: `sluice sqlite, build ${Report.count(size)} keys`,
+      result: buildResult
+    })
+    log(`  resume build: ${Report.summary(buildResult)}`)
+    const resumes: Array<CellResult> = []
+    if (buildResult.error === undefined) {
+      for (let attempt = 0; attempt < WARMUP + ITERATIONS; attempt++) {
+        // Each resume starts from the same store: a copy of the built one.
+        const directory = path.join(scratch, `resume-${attempt}`)
+        fs.cpSync(built, directory, { recursive: true })
+        const result = await runNodeCell({
+          workload: "resume",
+          config: "sluice-sqlite",
+          kind: "resume",
+          store: "sqlite",
+          epochItems: RESUME_EPOCH,
+          size,
+          warmup: 0,
+          iterations: 1,
+          directory
+        }, cellTimeout)
+        fs.rmSync(directory, { recursive: true, force: true })
+        if (result.error !== undefined) {
+          resumes.length = 0
+          resumes.push(result)
+          break
+        }
+        if (attempt >= WARMUP) resumes.push(result)
+      }
+    }
+    const resumed = Report.medianResume(resumes, buildResult)
+    rows.push({
+      workload: "resume",
+      config: "sluice-sqlite",
+      label: `sluice sqlite, resume ${Report.count(size)} keys`,
+      result: resumed
+    })
+    log(`  resume: ${Report.summary(resumed)}`)
+    if (!options.keep) fs.rmSync(built, { recursive: true, force: true })
+  }
+
+  if (wanted("stateless")) {
+    const size = sizes.stateless
+    log(`stateless: ${size.toLocaleString("en")} numbers`)
+    await cell({ workload: "stateless", config: "loop", label: "hand-written loop" }, { kind: "loop", size })
+    await cell(
+      {
+        workload: "stateless",
+        config: `sluice-memory-e${STATELESS_EPOCH}`,
+        label: `sluice memory, ${Report.count(STATELESS_EPOCH)} epochs`
+      },
+      { kind: "sluice", store: "memory", epochItems: STATELESS_EPOCH, size }
+    )
+  }
+
+  if (!options.keep) fs.rmSync(scratch, { recursive: true, force: true })
+  const results = Report.results(rows)
+  fs.writeFileSync(options.output, JSON.stringify(results, null, 2) + "\n")
+  const seconds = (performance.now() - started) / 1000
+  process.stdout.write(Report.table(rows, results, {
+    title: `sluice bench${options.quick ? " --quick" : ""}${options.peers ? " --peers" : ""}`,
+    machine:
+      `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load at start ${host.loadAverage}`,
+    sizes: `wordcount ${Report.count(sizes.wordcount)} words, windowed ${Report.count(sizes.windowed)} events, ` +
+      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers; ` +
+      `median of ${ITERATIONS} after ${WARMUP} warm-up`,
+    seconds
+  }))
+  log(`wrote ${path.relative(process.cwd(), options.output)}`)
+}
+
+main().catch((error) => {
+  // A benchmark reports; even a broken runner does not fail the build.
+  log(`bench runner failed: ${error instanceof Error ? error.stack : String(error)}`)
+}).finally(() => process.exit(0))
