@@ -1,20 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
-import { Effect, Fiber, Option, Queue, Stream, TestClock } from "effect"
+import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
+import { Effect, Fiber, Queue, TestClock } from "effect"
+import { End, queueInput } from "./fixtures/queueInput.js"
 
 describe("epoch policies", () => {
   it.effect("Epoch.interval closes epochs as the Clock advances, also while the input is idle", () =>
     Effect.gen(function*() {
-      const queue = yield* Queue.unbounded<string>()
-      let offset = 0
-      const input = Input.partitioned({
-        partitions: ["q"],
-        open: (_p, _from: Option.Option<number>) =>
-          Stream.fromQueue(queue).pipe(
-            Stream.takeWhile((s) => s !== "end"),
-            Stream.map((s) => [s, offset++] as const)
-          )
-      })
+      const queue = yield* Queue.unbounded<string | typeof End>()
+      const input = queueInput(queue)
       const committed: Array<readonly [number, number]> = []
       const flow = Dataflow.make("timed").pipe(
         Dataflow.input("in", input),

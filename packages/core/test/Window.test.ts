@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, Epoch, Input, Output, RecoveryStore, Window } from "@sluice/core"
-import { Effect, Fiber, Option, Queue, Ref, Schema, Stream, TestClock } from "effect"
+import { Effect, Fiber, Queue, Ref, Schema, TestClock } from "effect"
+import { End, queueInput } from "./fixtures/queueInput.js"
 
 interface Event {
   readonly user: string
@@ -144,16 +145,8 @@ describe("windows", () => {
 
   it.effect("the system clock stamps items with Clock time; windows close as TestClock advances, input idle or not", () =>
     Effect.gen(function*() {
-      const queue = yield* Queue.unbounded<string>()
-      let position = 0
-      const input = Input.partitioned({
-        partitions: ["q"],
-        open: (_p, _from: Option.Option<number>) =>
-          Stream.fromQueue(queue).pipe(
-            Stream.takeWhile((s) => s !== "end"),
-            Stream.map((s) => [s, position++] as const)
-          )
-      })
+      const queue = yield* Queue.unbounded<string | typeof End>()
+      const input = queueInput(queue)
       const closed = yield* Ref.make<Array<Out>>([])
       const flow = Dataflow.make("system").pipe(
         Dataflow.input("in", input),
@@ -185,16 +178,8 @@ describe("windows", () => {
 
   it.effect("an event clock's watermark advances with Clock time while the key is idle", () =>
     Effect.gen(function*() {
-      const queue = yield* Queue.unbounded<Event | "end">()
-      let position = 0
-      const input = Input.partitioned({
-        partitions: ["q"],
-        open: (_p, _from: Option.Option<number>) =>
-          Stream.fromQueue(queue).pipe(
-            Stream.takeWhile((e): e is Event => e !== "end"),
-            Stream.map((e) => [e, position++] as const)
-          )
-      })
+      const queue = yield* Queue.unbounded<Event | typeof End>()
+      const input = queueInput(queue)
       const closed = yield* Ref.make<Array<Out>>([])
       const flow = Dataflow.make("idle").pipe(
         Dataflow.input("in", input),
