@@ -8,11 +8,11 @@
 import { Dataflow, Input, Output } from "@sluice/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Data from "./data.js"
+import { countWords } from "./workloads.js"
 
 export const PARTITIONS = 8
 
@@ -35,13 +35,7 @@ export const wordcount = () => {
         }
       })
     ),
-    Dataflow.flatMap("split", (line: string) => line.split(" ")),
-    Dataflow.keyBy("key", (word) => word),
-    Dataflow.statefulMap("count", {
-      state: Schema.Number,
-      init: () => 0,
-      step: (count: number, _word: string) => [count + 1, count + 1] as const
-    }),
+    countWords,
     Dataflow.output(
       "out",
       Output.make((context) =>

@@ -31,16 +31,22 @@ export const countingOutput = (counter: Counter): Output.Output<unknown> =>
 
 // wordcount ---------------------------------------------------------------
 
-export const wordcountFlow = (input: Input.Input<string>, counter: Counter): Dataflow.Dataflow =>
-  Dataflow.make("wordcount").pipe(
-    Dataflow.input("lines", input),
+/** The steps of the word count between its input and its output, shared by every configuration. */
+export const countWords = (lines: Dataflow.Flow<string>) =>
+  lines.pipe(
     Dataflow.flatMap("split", (line: string) => line.split(" ")),
     Dataflow.keyBy("key", (word) => word),
     Dataflow.statefulMap("count", {
       state: Schema.Number,
       init: () => 0,
       step: (count: number, _word: string) => [count + 1, count + 1] as const
-    }),
+    })
+  )
+
+export const wordcountFlow = (input: Input.Input<string>, counter: Counter): Dataflow.Dataflow =>
+  Dataflow.make("wordcount").pipe(
+    Dataflow.input("lines", input),
+    countWords,
     Dataflow.output("out", countingOutput(counter))
   )
 
