@@ -30,6 +30,8 @@ interface Prepared {
   readonly expected: number
   /** One run; resolves to the items the output counted. */
   readonly run: (directory: string) => Promise<number>
+  /** Figures of the timed runs beyond their duration, given their count. */
+  readonly extras?: (timedRuns: number) => Partial<CellResult>
 }
 
 const runSluice = async (
@@ -54,6 +56,9 @@ const prepare = (spec: CellSpec): Prepared => {
           new URL("./workersFlow.ts", import.meta.url),
           "wordcount"
         )
+        // per run: start to the first commit (threads, imports, first epoch), the
+        // rate after it, and the CPU time of all threads over the wall time
+        const runs: Array<{ startup: number; steady: number | undefined; cores: number }> = []
         return {
           items: spec.size,
           expected,
@@ -64,15 +69,46 @@ const prepare = (spec: CellSpec): Prepared => {
             process.env.SLUICE_BENCH_WORDS = String(spec.size)
             process.env.SLUICE_BENCH_COUNTS = counts
             const layer = await Stores.storeLayer(spec.store ?? "memory", path.join(directory, "store"))
+            const startedAt = performance.now()
+            const cpuBefore = process.cpuUsage()
+            let firstCommit: { at: number; words: number } | undefined
             await Effect.runPromise(
-              Dataflow.run(flow, { workers: spec.workers ?? 1, epoch: W.wordEpoch(epochItems) }).pipe(
-                Effect.provide(layer)
-              )
+              Dataflow.run(flow, {
+                workers: spec.workers ?? 1,
+                epoch: W.wordEpoch(epochItems),
+                onEpochCommitted: (progress) =>
+                  Effect.sync(() => {
+                    firstCommit ??= { at: performance.now(), words: progress.items * Data.WORDS_PER_LINE }
+                  })
+              }).pipe(Effect.provide(layer))
             )
+            const endedAt = performance.now()
+            const cpu = process.cpuUsage(cpuBefore)
+            if (firstCommit !== undefined) {
+              runs.push({
+                startup: (firstCommit.at - startedAt) / 1000,
+                // a rate only where most of the input comes after the first commit (not at --quick sizes)
+                steady: firstCommit.words * 2 <= spec.size
+                  ? (spec.size - firstCommit.words) / ((endedAt - firstCommit.at) / 1000)
+                  : undefined,
+                cores: (cpu.user + cpu.system) / 1000 / (endedAt - startedAt)
+              })
+            }
             return fs.readdirSync(counts).reduce(
               (sum, f) => sum + Number(fs.readFileSync(path.join(counts, f), "utf8")),
               0
             )
+          },
+          extras: (timedRuns) => {
+            const timed = runs.slice(-timedRuns)
+            const sorted = (values: Array<number | undefined>) =>
+              values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+            const steady = sorted(timed.map((r) => r.steady))
+            return timed.length === 0 ? {} : {
+              startupSeconds: median(sorted(timed.map((r) => r.startup))),
+              ...(steady.length === timed.length ? { steadyItemsPerSecond: median(steady) } : {}),
+              cores: median(sorted(timed.map((r) => r.cores)))
+            }
           }
         }
       }
@@ -166,7 +202,8 @@ const throughput = async (spec: CellSpec, prepared: Prepared): Promise<CellResul
     medianSeconds: medianMs / 1000,
     itemsPerSecond: prepared.items / (medianMs / 1000),
     peakRssBytes: coldRss ?? peakRss(),
-    storeBytes: spec.store === "sqlite" ? storeBytes : undefined
+    storeBytes: spec.store === "sqlite" ? storeBytes : undefined,
+    ...prepared.extras?.(samples.length)
   }
 }
 

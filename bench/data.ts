@@ -40,17 +40,19 @@ export const zipf = (n: number, exponent: number, next: () => number): () => num
     total += 1 / Math.pow(rank + 1, exponent)
     cumulative[rank] = total
   }
-  return () => {
-    const target = next() * total
-    let low = 0
-    let high = n - 1
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (cumulative[middle] < target) low = middle + 1
-      else high = middle
-    }
-    return low
+  return () => rankAt(cumulative, next() * total)
+}
+
+/** The first rank whose cumulative weight reaches `target` (binary search). */
+const rankAt = (cumulative: Float64Array, target: number): number => {
+  let low = 0
+  let high = cumulative.length - 1
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (cumulative[middle] < target) low = middle + 1
+    else high = middle
   }
+  return low
 }
 
 export const WORDS_PER_LINE = 10
@@ -74,6 +76,33 @@ export const wordLines = (words: number, seed = 42): Array<string> => {
   }
   return lines
 }
+
+/**
+ * A word line made from its index alone, for inputs that generate their items
+ * on demand (each worker thread reads its own partitions, and a resumed
+ * partition starts at its position without building what it skips). Same
+ * vocabulary and Zipf-like ranks as {@link wordLines}, different draws.
+ */
+export const wordLineAt = (() => {
+  let table: { readonly vocab: Array<string>; readonly cumulative: Float64Array } | undefined
+  return (index: number, count = WORDS_PER_LINE, seed = 42): string => {
+    if (table === undefined) {
+      const cumulative = new Float64Array(VOCABULARY_SIZE)
+      let total = 0
+      for (let rank = 0; rank < VOCABULARY_SIZE; rank++) cumulative[rank] = total += 1 / (rank + 1)
+      table = { vocab: vocabulary(VOCABULARY_SIZE, seed), cumulative }
+    }
+    const { cumulative, vocab } = table
+    const next = random(seed * 1_000_003 + index)
+    const total = cumulative[VOCABULARY_SIZE - 1]
+    let line = ""
+    for (let j = 0; j < count; j++) {
+      const word = vocab[rankAt(cumulative, next() * total)]
+      line = j === 0 ? word : line + " " + word
+    }
+    return line
+  }
+})()
 
 export interface Event {
   readonly user: string

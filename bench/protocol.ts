@@ -40,6 +40,12 @@ export interface CellResult {
   /** Resume: start of `Dataflow.run` to the first item (store open, snapshot load, first chunk). */
   readonly openSeconds?: number
   readonly resumeEpoch?: number
+  /** Workers: start of the run to its first committed epoch (threads, imports, epoch 1). */
+  readonly startupSeconds?: number
+  /** Workers: items per second from the first commit to the end. */
+  readonly steadyItemsPerSecond?: number
+  /** Workers: CPU time of every thread of the process (GC helpers included) over the run's wall time. */
+  readonly cores?: number
   /** Raw store: rows written and epochs committed. */
   readonly rows?: number
   readonly epochs?: number

@@ -32,6 +32,10 @@ export interface ResultEntry {
   readonly storeShare?: number
   readonly rows?: number
   readonly epochs?: number
+  /** Workers rows: start to the first commit, the rate after it, and the cores the process kept busy. */
+  readonly startupSeconds?: number
+  readonly steadyItemsPerSecond?: number
+  readonly cores?: number
   readonly error?: string
 }
 
@@ -58,7 +62,12 @@ const percent = (n: number): string => `${n >= 0 ? "+" : ""}${(n * 100).toFixed(
 export const summary = (result: CellResult): string => {
   if (result.error !== undefined) return `error: ${result.error}`
   if (result.firstItemSeconds !== undefined) return `first item after ${result.firstItemSeconds.toFixed(2)} s`
-  return `${rate(result.itemsPerSecond ?? 0)} items/s`
+  const workers = [
+    result.startupSeconds === undefined ? undefined : `first commit at ${result.startupSeconds.toFixed(2)} s`,
+    result.steadyItemsPerSecond === undefined ? undefined : `${rate(result.steadyItemsPerSecond)} items/s after it`,
+    result.cores === undefined ? undefined : `${result.cores.toFixed(2)} cores busy`
+  ].filter((part) => part !== undefined)
+  return `${rate(result.itemsPerSecond ?? 0)} items/s${workers.length === 0 ? "" : `; ${workers.join("; ")}`}`
 }
 
 const median = (values: ReadonlyArray<number>): number => {
@@ -132,6 +141,9 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
     if (result.openSeconds !== undefined) entry.openSeconds = result.openSeconds
     if (result.rows !== undefined) entry.rows = result.rows
     if (result.epochs !== undefined) entry.epochs = result.epochs
+    if (result.startupSeconds !== undefined) entry.startupSeconds = result.startupSeconds
+    if (result.steadyItemsPerSecond !== undefined) entry.steadyItemsPerSecond = result.steadyItemsPerSecond
+    if (result.cores !== undefined) entry.cores = result.cores
     if (result.error !== undefined) entry.error = result.error
     return entry
   })
@@ -152,6 +164,9 @@ const notes = (entry: ResultEntry): string => {
   if (entry.rows !== undefined && entry.epochs !== undefined) {
     parts.push(`${entry.rows.toLocaleString("en")} rows in ${entry.epochs} epochs`)
   }
+  if (entry.startupSeconds !== undefined) parts.push(`first commit at ${entry.startupSeconds.toFixed(2)} s`)
+  if (entry.steadyItemsPerSecond !== undefined) parts.push(`${rate(entry.steadyItemsPerSecond)} items/s after it`)
+  if (entry.cores !== undefined) parts.push(`${entry.cores.toFixed(2)} cores busy`)
   return parts.join("; ")
 }
 

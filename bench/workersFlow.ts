@@ -1,11 +1,12 @@
 /**
  * The word count of the benchmark as a module export, for runs on several
- * worker threads (functions do not cross threads). Sized by environment: the
- * lines are made from the benchmark's seed in every thread, and partition `p`
- * reads every eighth line from `p`. Each worker writes the number of items its
+ * worker threads (functions do not cross threads). Sized by environment;
+ * each line is made from its index when a partition reads it, so no thread
+ * holds the corpus, and partition `p` reads every eighth line from `p`. Each worker writes the number of items its
  * output counted into `SLUICE_BENCH_COUNTS/worker-<n>` at every commit.
  */
 import { Dataflow, Input, Output } from "@sluice/core"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -16,23 +17,32 @@ import { countWords } from "./workloads.js"
 
 export const PARTITIONS = 8
 
+/** Items per chunk of a partition's stream. */
+const CHUNK = 1024
+
 export const wordcount = () => {
-  const lines = Data.wordLines(Number(process.env.SLUICE_BENCH_WORDS))
+  const words = Number(process.env.SLUICE_BENCH_WORDS)
+  const lineCount = Math.ceil(words / Data.WORDS_PER_LINE)
   const countsDirectory = process.env.SLUICE_BENCH_COUNTS!
   return Dataflow.make("wordcount-workers").pipe(
     Dataflow.input(
       "lines",
       Input.partitioned({
         partitions: Array.from({ length: PARTITIONS }, (_, p) => String(p)),
-        open: (partition, resumeFrom: Option.Option<number>) => {
-          const p = Number(partition)
-          const start = Option.match(resumeFrom, { onNone: () => p, onSome: (i) => i + PARTITIONS })
-          return Stream.iterate(start, (i) => i + PARTITIONS).pipe(
-            Stream.takeWhile((i) => i < lines.length),
-            Stream.map((i) => [lines[i], i] as const),
-            Stream.rechunk(4096)
+        // partition p reads lines p, p + 8, p + 16, ...; the position is the last line's index
+        open: (partition, resumeFrom: Option.Option<number>) =>
+          Stream.unfoldChunk(
+            Option.match(resumeFrom, { onNone: () => Number(partition), onSome: (i) => i + PARTITIONS }),
+            (first) => {
+              if (first >= lineCount) return Option.none()
+              const chunk: Array<readonly [string, number]> = []
+              let i = first
+              for (; i < lineCount && chunk.length < CHUNK; i += PARTITIONS) {
+                chunk.push([Data.wordLineAt(i, Math.min(Data.WORDS_PER_LINE, words - i * Data.WORDS_PER_LINE)), i])
+              }
+              return Option.some([Chunk.unsafeFromArray(chunk), i] as const)
+            }
           )
-        }
       })
     ),
     countWords,

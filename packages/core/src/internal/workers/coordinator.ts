@@ -10,6 +10,7 @@ import { type DataflowError, DataflowErrorSchema, WorkerFailed } from "../../Dat
 import * as Epoch from "../../Epoch.js"
 import { RecoveryStore, type WorkerRecovery } from "../../RecoveryStore.js"
 import { validate } from "../run.js"
+import * as EpochWrites from "./epochWrites.js"
 import { loadDataflow } from "./module.js"
 import type { ToCoordinator, ToWorker, WorkerData } from "./protocol.js"
 import { rescaleIfAsked } from "./rescale.js"
@@ -43,19 +44,8 @@ export const runWorkers = (
   options: RunOptions
 ): Effect.Effect<RunSummary, DataflowError, RecoveryStore> =>
   Effect.gen(function*() {
-    const dataflow = yield* loadDataflow(module.url, module.exportName)
-    yield* validate(dataflow)
-    yield* rescaleIfAsked(dataflow, workerCount, options)
-    const store = yield* RecoveryStore
-    const sessions: Array<WorkerRecovery> = []
-    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
-      sessions.push(yield* store.open({ dataflowId: dataflow.id, workerIndex, workerCount }))
-    }
-    const resumeEpoch = sessions[0].resumeEpoch
-    if (resumeEpoch > 1) {
-      yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
-    }
-
+    // The threads start first: loading TypeScript in each takes longer than
+    // anything below, and they wait for Start before touching any input.
     const events = yield* Queue.unbounded<Event>()
     const peers: Array<Array<MessagePort | undefined>> = Array.from(
       { length: workerCount },
@@ -101,6 +91,19 @@ export const runWorkers = (
       workers.push(worker)
     }
     const send = (workerIndex: number, message: ToWorker) => workers[workerIndex].postMessage(message)
+
+    const dataflow = yield* loadDataflow(module.url, module.exportName)
+    yield* validate(dataflow)
+    yield* rescaleIfAsked(dataflow, workerCount, options)
+    const store = yield* RecoveryStore
+    const sessions: Array<WorkerRecovery> = []
+    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+      sessions.push(yield* store.open({ dataflowId: dataflow.id, workerIndex, workerCount }))
+    }
+    const resumeEpoch = sessions[0].resumeEpoch
+    if (resumeEpoch > 1) {
+      yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
+    }
 
     const ready = new Map<number, Map<number, Extract<ToCoordinator, { _tag: "EpochReady" }>>>()
     let opened = 0
@@ -152,10 +155,11 @@ export const runWorkers = (
           for (let w = 0; w < workerCount; w++) {
             const epochReady = byWorker.get(w)!
             items += epochReady.items
-            snapshots += epochReady.writes.length
+            const writes = EpochWrites.decode(epochReady.writes)
+            snapshots += writes.length
             yield* sessions[w].transaction(message.epoch, (transaction) =>
               Effect.sync(() => {
-                for (const { key, stepId, value } of epochReady.writes) transaction.write(stepId, key, value)
+                for (const { key, stepId, value } of writes) transaction.write(stepId, key, value)
                 for (const record of epochReady.outputs) transaction.writeOutput(record)
               }))
           }

@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
-import * as v8 from "node:v8"
 import { BarrierAlignment, Operator, type RunContext } from "../operators.js"
+import * as KeyedChunk from "./keyedChunk.js"
 import { ownerOfKey } from "./keyGroup.js"
 import type { ExchangeMessage } from "./protocol.js"
 
@@ -20,11 +20,6 @@ export interface ExchangeTransport {
  * @internal
  */
 export const CREDITS = 8
-
-const toTransferable = (buffer: Buffer): ArrayBuffer =>
-  buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
-    ? buffer.buffer as ArrayBuffer
-    : buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer
 
 /**
  * Routes keyed items to the worker that owns their key, a chunk per
@@ -61,14 +56,14 @@ export class ExchangeOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
     return Effect.suspend(() => {
       const { workerCount, workerIndex } = this.transport
-      const shares: Array<Array<unknown>> = Array.from({ length: workerCount }, () => [])
+      const shares: Array<Array<readonly [string, unknown]>> = Array.from({ length: workerCount }, () => [])
       const pairs = items as ReadonlyArray<readonly [string, unknown]>
       for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
       let saturated = false
       for (let to = 0; to < workerCount; to++) {
         if (to === workerIndex || shares[to].length === 0) continue
-        const payload = toTransferable(v8.serialize(shares[to]))
-        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, payload }, [payload])
+        const { chunk, transfer } = KeyedChunk.encode(shares[to])
+        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, chunk }, transfer)
         if (++this.inFlight[to] >= CREDITS) saturated = true
       }
       const local = this.receive(workerIndex, shares[workerIndex])
@@ -89,7 +84,7 @@ export class ExchangeOperator extends Operator {
         return Effect.suspend(() => {
           const { workerIndex } = this.transport
           return Effect.zipRight(
-            this.receive(message.from, v8.deserialize(Buffer.from(message.payload))),
+            this.receive(message.from, KeyedChunk.decode(message.chunk)),
             Effect.sync(() =>
               this.transport.send(message.from, { _tag: "Ack", exchange: this.exchangeIndex, from: workerIndex })
             )

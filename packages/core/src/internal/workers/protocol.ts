@@ -1,5 +1,7 @@
 import type { MessagePort } from "node:worker_threads"
-import type { OutputRecord, Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
+import type { OutputRecord, Snapshot } from "../../RecoveryStore.js"
+import type { EncodedWrites } from "./epochWrites.js"
+import type { KeyedChunk } from "./keyedChunk.js"
 
 /**
  * Messages between the coordinator (the calling thread, which holds the
@@ -13,7 +15,7 @@ export type ToCoordinator =
   | {
     readonly _tag: "EpochReady"
     readonly epoch: number
-    readonly writes: ReadonlyArray<SnapshotWrite>
+    readonly writes: EncodedWrites
     readonly outputs: ReadonlyArray<OutputRecord>
     /** Inputs ended and every exchange saw the end from every worker. */
     readonly drained: boolean
@@ -32,13 +34,13 @@ export type ToWorker =
 
 /**
  * What travels between workers for one exchange step: a chunk of keyed items
- * (serialized into a transferred buffer), a barrier, or the end of a sender's
- * input.
+ * (in the compact form of `keyedChunk.ts`, its buffers transferred), a
+ * barrier, or the end of a sender's input.
  *
  * @internal
  */
 export type ExchangeMessage =
-  | { readonly _tag: "Items"; readonly exchange: number; readonly from: number; readonly payload: ArrayBuffer }
+  | { readonly _tag: "Items"; readonly exchange: number; readonly from: number; readonly chunk: KeyedChunk }
   | { readonly _tag: "Barrier"; readonly exchange: number; readonly from: number; readonly epoch: number }
   | { readonly _tag: "End"; readonly exchange: number; readonly from: number }
   /** A chunk from `from` was processed: the receiver grants one credit back. */

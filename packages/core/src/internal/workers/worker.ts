@@ -14,9 +14,10 @@ import * as Stream from "effect/Stream"
 import { parentPort, workerData } from "node:worker_threads"
 import { DataflowErrorSchema, StoreUnavailable } from "../../DataflowError.js"
 import * as Epoch from "../../Epoch.js"
-import type { EpochTransaction, OutputRecord, Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
+import type { EpochTransaction, OutputRecord, Snapshot } from "../../RecoveryStore.js"
 import type { RunContext } from "../operators.js"
 import { buildOperators, openEpochReader, openInputs, validate } from "../run.js"
+import { EpochWritesBuilder } from "./epochWrites.js"
 import type { ExchangeOperator, ExchangeTransport } from "./exchange.js"
 import { ownsPartition } from "./keyGroup.js"
 import { loadDataflow } from "./module.js"
@@ -24,7 +25,8 @@ import type { ExchangeMessage, ToCoordinator, ToWorker, WorkerData } from "./pro
 
 const data = workerData as WorkerData
 const port = parentPort!
-const post = (message: ToCoordinator) => port.postMessage(message)
+const post = (message: ToCoordinator, transfer?: ReadonlyArray<ArrayBuffer>) =>
+  port.postMessage(message, transfer as Array<ArrayBuffer> | undefined)
 
 const main = Effect.gen(function*() {
   const control = yield* Queue.unbounded<ToWorker>()
@@ -95,22 +97,37 @@ const main = Effect.gen(function*() {
   const policy = data.epoch._tag === "Interval" ? Epoch.interval(data.epoch.millis) : Epoch.everyItems(data.epoch.items)
   const reader = yield* openEpochReader(stream, policy, inputs, context, { inbox, exchanges })
 
-  for (let epoch = start.resumeEpoch;; epoch++) {
+  // Epoch e commits while this worker already runs e + 1: the coordinator's
+  // commit overlaps the next epoch's work instead of stalling every worker.
+  let uncommitted = start.resumeEpoch
+  let finish = false
+  const awaitCommit = Effect.flatMap(nextControl, (reply) => {
+    if (reply._tag !== "Committed" || reply.epoch !== uncommitted) {
+      return Effect.dieMessage(`expected the commit of epoch ${uncommitted}, got ${reply._tag}`)
+    }
+    uncommitted++
+    finish = reply.finish
+    return Effect.void
+  })
+  for (let epoch = start.resumeEpoch; !finish; epoch++) {
     context.epoch = epoch
-    const writes: Array<SnapshotWrite> = []
+    const writes = new EpochWritesBuilder()
     const outputs: Array<OutputRecord> = []
     const transaction: EpochTransaction = {
       epoch,
-      write: (stepId, key, value) => writes.push({ stepId, key, value }),
+      write: (stepId, key, value) => writes.write(stepId, key, value),
       writeOutput: (record) => outputs.push(record)
     }
     const progress = yield* reader.runEpoch(transaction)
-    post({ _tag: "EpochReady", epoch, writes, outputs, drained: reader.drained, items: progress.items })
-    const reply = yield* nextControl
-    if (reply._tag !== "Committed" || reply.epoch !== epoch) {
-      return yield* Effect.dieMessage(`expected the commit of epoch ${epoch}, got ${reply._tag}`)
-    }
-    if (reply.finish) break
+    const drained = reader.drained
+    const encoded = writes.finish()
+    post(
+      { _tag: "EpochReady", epoch, writes: encoded.writes, outputs, drained, items: progress.items },
+      encoded.transfer
+    )
+    // At most one epoch runs ahead of its commit. Only the coordinator knows
+    // whether every worker is drained, so a drained worker waits for all.
+    while (epoch - uncommitted >= (drained ? 0 : 1)) yield* awaitCommit
   }
   post({ _tag: "Finished" })
 }).pipe(Effect.scoped)
