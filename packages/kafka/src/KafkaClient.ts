@@ -115,6 +115,12 @@ export interface KafkaClient {
     readonly replicationFactor?: number
     readonly config?: Readonly<Record<string, string>>
   }) => Effect.Effect<boolean, KafkaUnavailable>
+  /**
+   * Grows a topic to `count` partitions (Kafka cannot shrink one) and waits
+   * until its description shows them; a topic that has them already is left
+   * as it is.
+   */
+  readonly createPartitions: (topic: string, count: number) => Effect.Effect<void, KafkaUnavailable>
   /** Deletes topics; topics that do not exist are left out. */
   readonly deleteTopics: (topics: ReadonlyArray<string>) => Effect.Effect<void, KafkaUnavailable>
   /**

@@ -17,6 +17,9 @@
  * - **R7** The store records its dataflow id and worker count; another
  *   dataflow or another worker count refuses to resume, and topics with the
  *   wrong partition count or cleanup policy refuse to open.
+ * - **Rescaling** `rescale: true` resets every worker (tombstones, and a
+ *   `retired` marker per partition), then writes the new workers' shares:
+ *   more workers add partitions, fewer leave the ones above them retired.
  * - **R5** Output records (from `Output.transactional` or an exactly-once
  *   `KafkaOutput`) are produced to the topic named by their destination, in
  *   the epoch's transaction. With several workers, records of an epoch that

@@ -1,17 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, Epoch } from "@sluice/core"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type * as Flows from "../../core/test/fixtures/workers/flows.js"
-import { countsOf, expectedWords } from "../../core/test/fixtures/workers/state.js"
+import { countsOf, expectedWords, runPartitionedWordcount } from "../../core/test/fixtures/workers/state.js"
 import { SqliteRecovery } from "../src/index.js"
-
-const wordcount = Dataflow.fromModule<typeof Flows>(
-  new URL("../../core/test/fixtures/workers/flows.ts", import.meta.url),
-  "partitionedWordcount"
-)
 
 describe("workers on SQLite", () => {
   it.scoped(
@@ -29,12 +22,7 @@ describe("workers on SQLite", () => {
         process.env.SLUICE_TEST_OUT = out
         const layer = SqliteRecovery.layer({ directory })
         const runWith = (workers: number, perPartition: number, rescale: boolean) =>
-          Effect.suspend(() => {
-            process.env.SLUICE_TEST_ITEMS = String(perPartition)
-            return Dataflow.run(wordcount, { workers, rescale, epoch: Epoch.everyItems(150) }).pipe(
-              Effect.provide(layer)
-            )
-          })
+          runPartitionedWordcount(layer, { workers, perPartition, rescale })
         yield* runWith(2, 300, false)
         assert.deepStrictEqual(fs.readdirSync(directory).filter((f) => f.endsWith(".sqlite3")).sort(), [
           "worker-0.sqlite3",

@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 // kafkajs is CommonJS whose named exports Node cannot detect: take them from the default export
@@ -101,6 +102,25 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
             configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({ name, value }))
           }]
         }))
+
+    const createPartitions: KafkaClient["createPartitions"] = (topic, count) =>
+      Effect.gen(function*() {
+        const described = yield* describeTopic(topic)
+        if (Option.isSome(described) && described.value.partitions >= count) return
+        yield* attempt(`grow topic ${topic} to ${count} partitions`, () =>
+          admin.createPartitions({ topicPartitions: [{ topic, count }] }))
+        // the metadata of the new partitions reaches clients a moment later
+        yield* describeTopic(topic).pipe(
+          Effect.flatMap((d) =>
+            Option.isSome(d) && d.value.partitions >= count
+              ? Effect.void
+              : Effect.fail(
+                unavailable(`grow topic ${topic} to ${count} partitions`)("the new partitions are not visible")
+              )
+          ),
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
+        )
+      })
 
     const deleteTopics = (topics: ReadonlyArray<string>) =>
       Effect.gen(function*() {
@@ -214,6 +234,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
       admin,
       describeTopic,
       createTopic,
+      createPartitions,
       deleteTopics,
       endOffsets: (topic, partitions) => offsetsOf(topic, partitions, false),
       offsets,

@@ -18,6 +18,7 @@ import {
   encodeValue,
   metaKey,
   progressKey,
+  retiredKey,
   type StateKey,
   type ValueKind
 } from "./records.js"
@@ -67,6 +68,8 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
 
         let meta: RecoveryStore.StoreMeta | undefined
         const progress = new Map<number, number>()
+        /** Partitions whose worker was reset for a rescale. */
+        const retired = new Set<number>()
         let ownProgressLoaded = false
         /** Where the next read of each progress partition starts. */
         const progressRead: Array<number | "start"> = Array.from({ length: partitions }, () => "start")
@@ -110,7 +113,15 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
                 `record ${record.topic}/${record.partition}@${record.offset} has a key sluice does not write`
               )
             }
-            const value = yield* valueOf(record, key._tag === "Meta" ? ["meta"] : ["progress"])
+            const value = yield* valueOf(
+              record,
+              key._tag === "Meta" ? ["meta"] : key._tag === "Retired" ? ["retired"] : ["progress"]
+            )
+            if (key._tag === "Retired") {
+              if (value === null) retired.delete(key.workerIndex)
+              else retired.add(key.workerIndex)
+              return
+            }
             if (key._tag === "Meta") {
               const parsed = value === null ? undefined : decodeJson(value.payload)
               if (value !== null && !isMeta(parsed)) {
@@ -141,17 +152,34 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
               }
             ), { discard: true })
 
-        const everyPartition = Array.from({ length: partitions }, (_, i) => i)
-        yield* refreshProgress(everyPartition)
+        yield* refreshProgress(range(0, partitions))
 
         if (partitions !== workerCount) {
           // R7: the store's own meta says which worker count wrote it; core turns that into RecoveryMismatch.
           if (meta !== undefined && meta.workerCount !== workerCount) return guardOnly(meta, name)
-          return yield* corrupt(
-            `topics ${topics.progress} and ${topics.state} have ${partitions} partitions, ` +
-              `one per worker, but this run has ${workerCount} workers`
-          )
+          // A rescale resets every worker first (`retired`): then fewer workers leave the partitions
+          // above them unused, and more workers grow the topics (Kafka cannot shrink them).
+          const rescaled = partitions > workerCount
+            ? range(workerCount, partitions).every((p) => retired.has(p))
+            : meta === undefined && progress.size === 0 && range(0, partitions).every((p) => retired.has(p))
+          if (!rescaled) {
+            return yield* corrupt(
+              `topics ${topics.progress} and ${topics.state} have ${partitions} partitions, ` +
+                `one per worker, but this run has ${workerCount} workers` +
+                (retired.size > 0 ? "; a rescale of this store was left unfinished" : "")
+            )
+          }
+          if (partitions < workerCount) {
+            yield* Effect.forEach([topics.progress, topics.state], (topic) =>
+              client.createPartitions(topic, workerCount).pipe(
+                Effect.mapError(unavailable(`cannot grow topic ${topic} to ${workerCount} partitions`))
+              ), { discard: true })
+            for (let p = partitions; p < workerCount; p++) {
+              progressRead.push("start")
+            }
+          }
         }
+        const everyPartition = range(0, workerCount)
 
         // --- state: this worker's snapshot versions and held outputs
 
@@ -174,7 +202,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
           value: { readonly kind: ValueKind; readonly payload: Uint8Array },
           record: KafkaClient.KafkaRecord
         ) => {
-          if (key._tag === "Version") return Effect.succeed(value)
+          if (key._tag === "Version") {
+            return Effect.succeed(value)
+          }
           const held = decodeHeld(value.payload)
           return held === undefined
             ? Effect.fail(corrupt(`held output ${record.topic}/${record.partition}@${record.offset} does not parse`))
@@ -186,7 +216,8 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         const transactionalId = `sluice.${options.topicPrefix}.worker-${workerIndex}`
         let producer: Producer | undefined
         const checkedTopics = new Set<string>([topics.progress, topics.state])
-        const outputTopic = options.outputTopic ?? ((destination: string) => destination)
+        const outputTopic = options.outputTopic ?? ((destination: string) =>
+          destination)
 
         const send = (what: string, topicMessages: ReadonlyArray<TopicMessages>) =>
           Effect.tryPromise({
@@ -198,15 +229,25 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
                 for (const request of splitRequests(topicMessages)) {
                   const sent = await transaction.sendBatch({ topicMessages: request, acks: -1 })
                   for (const { baseOffset, partition, topicName } of sent) {
-                    if (baseOffset === undefined) continue
+                    if (baseOffset === undefined) {
+                      continue
+                    }
                     let partitions = written.get(topicName)
-                    if (partitions === undefined) written.set(topicName, partitions = new Map())
-                    if (!partitions.has(partition)) partitions.set(partition, Number(baseOffset))
+                    if (partitions === undefined) {
+                      written.set(topicName, partitions = new Map())
+                    }
+                    if (!partitions.has(partition)) {
+                      partitions.set(partition, Number(baseOffset))
+                    }
                   }
                 }
                 await transaction.commit()
               } catch (error) {
-                if (transaction.isActive()) await transaction.abort().catch(() => undefined)
+                if (transaction.isActive()) {
+                  await transaction.abort().catch(() =>
+                    undefined
+                  )
+                }
                 throw error
               }
               return written
@@ -285,23 +326,25 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         const peers = everyPartition.filter((p) => p !== workerIndex)
 
         const ensureOutputTopics = (plan: Plan) =>
-          Effect.forEach(new Set(plan.outputs.map(({ record }) => outputTopic(record.destination))), (topic) =>
-            checkedTopics.has(topic) ? Effect.void : Effect.gen(function*() {
-              const existing = yield* client.describeTopic(topic)
-              if (Option.isNone(existing)) {
-                yield* client.createTopic({ topic })
-              }
-              checkedTopics.add(topic)
-            }).pipe(Effect.mapError(unavailable(`cannot create output topic ${topic}`))), { discard: true })
+          Effect.forEach(
+            new Set(plan.outputs.map(({ record }) => outputTopic(record.destination))),
+            (topic) =>
+              checkedTopics.has(topic) ? Effect.void : Effect.gen(function*() {
+                const existing = yield* client.describeTopic(topic)
+                if (Option.isNone(existing)) {
+                  yield* client.createTopic({ topic })
+                }
+                checkedTopics.add(topic)
+              }).pipe(Effect.mapError(unavailable(`cannot create output topic ${topic}`))),
+            { discard: true }
+          )
 
         const messagesOf = (plan: Plan, progressRecord: Message | undefined): Array<TopicMessages> => {
           const out: Array<TopicMessages> = []
           if (plan.stateRecords.length > 0) {
             out.push({
               topic: topics.state,
-              messages: plan.stateRecords.map((r) =>
-                stateMessage(r, workerIndex)
-              )
+              messages: plan.stateRecords.map((r) => stateMessage(r, workerIndex))
             })
           }
           if (progressRecord !== undefined) {
@@ -345,9 +388,7 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
           yield* ensureOutputTopics(plan)
           yield* transact("releasing held outputs", messagesOf(plan, undefined))
           plan.apply()
-        }).pipe(Effect.catchAll((error) =>
-          Effect.logWarning(`held outputs stay held: ${error.message}`)
-        ))
+        }).pipe(Effect.catchAll((error) => Effect.logWarning(`held outputs stay held: ${error.message}`)))
 
         const worker: RecoveryStore.BackendWorker = {
           readMeta: Effect.sync(() => Option.fromNullable(meta)),
@@ -382,6 +423,25 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
                 else progress.set(workerIndex, epoch - 1)
               }
             }),
+          reset: Effect.gen(function*() {
+            yield* ready
+            yield* refreshProgress(peers)
+            const plan = index.planReset(agreedWith(progress.get(workerIndex) ?? 0))
+            yield* ensureOutputTopics(plan)
+            const messages = messagesOf(plan, progressMessage(0))
+            messages.push({
+              topic: topics.progress,
+              messages: [
+                { key: retiredKey(workerIndex), value: encodeValue("retired"), partition: workerIndex },
+                ...(workerIndex === 0 ? [{ key: metaKey(), value: null, partition: 0 }] : [])
+              ]
+            })
+            yield* transact(`resetting worker ${workerIndex} for a rescale`, messages)
+            plan.apply()
+            progress.delete(workerIndex)
+            retired.add(workerIndex)
+            if (workerIndex === 0) meta = undefined
+          }),
           readSnapshots: (stepId, atOrBefore) =>
             Stream.unwrap(Effect.gen(function*() {
               yield* ready
@@ -451,6 +511,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
     })
   }
 }
+
+const range = (from: number, to: number): Array<number> =>
+  Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i)
 
 /** Waits in real time: the broker's markers land on the wall clock, not on a `TestClock`. */
 const brokerDelay = (millis: number): Effect.Effect<void> =>

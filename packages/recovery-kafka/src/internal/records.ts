@@ -4,7 +4,8 @@
  * Two compacted topics, one partition per worker:
  *
  * - `<prefix>-progress`, partition `w`: `["progress", w]` → the last epoch
- *   worker `w` completed; partition 0 also holds `["meta"]` → the store meta.
+ *   worker `w` completed, and `["retired", w]` once worker `w` was reset for
+ *   a rescale; partition 0 also holds `["meta"]` → the store meta.
  * - `<prefix>-state`, partition `w`: `["v", stepId, key, epoch]` → one snapshot
  *   version (a value, or a deletion marker), and `["o", epoch, sequence]` → an
  *   output record held until every worker has completed its epoch.
@@ -32,7 +33,8 @@ const kindCodes = {
   progress: 0x50, // P
   snapshot: 0x53, // S
   deleted: 0x44, // D
-  held: 0x4f // O
+  held: 0x4f, // O
+  retired: 0x52 // R
 } as const
 
 /** @internal */
@@ -43,7 +45,11 @@ const kindsByCode = new Map<number, ValueKind>(
 )
 
 /** @internal */
-export type ProgressKey = { readonly _tag: "Meta" } | { readonly _tag: "Progress"; readonly workerIndex: number }
+export type ProgressKey =
+  | { readonly _tag: "Meta" }
+  | { readonly _tag: "Progress"; readonly workerIndex: number }
+  /** The partition's worker was reset for a rescale: a smaller worker count may leave the partition unused. */
+  | { readonly _tag: "Retired"; readonly workerIndex: number }
 
 /** @internal */
 export type StateKey =
@@ -55,6 +61,9 @@ export const metaKey = (): Buffer => Buffer.from(JSON.stringify(["meta"]))
 
 /** @internal */
 export const progressKey = (workerIndex: number): Buffer => Buffer.from(JSON.stringify(["progress", workerIndex]))
+
+/** @internal */
+export const retiredKey = (workerIndex: number): Buffer => Buffer.from(JSON.stringify(["retired", workerIndex]))
 
 /** @internal */
 export const versionKey = (stepId: string, key: string, epoch: number): Buffer =>
@@ -82,6 +91,9 @@ export const decodeProgressKey = (bytes: Uint8Array | null): ProgressKey | undef
   if (parts.length === 1 && parts[0] === "meta") return { _tag: "Meta" }
   if (parts.length === 2 && parts[0] === "progress" && isCount(parts[1])) {
     return { _tag: "Progress", workerIndex: parts[1] }
+  }
+  if (parts.length === 2 && parts[0] === "retired" && isCount(parts[1])) {
+    return { _tag: "Retired", workerIndex: parts[1] }
   }
   return undefined
 }

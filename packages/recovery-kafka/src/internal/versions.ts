@@ -223,6 +223,31 @@ export class VersionIndex {
     }
   }
 
+  /**
+   * Deletes every version and held output of this worker, for a rescale that
+   * rewrites the state under another worker count. Held outputs of epochs
+   * every worker completed are produced first: they are results, not state.
+   */
+  planReset(agreed: number): Plan {
+    const release = this.releasable(agreed)
+    const stateRecords: Array<StateRecord> = []
+    for (const [stepId, keys] of this.steps) {
+      for (const [key, versions] of keys) {
+        for (const version of versions) stateRecords.push({ key: versionKey(stepId, key, version.epoch), value: null })
+      }
+    }
+    for (const held of this.held.values()) stateRecords.push({ key: heldKey(held.epoch, held.sequence), value: null })
+    return {
+      stateRecords,
+      outputs: release.map(({ epoch, record }) => ({ epoch, record })),
+      apply: () => {
+        this.steps.clear()
+        this.collectable.clear()
+        this.held.clear()
+      }
+    }
+  }
+
   private releasable(agreed: number): Array<Held> {
     return [...this.held.values()]
       .filter((held) => held.epoch <= agreed)

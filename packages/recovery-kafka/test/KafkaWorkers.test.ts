@@ -1,0 +1,47 @@
+import { assert, describe, it } from "@effect/vitest"
+import { KafkaRecovery } from "@sluice/recovery-kafka"
+import { Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { countsOf, expectedWords, runPartitionedWordcount } from "../../core/test/fixtures/workers/state.js"
+import { freshStore, testClient } from "./fixtures/KafkaFixture.js"
+
+describe("workers on Kafka", () => {
+  it.scoped(
+    "a rescale from 2 to 3 workers grows the topics, one from 3 to 1 retires partitions, and the state carries across",
+    () =>
+      Effect.gen(function*() {
+        const options = yield* freshStore("workers")
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-kafka-workers-out-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(out, { recursive: true, force: true })))
+        process.env.SLUICE_TEST_OUT = out
+        const layer = KafkaRecovery.layer(options)
+        const client = yield* testClient
+        const partitionsOf = (topic: string) =>
+          Effect.map(client.describeTopic(topic), (d) => Option.getOrThrow(d).partitions)
+        const runWith = (workers: number, perPartition: number, rescale: boolean) =>
+          runPartitionedWordcount(layer, { workers, perPartition, rescale })
+
+        yield* runWith(2, 300, false)
+        assert.deepStrictEqual(yield* countsOf(layer, 2), expectedWords(6, 300))
+
+        const three = yield* runWith(3, 500, true)
+        assert.strictEqual(three.items, 6 * 200)
+        assert.strictEqual(yield* partitionsOf(`${options.topicPrefix}-state`), 3)
+        assert.deepStrictEqual(yield* countsOf(layer, 3), expectedWords(6, 500))
+
+        const one = yield* runWith(1, 600, true)
+        assert.strictEqual(one.items, 6 * 100)
+        // Kafka cannot shrink a topic: the partitions of workers 1 and 2 stay, retired
+        assert.strictEqual(yield* partitionsOf(`${options.topicPrefix}-progress`), 3)
+        assert.deepStrictEqual(yield* countsOf(layer, 1), expectedWords(6, 600))
+
+        // without asking for a rescale, the old worker count is refused (R7)
+        const refused = yield* Effect.flip(runWith(3, 600, false))
+        assert.strictEqual((refused as { _tag: string })._tag, "RecoveryMismatch")
+        delete process.env.SLUICE_TEST_ITEMS
+      }),
+    120_000
+  )
+})
