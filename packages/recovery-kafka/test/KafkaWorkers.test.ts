@@ -7,16 +7,22 @@ import * as path from "node:path"
 import { countsOf, expectedWords, runPartitionedWordcount } from "../../core/test/fixtures/workers/state.js"
 import { freshStore, testClient } from "./fixtures/KafkaFixture.js"
 
+/** A fresh store, and the output directory `partitionedWordcount` writes to, both removed afterwards. */
+const storeForFlow = (name: string) =>
+  Effect.gen(function*() {
+    const options = yield* freshStore(name)
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-kafka-workers-out-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(out, { recursive: true, force: true })))
+    process.env.SLUICE_TEST_OUT = out
+    return { options, layer: KafkaRecovery.layer(options) }
+  })
+
 describe("workers on Kafka", () => {
   it.scoped(
     "a rescale from 2 to 3 workers grows the topics, one from 3 to 1 retires partitions, and the state carries across",
     () =>
       Effect.gen(function*() {
-        const options = yield* freshStore("workers")
-        const out = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-kafka-workers-out-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(out, { recursive: true, force: true })))
-        process.env.SLUICE_TEST_OUT = out
-        const layer = KafkaRecovery.layer(options)
+        const { layer, options } = yield* storeForFlow("workers")
         const client = yield* testClient
         const partitionsOf = (topic: string) =>
           Effect.map(client.describeTopic(topic), (d) => Option.getOrThrow(d).partitions)
@@ -43,5 +49,26 @@ describe("workers on Kafka", () => {
         delete process.env.SLUICE_TEST_ITEMS
       }),
     120_000
+  )
+
+  it.scoped(
+    "a rescale that reset only some workers is named when the store is opened again",
+    () =>
+      Effect.gen(function*() {
+        const { layer, options } = yield* storeForFlow("half-rescaled")
+        yield* runPartitionedWordcount(layer, { workers: 2, perPartition: 300, rescale: false })
+        // what a crash in the middle of a rescale leaves: worker 0 reset, worker 1 not
+        yield* Effect.scoped(Effect.flatMap(
+          KafkaRecovery.backend(options).open({ workerIndex: 0, workerCount: 2 }),
+          (worker) => worker.reset!
+        ))
+        const error = yield* Effect.flip(
+          runPartitionedWordcount(layer, { workers: 3, perPartition: 300, rescale: true })
+        )
+        assert.strictEqual((error as { _tag: string })._tag, "StoreCorrupt")
+        assert.include((error as Error).message, "a rescale of this store was left unfinished")
+        delete process.env.SLUICE_TEST_ITEMS
+      }),
+    60_000
   )
 })
