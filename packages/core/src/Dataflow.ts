@@ -505,11 +505,62 @@ export const fold: {
  */
 export type WindowFlow<V, S> = Flow<Keyed<Window.Windowed<S>>> & { readonly late: Flow<Keyed<V>> }
 
+/**
+ * What every window step is given: the clock that stamps items and moves the
+ * watermark, and the windows items fall into.
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export interface WindowOptions<V> {
+  readonly clock: Window.WindowClock<V>
+  readonly window: Window.WindowPolicy
+}
+
+/**
+ * The options of {@link foldWindow}.
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export interface FoldWindowOptions<V, S, I = S> extends WindowOptions<V> {
+  readonly state: Schema.Schema<S, I>
+  readonly init: () => S
+  readonly fold: (acc: S, value: V) => S
+  readonly merge?: (a: S, b: S) => S
+}
+
+/**
+ * The options of {@link reduceWindow}.
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export interface ReduceWindowOptions<V, I = V> extends WindowOptions<V> {
+  readonly state: Schema.Schema<V, I>
+  readonly reduce: (a: V, b: V) => V
+}
+
+/**
+ * The options of {@link collectWindow}.
+ *
+ * @since 0.1.0
+ * @category windows
+ */
+export interface CollectWindowOptions<V, I = V> extends WindowOptions<V> {
+  readonly item: Schema.Schema<V, I>
+}
+
+type WindowKind = Extract<StepKind, { _tag: "Window" }>
+
 const addWindowStep = <V, S>(
   self: Flow<Keyed<V>>,
   stepId: string,
-  kind: Extract<StepKind, { _tag: "Window" }>
+  options: WindowOptions<V>,
+  state: WindowKind["state"],
+  aggregate: WindowKind["aggregate"]
 ): WindowFlow<V, S> => {
+  const kind: WindowKind = { _tag: "Window", state, clock: options.clock, policy: options.window, aggregate }
   if (kind.policy._tag === "Session" && kind.aggregate.merge === undefined) {
     throw new RangeError(`window step ${stepId} uses session windows, which merge: pass a merge function`)
   }
@@ -547,37 +598,17 @@ const addWindowStep = <V, S>(
  * @category windows
  */
 export const foldWindow: {
-  <V, S, I = S>(stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly state: Schema.Schema<S, I>
-    readonly init: () => S
-    readonly fold: (acc: S, value: V) => S
-    readonly merge?: (a: S, b: S) => S
-  }): (self: Flow<Keyed<V>>) => WindowFlow<V, S>
-  <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly state: Schema.Schema<S, I>
-    readonly init: () => S
-    readonly fold: (acc: S, value: V) => S
-    readonly merge?: (a: S, b: S) => S
-  }): WindowFlow<V, S>
-} = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
-  readonly clock: Window.WindowClock<V>
-  readonly window: Window.WindowPolicy
-  readonly state: Schema.Schema<S, I>
-  readonly init: () => S
-  readonly fold: (acc: S, value: V) => S
-  readonly merge?: (a: S, b: S) => S
-}): WindowFlow<V, S> =>
-  addWindowStep<V, S>(self, stepId, {
-    _tag: "Window",
-    state: options.state,
-    clock: options.clock,
-    policy: options.window,
-    aggregate: { init: options.init, fold: options.fold, merge: options.merge }
-  }))
+  <V, S, I = S>(stepId: string, options: FoldWindowOptions<V, S, I>): (self: Flow<Keyed<V>>) => WindowFlow<V, S>
+  <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: FoldWindowOptions<V, S, I>): WindowFlow<V, S>
+} = dual(
+  3,
+  <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: FoldWindowOptions<V, S, I>): WindowFlow<V, S> =>
+    addWindowStep<V, S>(self, stepId, options, options.state, {
+      init: options.init,
+      fold: options.fold,
+      merge: options.merge
+    })
+)
 
 /**
  * Combines each key's values per window with `reduce` (the first value is the
@@ -602,31 +633,17 @@ export const foldWindow: {
  * @category windows
  */
 export const reduceWindow: {
-  <V, I = V>(stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly state: Schema.Schema<V, I>
-    readonly reduce: (a: V, b: V) => V
-  }): (self: Flow<Keyed<V>>) => WindowFlow<V, V>
-  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly state: Schema.Schema<V, I>
-    readonly reduce: (a: V, b: V) => V
-  }): WindowFlow<V, V>
-} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
-  readonly clock: Window.WindowClock<V>
-  readonly window: Window.WindowPolicy
-  readonly state: Schema.Schema<V, I>
-  readonly reduce: (a: V, b: V) => V
-}): WindowFlow<V, V> =>
-  addWindowStep<V, V>(self, stepId, {
-    _tag: "Window",
-    state: options.state,
-    clock: options.clock,
-    policy: options.window,
-    aggregate: { init: undefined, fold: options.reduce, merge: options.reduce }
-  }))
+  <V, I = V>(stepId: string, options: ReduceWindowOptions<V, I>): (self: Flow<Keyed<V>>) => WindowFlow<V, V>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: ReduceWindowOptions<V, I>): WindowFlow<V, V>
+} = dual(
+  3,
+  <V, I>(self: Flow<Keyed<V>>, stepId: string, options: ReduceWindowOptions<V, I>): WindowFlow<V, V> =>
+    addWindowStep<V, V>(self, stepId, options, options.state, {
+      init: undefined,
+      fold: options.reduce,
+      merge: options.reduce
+    })
+)
 
 /**
  * Collects each key's items per window, in arrival order, and emits
@@ -651,27 +668,15 @@ export const reduceWindow: {
  * @category windows
  */
 export const collectWindow: {
-  <V, I = V>(stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly item: Schema.Schema<V, I>
-  }): (self: Flow<Keyed<V>>) => WindowFlow<V, ReadonlyArray<V>>
-  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
-    readonly clock: Window.WindowClock<V>
-    readonly window: Window.WindowPolicy
-    readonly item: Schema.Schema<V, I>
-  }): WindowFlow<V, ReadonlyArray<V>>
-} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
-  readonly clock: Window.WindowClock<V>
-  readonly window: Window.WindowPolicy
-  readonly item: Schema.Schema<V, I>
-}): WindowFlow<V, ReadonlyArray<V>> =>
-  addWindowStep<V, ReadonlyArray<V>>(self, stepId, {
-    _tag: "Window",
-    state: Schema.Array(options.item),
-    clock: options.clock,
-    policy: options.window,
-    aggregate: {
+  <V, I = V>(
+    stepId: string,
+    options: CollectWindowOptions<V, I>
+  ): (self: Flow<Keyed<V>>) => WindowFlow<V, ReadonlyArray<V>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: CollectWindowOptions<V, I>): WindowFlow<V, ReadonlyArray<V>>
+} = dual(
+  3,
+  <V, I>(self: Flow<Keyed<V>>, stepId: string, options: CollectWindowOptions<V, I>): WindowFlow<V, ReadonlyArray<V>> =>
+    addWindowStep<V, ReadonlyArray<V>>(self, stepId, options, Schema.Array(options.item), {
       init: () => [],
       // the accumulator is owned by the window, so appending in place is safe
       fold: (items: Array<V>, item: V) => {
@@ -679,8 +684,8 @@ export const collectWindow: {
         return items
       },
       merge: (a: ReadonlyArray<V>, b: ReadonlyArray<V>) => [...a, ...b]
-    }
-  }))
+    })
+)
 
 /**
  * Merges several flows of one dataflow into one. Barriers are aligned: the

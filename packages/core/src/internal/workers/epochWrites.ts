@@ -34,10 +34,6 @@ export class EpochWritesBuilder {
   private readonly values: Array<Uint8Array> = []
   private valueBytes = 0
 
-  get size(): number {
-    return this.keyLengths.length
-  }
-
   write(stepId: string, key: string, value: Uint8Array | null): void {
     const last = this.stepIds.length - 1
     if (last < 0 || this.stepIds[last] !== stepId) {
