@@ -7,6 +7,7 @@
  * Resume cells measure one process start each.
  */
 import { Dataflow, Epoch, Input } from "@sluice/core"
+import { NodeWorkers } from "@sluice/platform-node"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as nodeModule from "node:module"
@@ -80,7 +81,7 @@ const prepare = (spec: CellSpec): Prepared => {
                   Effect.sync(() => {
                     firstCommit ??= { at: performance.now(), words: progress.items * Data.WORDS_PER_LINE }
                   })
-              }).pipe(Effect.provide(layer))
+              }).pipe(Effect.provide(layer), Effect.provide(NodeWorkers.layer))
             )
             const endedAt = performance.now()
             const cpu = process.cpuUsage(cpuBefore)

@@ -17,9 +17,9 @@ import { type DataflowError, InvalidDataflow } from "./DataflowError.js"
 import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
+import { loadDataflow } from "./internal/module.js"
 import * as runtime from "./internal/run.js"
-import { runWorkers } from "./internal/workers/coordinator.js"
-import { loadDataflow } from "./internal/workers/module.js"
+import { WorkerRuntime } from "./internal/workerShare.js"
 import type { Output } from "./Output.js"
 import type { RecoveryStore } from "./RecoveryStore.js"
 import type * as Window from "./Window.js"
@@ -810,10 +810,13 @@ export type DataflowExports<M> =
  * @example
  * ```ts
  * import { Dataflow, RecoveryStore } from "@sluice/core"
- * import { Effect } from "effect"
+ * import { NodeWorkers } from "@sluice/platform-node"
+ * import { Effect, Layer } from "effect"
  * // flow.ts: export const wordcount = Dataflow.make("wordcount").pipe(...)
  * const flow = Dataflow.fromModule<typeof import("./flow.js")>(new URL("./flow.js", import.meta.url), "wordcount")
- * const program = Dataflow.run(flow, { workers: 2 }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+ * const program = Dataflow.run(flow, { workers: 2 }).pipe(
+ *   Effect.provide(Layer.merge(NodeWorkers.layer, RecoveryStore.layerMemory()))
+ * )
  * ```
  * @since 0.1.0
  * @category running
@@ -916,9 +919,18 @@ export const run = (
     return Effect.die(new RangeError(`Dataflow.run needs a whole number of workers of at least 1, got ${workers}`))
   }
   if ("_tag" in flow) {
-    return workers === 1
-      ? Effect.flatMap(loadDataflow(flow.url, flow.exportName), (dataflow) => runtime.run(dataflow, options))
-      : runWorkers(flow, workers, options)
+    if (workers === 1) {
+      return Effect.flatMap(loadDataflow(flow.url, flow.exportName), (dataflow) => runtime.run(dataflow, options))
+    }
+    return Effect.flatMap(Effect.serviceOption(WorkerRuntime), (threads) =>
+      Option.isSome(threads)
+        ? threads.value.run(flow, workers, options)
+        : Effect.fail(
+          new InvalidDataflow({
+            dataflowId: `${flow.url}#${flow.exportName}`,
+            problem: "workers need a thread runtime"
+          })
+        ))
   }
   return workers === 1
     ? runtime.run(flow, options)

@@ -65,7 +65,7 @@ export class DuplicateStepId extends Schema.TaggedError<DuplicateStepId>()("Dupl
  */
 export class InvalidDataflow extends Schema.TaggedError<InvalidDataflow>()("InvalidDataflow", {
   dataflowId: Schema.String,
-  problem: Schema.Literal("no input", "no output", "workers need a module")
+  problem: Schema.Literal("no input", "no output", "workers need a module", "workers need a thread runtime")
 }) {
   override get message(): string {
     switch (this.problem) {
@@ -76,6 +76,9 @@ export class InvalidDataflow extends Schema.TaggedError<InvalidDataflow>()("Inva
       case "workers need a module":
         return `dataflow ${this.dataflowId} cannot run on several workers from a value: functions do not cross threads; ` +
           `run Dataflow.fromModule(new URL("./flow.js", import.meta.url), "exportName") instead`
+      case "workers need a thread runtime":
+        return `dataflow ${this.dataflowId} cannot run on several workers without a thread runtime; ` +
+          `provide NodeWorkers.layer from @sluice/platform-node next to the store layer`
     }
   }
 }

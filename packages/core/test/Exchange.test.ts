@@ -1,11 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { EpochTransaction } from "@sluice/core/RecoveryStore"
-import { Effect } from "effect"
+import { Effect, Queue } from "effect"
+import { CREDITS, type ExchangeMessage, ExchangeOperator, ExchangeTransport } from "../src/internal/exchange.js"
+import { KEY_GROUPS, keyGroupOf, ownerOfGroup, ownerOfKey } from "../src/internal/keyGroup.js"
 import { Operator, type RunContext } from "../src/internal/operators.js"
-import { CREDITS, ExchangeOperator } from "../src/internal/workers/exchange.js"
-import * as KeyedChunk from "../src/internal/workers/keyedChunk.js"
-import { KEY_GROUPS, keyGroupOf, ownerOfGroup, ownerOfKey } from "../src/internal/workers/keyGroup.js"
-import type { ExchangeMessage } from "../src/internal/workers/protocol.js"
 
 class Collect extends Operator {
   readonly items: Array<unknown> = []
@@ -32,34 +30,6 @@ describe("key groups", () => {
   })
 })
 
-describe("keyed chunks on the wire", () => {
-  const roundTrip = (pairs: ReadonlyArray<readonly [string, unknown]>) => {
-    const { chunk, transfer } = KeyedChunk.encode(pairs)
-    // what postMessage does: a structured clone that moves the transferred buffers
-    return { decoded: KeyedChunk.decode(structuredClone(chunk, { transfer: [...transfer] })), chunk, transfer }
-  }
-
-  it("returns the pairs in order, keys of any length and alphabet included", () => {
-    const pairs = [["", 0], ["a", { n: 1 }], ["ключ", [1, 2]], ["🦀🦀", null], ["a", "not a"], [
-      "x".repeat(5000),
-      1.5
-    ]] as const
-    assert.deepStrictEqual(roundTrip(pairs).decoded, pairs.map((p) => [...p]))
-  })
-
-  it("sends no values when every value is its key, and gets them back as the keys", () => {
-    const words = ["to", "be", "or", "not", "to", "be"]
-    const { chunk, decoded, transfer } = roundTrip(words.map((w) => [w, w]))
-    assert.strictEqual(chunk.values, undefined)
-    assert.strictEqual(transfer.length, 1)
-    assert.deepStrictEqual(decoded, words.map((w) => [w, w]))
-  })
-
-  it("an empty chunk stays empty", () => {
-    assert.deepStrictEqual(roundTrip([]).decoded, [])
-  })
-})
-
 describe("exchange", () => {
   const setup = () => {
     const sent: Array<{ to: number; message: ExchangeMessage }> = []
@@ -69,23 +39,27 @@ describe("exchange", () => {
 
     let acked = 0
     const unacked = () => sent.filter((s) => s.message._tag === "Items").length - acked
-    const exchange: ExchangeOperator = new ExchangeOperator("count/exchange", context, 0, {
-      workerIndex: 0,
-      workerCount: 2,
-      send: (to, message) => {
-        sent.push({ to, message })
-        maxInFlight = Math.max(maxInFlight, unacked())
-      },
+    const transport = new (class extends ExchangeTransport {
       // the receiver catches up: it acknowledges everything in flight
-      serveUntil: (ready) =>
-        Effect.gen(function*() {
+      override serveUntil(ready: () => boolean) {
+        return Effect.gen(function*() {
           waits++
           while (!ready()) {
             acked++
             yield* exchange.receiveMessage({ _tag: "Ack", exchange: 0, from: 1 })
           }
         })
+      }
+    })({
+      workerIndex: 0,
+      workerCount: 2,
+      send: (to, message) => {
+        sent.push({ to, message })
+        maxInFlight = Math.max(maxInFlight, unacked())
+      },
+      inbox: Effect.runSync(Queue.unbounded<ExchangeMessage>())
     })
+    const exchange: ExchangeOperator = new ExchangeOperator("count/exchange", context, 0, transport)
     const downstream = new Collect("count", context)
     exchange.targets[0].push({ operator: downstream, slot: 0 })
     return { context, downstream, exchange, sent, stats: () => ({ maxInFlight, waits }) }

@@ -3,4 +3,8 @@
  *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeWorkers from "./NodeWorkers.js"

@@ -5,11 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
+import { readState } from "@sluice/store-testkit"
 import { Effect, Schema } from "effect"
 import Kafkajs from "kafkajs"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { readState } from "../../core/test/fixtures/StoreFixture.js"
 import { Balance, type CrashFlowOptions } from "./crash/flow.js"
 import { brokers, freshStore, testClient, uniquePrefix } from "./fixtures/KafkaFixture.js"
 

@@ -1,7 +1,7 @@
 import type { RecoveryStore } from "@sluice/core"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
+import { backendSuite } from "@sluice/store-testkit"
 import { Effect } from "effect"
-import { backendSuite } from "../../core/test/suites/BackendSuite.js"
 import { countVersions, freshStore } from "./fixtures/KafkaFixture.js"
 
 const prefixes = new WeakMap<RecoveryStore.Backend, string>()

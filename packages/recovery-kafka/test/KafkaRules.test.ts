@@ -1,4 +1,4 @@
-import { recoverySuite } from "../../core/test/rules/index.js"
+import { recoverySuite } from "@sluice/store-testkit"
 import { kafkaFixture } from "./fixtures/KafkaFixture.js"
 
 recoverySuite(kafkaFixture)

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, RecoveryStore } from "@sluice/core"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
+import { wordcount } from "@sluice/store-testkit"
+import { readResumeEpoch, readState } from "@sluice/store-testkit"
 import { Cause, Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
 import Kafkajs from "kafkajs"
 import * as net from "node:net"
-import { wordcount } from "../../core/test/fixtures/flows.js"
-import { readResumeEpoch, readState } from "../../core/test/fixtures/StoreFixture.js"
 import { countVersions, freshStore, readOutputs, readTopic, testClient } from "./fixtures/KafkaFixture.js"
 
 const encoder = new TextEncoder()

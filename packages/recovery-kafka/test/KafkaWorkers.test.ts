@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
+import { NodeWorkers } from "@sluice/platform-node"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
+import { countsOf, expectedWords, runPartitionedWordcount } from "@sluice/store-testkit"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { countsOf, expectedWords, runPartitionedWordcount } from "../../core/test/fixtures/workers/state.js"
 import { freshStore, testClient } from "./fixtures/KafkaFixture.js"
 
 /** A fresh store, and the output directory `partitionedWordcount` writes to, both removed afterwards. */
@@ -27,7 +28,7 @@ describe("workers on Kafka", () => {
         const partitionsOf = (topic: string) =>
           Effect.map(client.describeTopic(topic), (d) => Option.getOrThrow(d).partitions)
         const runWith = (workers: number, perPartition: number, rescale: boolean) =>
-          runPartitionedWordcount(layer, { workers, perPartition, rescale })
+          runPartitionedWordcount(layer, { workers, perPartition, rescale, threads: NodeWorkers.layer })
 
         yield* runWith(2, 300, false)
         assert.deepStrictEqual(yield* countsOf(layer, 2), expectedWords(6, 300))
@@ -56,14 +57,19 @@ describe("workers on Kafka", () => {
     () =>
       Effect.gen(function*() {
         const { layer, options } = yield* storeForFlow("half-rescaled")
-        yield* runPartitionedWordcount(layer, { workers: 2, perPartition: 300, rescale: false })
+        yield* runPartitionedWordcount(layer, {
+          workers: 2,
+          perPartition: 300,
+          rescale: false,
+          threads: NodeWorkers.layer
+        })
         // what a crash in the middle of a rescale leaves: worker 0 reset, worker 1 not
         yield* Effect.scoped(Effect.flatMap(
           KafkaRecovery.backend(options).open({ workerIndex: 0, workerCount: 2 }),
           (worker) => worker.reset!
         ))
         const error = yield* Effect.flip(
-          runPartitionedWordcount(layer, { workers: 3, perPartition: 300, rescale: true })
+          runPartitionedWordcount(layer, { workers: 3, perPartition: 300, rescale: true, threads: NodeWorkers.layer })
         )
         assert.strictEqual((error as { _tag: string })._tag, "StoreCorrupt")
         assert.include((error as Error).message, "a rescale of this store was left unfinished")

@@ -1,6 +1,6 @@
 import { RecoveryStore } from "@sluice/core"
+import { backendSuite } from "@sluice/store-testkit"
 import { Effect } from "effect"
-import { backendSuite } from "../../core/test/suites/BackendSuite.js"
 import { SqliteRecovery } from "../src/index.js"
 import { countVersions, readOutputs, tempDirectory } from "./fixtures/SqliteFixture.js"
 

@@ -1,4 +1,4 @@
-import { recoverySuite } from "../../core/test/rules/index.js"
+import { recoverySuite } from "@sluice/store-testkit"
 import { sqliteFixture } from "./fixtures/SqliteFixture.js"
 
 recoverySuite(sqliteFixture)

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import { NodeWorkers } from "@sluice/platform-node"
+import { countsOf, expectedWords, runPartitionedWordcount } from "@sluice/store-testkit"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { countsOf, expectedWords, runPartitionedWordcount } from "../../core/test/fixtures/workers/state.js"
 import { SqliteRecovery } from "../src/index.js"
 
 describe("workers on SQLite", () => {
@@ -22,7 +23,7 @@ describe("workers on SQLite", () => {
         process.env.SLUICE_TEST_OUT = out
         const layer = SqliteRecovery.layer({ directory })
         const runWith = (workers: number, perPartition: number, rescale: boolean) =>
-          runPartitionedWordcount(layer, { workers, perPartition, rescale })
+          runPartitionedWordcount(layer, { workers, perPartition, rescale, threads: NodeWorkers.layer })
         yield* runWith(2, 300, false)
         assert.deepStrictEqual(fs.readdirSync(directory).filter((f) => f.endsWith(".sqlite3")).sort(), [
           "worker-0.sqlite3",

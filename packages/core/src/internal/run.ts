@@ -18,6 +18,7 @@ import * as Epoch from "../Epoch.js"
 import type { Input } from "../Input.js"
 import { type EpochTransaction, RecoveryStore, type WorkerRecovery } from "../RecoveryStore.js"
 import type { Batch } from "./batch.js"
+import { ExchangeOperator, type ExchangeTransport } from "./exchange.js"
 import type { Step } from "./graph.js"
 import {
   BranchOperator,
@@ -31,11 +32,9 @@ import {
   type RunContext,
   TransformOperator
 } from "./operators.js"
+import { rescaleIfAsked } from "./rescale.js"
 import * as StateCodec from "./stateCodec.js"
 import { WindowOperator } from "./windowOperator.js"
-import { ExchangeOperator, type ExchangeTransport } from "./workers/exchange.js"
-import type { ExchangeMessage } from "./workers/protocol.js"
-import { rescaleIfAsked } from "./workers/rescale.js"
 
 /** @internal */
 export type InputEvent =
@@ -177,6 +176,7 @@ export const buildOperators = (dataflow: Dataflow, context: RunContext, transpor
         operators[edge.node].targets[edge.port].push({ operator: reader, slot })
       })
     }
+    if (transport !== undefined) transport.exchanges = exchanges
     return { inputs, keyed, exchanges }
   })
 
@@ -237,7 +237,7 @@ export const openEpochReader = (
   policy: Epoch.EpochPolicy,
   inputs: ReadonlyArray<InputBinding>,
   context: RunContext,
-  remote?: RemoteTraffic
+  remote?: ExchangeTransport
 ) =>
   Effect.map(
     Stream.toPull(
@@ -249,12 +249,6 @@ export const openEpochReader = (
     ),
     (pull) => new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity, context, remote)
   )
-
-/** Exchange traffic of a worker: messages from other workers and the exchanges they are for. @internal */
-export interface RemoteTraffic {
-  readonly inbox: Queue.Queue<ExchangeMessage>
-  readonly exchanges: ReadonlyArray<ExchangeOperator>
-}
 
 /**
  * Reads input events and cuts them into epochs: a batch that crosses an epoch
@@ -279,16 +273,12 @@ export class EpochReader {
     readonly inputs: ReadonlyArray<InputBinding>,
     readonly itemsPerEpoch: number,
     readonly context: RunContext,
-    readonly remote?: RemoteTraffic
+    readonly remote?: ExchangeTransport
   ) {}
 
   /** Whether this worker has nothing more to do: inputs ended and every exchange saw every worker's end. */
   get drained(): boolean {
     return this.ended && (this.remote?.exchanges.every((x) => x.allEnded) ?? true)
-  }
-
-  private dispatch(message: ExchangeMessage): Effect.Effect<void, any> {
-    return this.remote!.exchanges[message.exchange].receiveMessage(message)
   }
 
   runEpoch(
@@ -309,7 +299,7 @@ export class EpochReader {
       self.context.transaction = counting
       while (items < self.itemsPerEpoch && !self.ended) {
         if (self.remote !== undefined) {
-          for (const message of yield* Queue.takeAll(self.remote.inbox)) yield* self.dispatch(message)
+          for (const message of yield* Queue.takeAll(self.remote.link.inbox)) yield* self.remote.dispatch(message)
         }
         if (self.next >= self.queue.length) {
           const pulled = yield* Effect.either(self.pull)
@@ -360,9 +350,9 @@ export class EpochReader {
       self.positions.clear()
       for (const { operator } of self.inputs) yield* operator.barrier(0, counting)
       if (self.remote !== undefined) {
-        const { exchanges, inbox } = self.remote
-        while (exchanges.some((x) => x.forwardedEpoch < transaction.epoch)) {
-          yield* self.dispatch(yield* Queue.take(inbox))
+        const remote = self.remote
+        while (remote.exchanges.some((x) => x.forwardedEpoch < transaction.epoch)) {
+          yield* remote.dispatch(yield* Queue.take(remote.link.inbox))
         }
       }
       return { items, snapshots: writes }

@@ -1,6 +1,6 @@
 import { Dataflow, Input, type Output } from "@sluice/core"
+import { makeLines } from "@sluice/store-testkit/TestFlows"
 import { Schema } from "effect"
-import { makeLines } from "../../../core/test/fixtures/flows.js"
 
 /** The dataflow id of the crash tests' store. */
 export const DATAFLOW_ID = "crash-wordcount"

@@ -14,6 +14,8 @@
  * Runs outside vitest too (the soak script), so it asserts with node:assert.
  */
 import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
+import { expectedCounts } from "@sluice/store-testkit"
+import { readState } from "@sluice/store-testkit"
 import Database from "better-sqlite3"
 import { Effect, Schema } from "effect"
 import * as esbuild from "esbuild"
@@ -23,8 +25,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { expectedCounts } from "../../../core/test/fixtures/flows.js"
-import { readState } from "../../../core/test/fixtures/StoreFixture.js"
 import { SqliteRecovery } from "../../src/index.js"
 import { crashFlow, crashLines, DATAFLOW_ID } from "./flow.js"
 

@@ -1,0 +1,196 @@
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import { ownerOfKey } from "./keyGroup.js"
+import { BarrierAlignment, Operator, type RunContext } from "./operators.js"
+
+/**
+ * What travels between workers for one exchange step: a chunk of keyed items,
+ * a barrier, or the end of a sender's input. A thread runtime chooses the wire
+ * form of `items` (the Node runtime sends keys and values as transferred
+ * buffers) and hands received messages back decoded.
+ *
+ * @internal
+ */
+export type ExchangeMessage =
+  | {
+    readonly _tag: "Items"
+    readonly exchange: number
+    readonly from: number
+    readonly items: ReadonlyArray<readonly [string, unknown]>
+  }
+  | { readonly _tag: "Barrier"; readonly exchange: number; readonly from: number; readonly epoch: number }
+  | { readonly _tag: "End"; readonly exchange: number; readonly from: number }
+  /** A chunk from `from` was processed: the receiver grants one credit back. */
+  | { readonly _tag: "Ack"; readonly exchange: number; readonly from: number }
+
+/**
+ * How a worker reaches the others: `send` delivers a message to worker `to`,
+ * and `inbox` receives the messages the others sent to this worker.
+ *
+ * @internal
+ */
+export interface ExchangeLink {
+  readonly workerIndex: number
+  readonly workerCount: number
+  readonly send: (to: number, message: ExchangeMessage) => void
+  readonly inbox: Queue.Queue<ExchangeMessage>
+}
+
+/** An exchange link and the exchange steps it serves. @internal */
+export class ExchangeTransport {
+  exchanges: ReadonlyArray<ExchangeOperator> = []
+  constructor(readonly link: ExchangeLink) {}
+
+  get workerIndex(): number {
+    return this.link.workerIndex
+  }
+
+  get workerCount(): number {
+    return this.link.workerCount
+  }
+
+  send(to: number, message: ExchangeMessage): void {
+    this.link.send(to, message)
+  }
+
+  /** Hands one received message to the exchange step it is for. */
+  dispatch(message: ExchangeMessage): Effect.Effect<void, any> {
+    return this.exchanges[message.exchange].receiveMessage(message)
+  }
+
+  /** Serves incoming messages until `ready` holds, so waiting for credit cannot deadlock. */
+  serveUntil(ready: () => boolean): Effect.Effect<void, any> {
+    return Effect.whileLoop({
+      while: () => !ready(),
+      body: () => Effect.flatMap(Queue.take(this.link.inbox), (message) => this.dispatch(message)),
+      step: () => {}
+    })
+  }
+}
+
+/**
+ * Chunks a sender may have in flight to one receiver: a slow worker makes its
+ * senders wait instead of growing their queues.
+ *
+ * @internal
+ */
+export const CREDITS = 8
+
+/**
+ * Routes keyed items to the worker that owns their key, a chunk per
+ * destination, and aligns barriers over every sender: the barrier of epoch `e`
+ * goes on only when all workers have sent theirs, and items that arrive from a
+ * sender already past `e` wait until then (R2 across workers).
+ *
+ * @internal
+ */
+export class ExchangeOperator extends Operator {
+  private readonly alignment: BarrierAlignment
+  private readonly inFlight: Array<number>
+  private readonly pass = (items: ReadonlyArray<unknown>) => this.emit(0, items)
+
+  constructor(
+    stepId: string,
+    context: RunContext,
+    readonly exchangeIndex: number,
+    readonly transport: ExchangeTransport
+  ) {
+    super(stepId, context)
+    this.alignment = new BarrierAlignment(transport.workerCount)
+    this.inFlight = new Array(transport.workerCount).fill(0)
+  }
+
+  get forwardedEpoch(): number {
+    return this.alignment.forwardedEpoch
+  }
+
+  get allEnded(): boolean {
+    return this.alignment.allEnded
+  }
+
+  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      const shares: Array<Array<readonly [string, unknown]>> = Array.from({ length: workerCount }, () => [])
+      const pairs = items as ReadonlyArray<readonly [string, unknown]>
+      for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
+      let saturated = false
+      for (let to = 0; to < workerCount; to++) {
+        if (to === workerIndex || shares[to].length === 0) continue
+        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, items: shares[to] })
+        if (++this.inFlight[to] >= CREDITS) saturated = true
+      }
+      const local = this.receive(workerIndex, shares[workerIndex])
+      return saturated
+        ? Effect.zipRight(local, this.transport.serveUntil(() => this.inFlight.every((n) => n < CREDITS)))
+        : local
+    })
+  }
+
+  /** Items from worker `from`, local or decoded from a message. */
+  receive(from: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+    return this.alignment.items(from, items, this.pass)
+  }
+
+  receiveMessage(message: ExchangeMessage): Effect.Effect<void, any> {
+    switch (message._tag) {
+      case "Items":
+        return Effect.suspend(() => {
+          const { workerIndex } = this.transport
+          return Effect.zipRight(
+            this.receive(message.from, message.items),
+            Effect.sync(() =>
+              this.transport.send(message.from, { _tag: "Ack", exchange: this.exchangeIndex, from: workerIndex })
+            )
+          )
+        })
+      case "Ack":
+        return Effect.sync(() => {
+          this.inFlight[message.from]--
+        })
+      case "Barrier":
+        return this.receiveBarrier(message.from, message.epoch)
+      case "End":
+        return this.receiveEnd(message.from)
+    }
+  }
+
+  override barrier(_slot: number): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      const epoch = this.context.epoch
+      for (let to = 0; to < workerCount; to++) {
+        if (to !== workerIndex) {
+          this.transport.send(to, { _tag: "Barrier", exchange: this.exchangeIndex, from: workerIndex, epoch })
+        }
+      }
+      return this.receiveBarrier(workerIndex, epoch)
+    })
+  }
+
+  private receiveBarrier(from: number, epoch: number): Effect.Effect<void, any> {
+    const forward = Effect.suspend(() => {
+      const transaction = this.context.transaction
+      return transaction === undefined || transaction.epoch !== epoch
+        ? Effect.dieMessage(`exchange ${this.stepId} aligned epoch ${epoch} outside its transaction`)
+        : this.forwardBarrier(transaction)
+    })
+    return this.alignment.barrier(from, epoch, forward, this.pass)
+  }
+
+  override end(_slot: number): Effect.Effect<void, any> {
+    return Effect.suspend(() => {
+      const { workerCount, workerIndex } = this.transport
+      for (let to = 0; to < workerCount; to++) {
+        if (to !== workerIndex) {
+          this.transport.send(to, { _tag: "End", exchange: this.exchangeIndex, from: workerIndex })
+        }
+      }
+      return this.receiveEnd(workerIndex)
+    })
+  }
+
+  private receiveEnd(from: number): Effect.Effect<void, any> {
+    return this.alignment.end(from, Effect.suspend(() => this.forwardEnd()))
+  }
+}

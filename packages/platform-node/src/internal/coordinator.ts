@@ -1,0 +1,193 @@
+import { type Dataflow, DataflowError, Epoch, RecoveryStore, WorkerRuntime } from "@sluice/core"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
+import * as EpochWrites from "./epochWrites.js"
+import { ToCoordinator, type ToWorker, type WorkerData } from "./protocol.js"
+
+type Event =
+  | { readonly _tag: "Message"; readonly workerIndex: number; readonly message: ToCoordinator }
+  | { readonly _tag: "Crashed"; readonly workerIndex: number; readonly reason: string }
+
+/**
+ * The thread entry: `worker.js` beside this file once built; inside this
+ * repository, where the library runs from its TypeScript sources,
+ * `threadFromSources.mjs`, which registers tsx in the thread first.
+ */
+const entry = new URL(
+  import.meta.url.endsWith(".ts") ? "./threadFromSources.mjs" : "./worker.js",
+  import.meta.url
+)
+
+const decodeMessage = Schema.decodeUnknownEither(ToCoordinator)
+
+/**
+ * Runs a dataflow on `workerCount` worker threads. The calling thread holds the
+ * recovery store: it opens one session per worker, serves the workers'
+ * snapshot reads, and commits epoch `e` for every worker only once all of them
+ * have finished it, so a failing worker leaves the epoch committed by none.
+ *
+ * @internal
+ */
+export const runWorkers = (
+  module: Dataflow.DataflowModule,
+  workerCount: number,
+  options: Dataflow.RunOptions
+): Effect.Effect<Dataflow.RunSummary, DataflowError.DataflowError, RecoveryStore.RecoveryStore> =>
+  Effect.gen(function*() {
+    // The threads start first: loading TypeScript in each takes longer than
+    // anything below, and they wait for Start before touching any input.
+    const events = yield* Queue.unbounded<Event>()
+    const peers: Array<Array<MessagePort | undefined>> = Array.from(
+      { length: workerCount },
+      () => new Array(workerCount)
+    )
+    for (let i = 0; i < workerCount; i++) {
+      for (let j = i + 1; j < workerCount; j++) {
+        const channel = new MessageChannel()
+        peers[i][j] = channel.port1
+        peers[j][i] = channel.port2
+      }
+    }
+    const policy = options.epoch ?? Epoch.defaultPolicy
+    const workers: Array<Worker> = []
+    let finished = 0
+    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(workers.map((w) => w.terminate()))))
+    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+      const data: WorkerData = {
+        moduleUrl: module.url,
+        exportName: module.exportName,
+        workerIndex,
+        workerCount,
+        epoch: policy._tag === "Interval"
+          ? { _tag: "Interval", millis: Duration.toMillis(policy.duration) }
+          : { _tag: "EveryItems", items: policy.items },
+        replayUnresumableInputs: options.replayUnresumableInputs === true,
+        peers: peers[workerIndex]
+      }
+      const worker = new Worker(entry, {
+        workerData: data,
+        transferList: peers[workerIndex].filter((p): p is MessagePort => p !== undefined)
+      })
+      worker.on("message", (message: unknown) => {
+        const decoded = decodeMessage(message)
+        Queue.unsafeOffer(
+          events,
+          decoded._tag === "Right"
+            ? { _tag: "Message", workerIndex, message: decoded.right }
+            : { _tag: "Crashed", workerIndex, reason: `sent a message the coordinator cannot read: ${decoded.left}` }
+        )
+      })
+      worker.on("error", (error) => Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: error.message }))
+      worker.on("exit", (code) => {
+        if (finished < workerCount) {
+          Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: `exited with code ${code}` })
+        }
+      })
+      workers.push(worker)
+    }
+    const send = (workerIndex: number, message: ToWorker) => workers[workerIndex].postMessage(message)
+
+    const dataflow = yield* WorkerRuntime.loadDataflow(module)
+    yield* WorkerRuntime.rescaleIfAsked(dataflow, workerCount, options)
+    const store = yield* RecoveryStore.RecoveryStore
+    const sessions: Array<RecoveryStore.WorkerRecovery> = []
+    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+      sessions.push(yield* store.open({ dataflowId: dataflow.id, workerIndex, workerCount }))
+    }
+    const resumeEpoch = sessions[0].resumeEpoch
+    if (resumeEpoch > 1) {
+      yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
+    }
+
+    const ready = new Map<number, Map<number, Extract<ToCoordinator, { _tag: "EpochReady" }>>>()
+    let opened = 0
+    let lastEpoch = resumeEpoch - 1
+    let totalItems = 0
+    while (finished < workerCount) {
+      const event = yield* Queue.take(events)
+      if (event._tag === "Crashed") {
+        return yield* new DataflowError.WorkerFailed({ workerIndex: event.workerIndex, reason: event.reason })
+      }
+      const { message, workerIndex } = event
+      switch (message._tag) {
+        case "Opened": {
+          if (++opened === workerCount) {
+            for (let w = 0; w < workerCount; w++) {
+              send(w, { _tag: "Start", resumeEpoch })
+            }
+          }
+          break
+        }
+        case "ReadSnapshots": {
+          const exit = yield* Stream.runForEachChunk(
+            sessions[workerIndex].snapshots(message.stepId),
+            (chunk) =>
+              Effect.sync(() =>
+                send(workerIndex, {
+                  _tag: "Snapshots",
+                  requestId: message.requestId,
+                  snapshots: Chunk.toReadonlyArray(chunk)
+                })
+              )
+          ).pipe(Effect.exit)
+          send(workerIndex, {
+            _tag: "SnapshotsEnd",
+            requestId: message.requestId,
+            ...(exit._tag === "Failure" ? { failure: Cause.pretty(exit.cause) } : {})
+          })
+          break
+        }
+        case "EpochReady": {
+          const byWorker = ready.get(message.epoch) ?? new Map()
+          byWorker.set(workerIndex, message)
+          ready.set(message.epoch, byWorker)
+          if (byWorker.size < workerCount) break
+          ready.delete(message.epoch)
+          // every worker finished the epoch: only now does anyone commit it
+          let items = 0
+          let snapshots = 0
+          for (let w = 0; w < workerCount; w++) {
+            const epochReady = byWorker.get(w)!
+            items += epochReady.items
+            const writes = EpochWrites.decode(epochReady.writes)
+            snapshots += writes.length
+            yield* sessions[w].transaction(message.epoch, (transaction) =>
+              Effect.sync(() => {
+                for (const { key, stepId, value } of writes) transaction.write(stepId, key, value)
+                for (const record of epochReady.outputs) transaction.writeOutput(record)
+              }))
+          }
+          totalItems += items
+          lastEpoch = message.epoch
+          if (options.onEpochCommitted !== undefined) {
+            yield* options.onEpochCommitted({
+              dataflowId: dataflow.id,
+              epoch: message.epoch,
+              items,
+              snapshots,
+              totalItems
+            })
+          }
+          const finish = [...byWorker.values()].every((r) => r.drained)
+          for (let w = 0; w < workerCount; w++) send(w, { _tag: "Committed", epoch: message.epoch, finish })
+          break
+        }
+        case "Failed":
+          return yield* Effect.fail(
+            message.error._tag === "Defect"
+              ? new DataflowError.WorkerFailed({ workerIndex, reason: message.error.message })
+              : message.error
+          )
+        case "Finished":
+          finished++
+          break
+      }
+    }
+    return { dataflowId: dataflow.id, resumeEpoch, lastEpoch, items: totalItems }
+  }).pipe(Effect.scoped)

@@ -1,0 +1,27 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { assertMatchesCleanRun, runWithCrashes } from "../../CrashRuns.js"
+import type { StoreFixture } from "../../StoreFixture.js"
+import { expectedCounts, makeLines } from "../../TestFlows.js"
+
+export const r04r05CrashEquivalence = (fixture: StoreFixture) =>
+  describe(`R4 same state as a clean run, R5 at-least-once output (${fixture.name})`, () => {
+    const lines = makeLines(120, 7)
+    const scenarios: ReadonlyArray<readonly [string, number, ReadonlyArray<number>]> = [
+      ["one crash mid-epoch", 10, [37]],
+      ["crashes on epoch boundaries", 10, [20, 30]],
+      ["a crash before the first epoch completes", 25, [3, 60]],
+      ["many crashes with one-line epochs", 1, [5, 1, 17, 0, 40]]
+    ]
+    for (const [name, epochSize, crashes] of scenarios) {
+      it.scoped(`R4/R5: ${name}`, () =>
+        Effect.gen(function*() {
+          const clean = yield* fixture.fresh()
+          const cleanRun = yield* runWithCrashes(clean.layer, lines, epochSize, [])
+          const crashed = yield* fixture.fresh()
+          const result = yield* runWithCrashes(crashed.layer, lines, epochSize, crashes)
+          assert.strictEqual(result.runs.length, crashes.length + 1)
+          assertMatchesCleanRun(cleanRun, result, expectedCounts(lines))
+        }))
+    }
+  })
