@@ -5,7 +5,7 @@
  *   pnpm example:windowed            # examples/windowed/events.jsonl
  *   pnpm example:windowed FILE
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Dataflow, Epoch, Input, Output, RecoveryStore, Window } from "@sluice/core"
 import { Effect, Schema } from "effect"
 import * as path from "node:path"
@@ -45,5 +45,8 @@ const flow = sums.pipe(
 )
 
 NodeRuntime.runMain(
-  Dataflow.run(flow, { epoch: Epoch.everyItems(100) }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+  Dataflow.run(flow, { epoch: Epoch.everyItems(100) }).pipe(
+    Effect.provide(RecoveryStore.layerMemory()),
+    Effect.provide(NodeContext.layer)
+  )
 )

@@ -8,7 +8,7 @@
  * completed epoch, kept in examples/state/wordcount (set SLUICE_STATE to move it).
  * Delete that directory to start over.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Dataflow, Epoch, Output } from "@sluice/core"
 import { SqliteRecovery } from "@sluice/recovery-sqlite"
 import { Console, Effect } from "effect"
@@ -52,6 +52,6 @@ const program = Effect.gen(function*() {
   const top = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10)
   yield* Console.log(`top words of ${counts.size.toLocaleString("en")} counted:`)
   for (const [word, count] of top) yield* Console.log(`  ${word.padEnd(12)} ${count.toLocaleString("en")}`)
-}).pipe(Effect.provide(SqliteRecovery.layer({ directory })))
+}).pipe(Effect.provide(SqliteRecovery.layer({ directory })), Effect.provide(NodeContext.layer))
 
 NodeRuntime.runMain(program)

@@ -5,12 +5,14 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as fs from "node:fs"
 import type { Batch } from "./internal/batch.js"
+import { fileSystemFor } from "./internal/fileSystem.js"
 
 /**
  * @since 0.1.0
@@ -36,8 +38,15 @@ export interface Input<out A> {
   readonly resumable: boolean
   /** The partitions of the input. */
   readonly partitions: Effect.Effect<ReadonlyArray<string>, unknown>
-  /** Opens a partition after `resumeFrom` (none: from its start). */
-  readonly open: (partition: string, resumeFrom: Option.Option<unknown>) => Stream.Stream<Batch<A>, unknown>
+  /**
+   * Opens a partition after `resumeFrom` (none: from its start) in the run's
+   * scope: what it acquires (a file, a connection) is released when the run
+   * ends, and a failure to open fails the run before its first epoch.
+   */
+  readonly open: (
+    partition: string,
+    resumeFrom: Option.Option<unknown>
+  ) => Effect.Effect<Stream.Stream<Batch<A>, unknown>, unknown, Scope.Scope>
 }
 
 const make = <A>(input: Omit<Input<A>, TypeId>): Input<A> => ({ [TypeId]: TypeId, ...input })
@@ -60,7 +69,7 @@ export const fromIterable = <A>(items: Iterable<A>): Input<A> => {
     resumable: true,
     partitions: Effect.succeed(["0"]),
     open: (_partition, resumeFrom) =>
-      Stream.suspend(() => {
+      Effect.sync(() => {
         let next = Option.getOrElse(resumeFrom, () => 0) as number
         const chunkSize = 4096
         return Stream.repeatEffectOption(
@@ -108,14 +117,16 @@ export const partitioned = <A, P, E = never>(options: {
       ? options.partitions
       : Effect.succeed(options.partitions as ReadonlyArray<string>),
     open: (partition, resumeFrom) =>
-      options.open(partition, resumeFrom as Option.Option<P>).pipe(
-        Stream.mapChunks((chunk): Chunk.Chunk<Batch<A>> => {
-          const pairs = Chunk.toReadonlyArray(chunk)
-          if (pairs.length === 0) return Chunk.empty()
-          const items = new Array<A>(pairs.length)
-          for (let i = 0; i < pairs.length; i++) items[i] = pairs[i][0]
-          return Chunk.of({ items, positionAfter: (i: number) => pairs[i][1] })
-        })
+      Effect.sync(() =>
+        options.open(partition, resumeFrom as Option.Option<P>).pipe(
+          Stream.mapChunks((chunk): Chunk.Chunk<Batch<A>> => {
+            const pairs = Chunk.toReadonlyArray(chunk)
+            if (pairs.length === 0) return Chunk.empty()
+            const items = new Array<A>(pairs.length)
+            for (let i = 0; i < pairs.length; i++) items[i] = pairs[i][0]
+            return Chunk.of({ items, positionAfter: (i: number) => pairs[i][1] })
+          })
+        )
       )
   })
 
@@ -138,24 +149,36 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Input<A> =>
     resumable: false,
     partitions: Effect.succeed(["0"]),
     open: () =>
-      stream.pipe(
+      Effect.succeed(stream.pipe(
         Stream.mapChunks((chunk): Chunk.Chunk<Batch<A>> =>
           Chunk.isEmpty(chunk)
             ? Chunk.empty()
             : Chunk.of({ items: Chunk.toReadonlyArray(chunk), positionAfter: () => null })
         )
-      )
+      ))
   })
 
 /**
  * The lines of a text file (UTF-8, `\n` or `\r\n` separated), resumable by
  * byte offset: after a resume, reading continues after the last line of the
- * last completed epoch, so lines appended since are read too (R13).
+ * last completed epoch, so lines appended since are read too (R13). The file
+ * is read through `@effect/platform`'s `FileSystem`: provide
+ * `NodeContext.layer` (or `NodeFileSystem.layer`) from `@effect/platform-node`.
+ * Reading is linear in the line length, however long a line is.
  *
  * @example
  * ```ts
- * import { Input } from "@sluice/core"
- * const lines = Input.fromFile("./input.txt")
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Dataflow, Input, Output, RecoveryStore } from "@sluice/core"
+ * import { Effect, Layer } from "effect"
+ *
+ * const flow = Dataflow.make("lines").pipe(
+ *   Dataflow.input("lines", Input.fromFile("./input.txt")),
+ *   Dataflow.output("out", Output.console())
+ * )
+ * const program = Dataflow.run(flow).pipe(
+ *   Effect.provide(Layer.merge(NodeContext.layer, RecoveryStore.layerMemory()))
+ * )
  * ```
  * @since 0.1.0
  * @category constructors
@@ -165,49 +188,80 @@ export const fromFile = (path: string, options?: { readonly chunkBytes?: number 
     resumable: true,
     partitions: Effect.succeed([path]),
     open: (_partition, resumeFrom) =>
-      Stream.suspend(() => {
+      Effect.gen(function*() {
+        const fs = yield* fileSystemFor(`Input.fromFile("${path}")`)
+        const file = yield* fs.open(path, { flag: "r" })
         const start = Option.getOrElse(resumeFrom, () => 0) as number
-        return Stream.fromAsyncIterable(
-          readLines(path, start, options?.chunkBytes ?? 1 << 16),
-          (cause) => cause
-        )
+        yield* file.seek(start, "start")
+        return linesOf(file, start, options?.chunkBytes ?? 1 << 16)
       })
   })
 
-async function* readLines(path: string, start: number, chunkBytes: number): AsyncGenerator<Batch<string>> {
-  const handle = await fs.promises.open(path, "r")
-  try {
-    let offset = start
-    let carry: Buffer = Buffer.alloc(0)
-    const buffer = Buffer.allocUnsafe(chunkBytes)
-    while (true) {
-      const { bytesRead } = await handle.read(buffer, 0, chunkBytes, offset + carry.length)
-      if (bytesRead === 0) break
-      const data = carry.length > 0
-        ? Buffer.concat([carry, buffer.subarray(0, bytesRead)])
-        : buffer.subarray(0, bytesRead)
+/**
+ * Cuts a file into lines chunk by chunk. Bytes after a chunk's last newline
+ * are kept as pieces and joined once the newline arrives, so a line spread
+ * over many chunks costs its length once, not once per chunk.
+ */
+const linesOf = (file: FileSystem.File, start: number, chunkBytes: number): Stream.Stream<Batch<string>, unknown> => {
+  let offset = start // file offset of the first byte not yet emitted
+  let pending: Array<Uint8Array> = []
+  let pendingBytes = 0
+  let ended = false
+  const text = (bytes: Uint8Array, from: number, to: number) => {
+    const end = to > from && bytes[to - 1] === 13 ? to - 1 : to
+    return Buffer.from(bytes.buffer, bytes.byteOffset + from, end - from).toString("utf8")
+  }
+  const takePending = (tail: Uint8Array): Uint8Array => {
+    if (pending.length === 0) return tail
+    const joined = new Uint8Array(pendingBytes + tail.length)
+    let at = 0
+    for (const piece of pending) {
+      joined.set(piece, at)
+      at += piece.length
+    }
+    joined.set(tail, at)
+    pending = []
+    pendingBytes = 0
+    return joined
+  }
+  const nextBatch: Effect.Effect<Batch<string>, Option.Option<unknown>> = Effect.suspend(() => {
+    if (ended) return Effect.fail(Option.none())
+    return Effect.flatMap(Effect.mapError(file.readAlloc(chunkBytes), Option.some), (read) => {
+      if (Option.isNone(read) || read.value.length === 0) {
+        ended = true
+        if (pendingBytes === 0) return Effect.fail(Option.none())
+        // the file ends without a newline: its last bytes are a line
+        const last = takePending(new Uint8Array(0))
+        const end = offset + last.length
+        offset = end
+        return Effect.succeed<Batch<string>>({ items: [text(last, 0, last.length)], positionAfter: () => end })
+      }
+      const chunk = read.value
+      const firstNewline = chunk.indexOf(10)
+      if (firstNewline === -1) {
+        pending.push(chunk)
+        pendingBytes += chunk.length
+        return nextBatch
+      }
       const items: Array<string> = []
       const ends: Array<number> = []
-      let lineStart = 0
-      for (let newline = data.indexOf(10, lineStart); newline !== -1; newline = data.indexOf(10, lineStart)) {
-        const lineEnd = newline > lineStart && data[newline - 1] === 13 ? newline - 1 : newline
-        items.push(data.toString("utf8", lineStart, lineEnd))
-        ends.push(offset + newline + 1)
+      const head = takePending(chunk.subarray(0, firstNewline + 1))
+      items.push(text(head, 0, head.length - 1))
+      offset += head.length
+      ends.push(offset)
+      let lineStart = firstNewline + 1
+      for (let newline = chunk.indexOf(10, lineStart); newline !== -1; newline = chunk.indexOf(10, lineStart)) {
+        items.push(text(chunk, lineStart, newline))
+        offset += newline + 1 - lineStart
+        ends.push(offset)
         lineStart = newline + 1
       }
-      // Bytes after the last newline belong to a line not yet complete.
-      carry = Buffer.from(data.subarray(lineStart))
-      if (items.length > 0) {
-        offset = ends[ends.length - 1]
-        yield { items, positionAfter: (i) => ends[i] }
+      if (lineStart < chunk.length) {
+        pending.push(chunk.subarray(lineStart))
+        pendingBytes += chunk.length - lineStart
       }
-    }
-    if (carry.length > 0) {
-      const end = offset + carry.length
-      const text = carry[carry.length - 1] === 13 ? carry.toString("utf8", 0, carry.length - 1) : carry.toString("utf8")
-      yield { items: [text], positionAfter: () => end }
-    }
-  } finally {
-    await handle.close()
-  }
+      return Effect.succeed<Batch<string>>({ items, positionAfter: (i) => ends[i] })
+    })
+  })
+  return Stream.repeatEffectOption(nextBatch)
 }

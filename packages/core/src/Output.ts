@@ -9,7 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
+import { fileSystemFor } from "./internal/fileSystem.js"
 import type { EpochTransaction } from "./RecoveryStore.js"
 
 /**
@@ -154,7 +154,8 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
 
 /**
  * Appends each item as a line to a file, flushed to the OS before each epoch
- * commits.
+ * commits. Written through `@effect/platform`'s `FileSystem`: provide
+ * `NodeContext.layer` from `@effect/platform-node`.
  *
  * @example
  * ```ts
@@ -166,26 +167,25 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
  */
 export const toFile = <A>(path: string, format: (item: A) => string = formatItem): Output<A> =>
   make(() =>
-    Effect.acquireRelease(
-      Effect.try(() => fs.openSync(path, "a")),
-      (fd) => Effect.sync(() => fs.closeSync(fd))
-    ).pipe(
-      Effect.map((fd): OutputWriter<A> => {
-        let pending: Array<string> = []
-        return {
-          write: (items) =>
-            Effect.sync(() => {
-              for (const item of items) pending.push(format(item))
-            }),
-          beforeCommit: () =>
-            Effect.try(() => {
-              if (pending.length === 0) return
-              fs.writeSync(fd, pending.join("\n") + "\n")
-              pending = []
-            })
-        }
-      })
-    )
+    Effect.gen(function*() {
+      const fs = yield* fileSystemFor(`Output.toFile("${path}")`)
+      const file = yield* fs.open(path, { flag: "a" })
+      const encoder = new TextEncoder()
+      let pending: Array<string> = []
+      return {
+        write: (items) =>
+          Effect.sync(() => {
+            for (const item of items) pending.push(format(item))
+          }),
+        beforeCommit: () =>
+          Effect.suspend(() => {
+            if (pending.length === 0) return Effect.void
+            const bytes = encoder.encode(pending.join("\n") + "\n")
+            pending = []
+            return file.writeAll(bytes)
+          })
+      } satisfies OutputWriter<A>
+    })
   )
 
 /**

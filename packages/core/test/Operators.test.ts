@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
 import { Effect, Option, Ref, Schema } from "effect"
@@ -106,7 +107,7 @@ describe("outputs", () => {
       yield* Dataflow.run(flow, {
         epoch: Epoch.everyItems(2),
         onEpochCommitted: () => Effect.sync(() => sizes.push(fs.readFileSync(file, "utf8").split("\n").length - 1))
-      }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+      }).pipe(Effect.provide(RecoveryStore.layerMemory()), Effect.provide(NodeContext.layer))
       assert.strictEqual(fs.readFileSync(file, "utf8"), "n=1\nn=2\nn=3\n")
       assert.deepStrictEqual(sizes, [2, 3])
     }))

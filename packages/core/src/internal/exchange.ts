@@ -7,9 +7,8 @@ import { BarrierAlignment, Operator, type RunContext } from "./operators.js"
  * What travels between workers for one exchange step: a chunk of keyed items,
  * a barrier, or the end of a sender's input. A thread runtime chooses the wire
  * form of `items` (the Node runtime sends keys and values as transferred
- * buffers) and hands received messages back decoded.
- *
- * @internal
+ * buffers) and hands received messages back decoded. Public through
+ * `WorkerRuntime.ts`.
  */
 export type ExchangeMessage =
   | {
@@ -25,9 +24,8 @@ export type ExchangeMessage =
 
 /**
  * How a worker reaches the others: `send` delivers a message to worker `to`,
- * and `inbox` receives the messages the others sent to this worker.
- *
- * @internal
+ * and `inbox` receives the messages the others sent to this worker. Public
+ * through `WorkerRuntime.ts`.
  */
 export interface ExchangeLink {
   readonly workerIndex: number

@@ -11,7 +11,7 @@ interface Version {
 /** Per worker: step id → key → versions, oldest first. */
 type WorkerSnapshots = Map<string, Map<string, Array<Version>>>
 
-/** @internal */
+/** In-memory store data; public through `RecoveryStore.MemoryHandle`. */
 export class MemoryHandle {
   meta: StoreMeta | undefined = undefined
   readonly progress = new Map<number, number>()

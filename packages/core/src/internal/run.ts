@@ -211,8 +211,11 @@ export const openInputs = (
         if (!owns(partitionIndex)) continue
         const partition = partitions[partitionIndex]
         const resumeFrom = positions.has(partition) ? Option.some(positions.get(partition)) : Option.none()
+        const opened = yield* input.open(partition, resumeFrom).pipe(
+          Effect.mapError((cause) => new StepFailed({ stepId, epoch: context.epoch, key: partition, cause }))
+        )
         streams.push(
-          input.open(partition, resumeFrom).pipe(
+          opened.pipe(
             Stream.map((batch): InputEvent => ({ _tag: "Items", input: index, partition, batch })),
             Stream.mapError((cause) => new StepFailed({ stepId, epoch: context.epoch, key: partition, cause }))
           )

@@ -12,9 +12,8 @@ import type { RunContext } from "./operators.js"
 import { buildOperators, openEpochReader, openInputs } from "./run.js"
 
 /**
- * The service behind `Dataflow.run(module, { workers: n })` for `n > 1`.
- *
- * @internal
+ * The service behind `Dataflow.run(module, { workers: n })` for `n > 1`;
+ * public through `WorkerRuntime.ts`.
  */
 export class WorkerRuntime extends Context.Tag("@sluice/core/WorkerRuntime")<WorkerRuntime, {
   readonly run: (
@@ -24,7 +23,7 @@ export class WorkerRuntime extends Context.Tag("@sluice/core/WorkerRuntime")<Wor
   ) => Effect.Effect<RunSummary, DataflowError, RecoveryStore>
 }>() {}
 
-/** What a worker needs from its runtime to run its share of a dataflow. @internal */
+/** What a worker needs from its runtime to run its share of a dataflow; public through `WorkerRuntime.ts`. */
 export interface WorkerShare {
   readonly workerIndex: number
   readonly workerCount: number

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { NodeContext } from "@effect/platform-node"
 import { DataflowError, Epoch, type RecoveryStore, WorkerRuntime } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -146,7 +147,7 @@ const main = Effect.gen(function*() {
       })
   })
   post({ _tag: "Finished" })
-}).pipe(Effect.scoped)
+}).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
 Effect.runPromiseExit(main).then((exit) => {
   if (exit._tag === "Success") return

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, Input, Output } from "@sluice/core"
 import { Cause, Effect, Exit, Option, Ref, Stream } from "effect"
@@ -87,13 +88,13 @@ export const r11Inputs = (fixture: StoreFixture) =>
         const first = yield* Ref.make<Array<string>>([])
         const exit = yield* Dataflow.run(collectFlow("file", Input.fromFile(file, { chunkBytes: 7 }), first, 3), {
           epoch: Epoch.everyItems(2)
-        }).pipe(Effect.provide(store.layer()), Effect.exit)
+        }).pipe(Effect.provide(store.layer()), Effect.provide(NodeContext.layer), Effect.exit)
         assert.isTrue(Exit.isFailure(exit))
         fs.appendFileSync(file, "five\nsix")
         const second = yield* Ref.make<Array<string>>([])
         yield* Dataflow.run(collectFlow("file", Input.fromFile(file, { chunkBytes: 7 }), second), {
           epoch: Epoch.everyItems(2)
-        }).pipe(Effect.provide(store.layer()))
+        }).pipe(Effect.provide(store.layer()), Effect.provide(NodeContext.layer))
         assert.deepStrictEqual((yield* Ref.get(first)).slice(0, 2), ["héllo", "wörld"])
         assert.deepStrictEqual(yield* Ref.get(second), ["three", "four", "five", "six"])
       }))
