@@ -32,5 +32,17 @@ export default [
       "prefer-rest-params": "off",
       "@typescript-eslint/no-this-alias": "off"
     }
+  },
+  {
+    // the engine runs anywhere Effect runs: Node-only code lives in @sluice/platform-node
+    files: ["packages/core/src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          group: ["node:*"],
+          message: "core imports no node: module; put Node code in @sluice/platform-node"
+        }]
+      }]
+    }
   }
 ]

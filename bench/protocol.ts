@@ -16,6 +16,8 @@ export interface CellSpec {
   readonly epochItems?: number | undefined
   /** Worker threads, for `workers` cells. */
   readonly workers?: number | undefined
+  /** Run the library from its built `dist/` (node `-C sluice-dist`) instead of its TypeScript sources. */
+  readonly builtPackages?: boolean | undefined
   /** Items of the workload's input. */
   readonly size: number
   readonly warmup: number

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { Batch } from "./internal/batch.js"
+import type * as batch from "./internal/batch.js"
 import { fileSystemFor } from "./internal/fileSystem.js"
 
 /**
@@ -48,6 +48,16 @@ export interface Input<out A> {
     resumeFrom: Option.Option<unknown>
   ) => Effect.Effect<Stream.Stream<Batch<A>, unknown>, unknown, Scope.Scope>
 }
+
+/**
+ * A run of items read from one partition, with the position after each item:
+ * what an input's stream yields. Positions are computed on demand, since most
+ * batches are split at an epoch boundary at most once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Batch<A> = batch.Batch<A>
 
 const make = <A>(input: Omit<Input<A>, TypeId>): Input<A> => ({ [TypeId]: TypeId, ...input })
 

@@ -1,8 +1,7 @@
 /**
  * A run of items read from one partition, with the position after each item.
  * Positions are computed on demand: most batches are split at most once.
- *
- * @internal
+ * Public as `Input.Batch`.
  */
 export interface Batch<A> {
   readonly items: ReadonlyArray<A>
