@@ -1,6 +1,11 @@
 /**
- * Sluice on Node: worker threads for `Dataflow.run(flow, { workers: n })`.
+ * Sluice on Node: worker threads for `Dataflow.run(flow, { workers: n })`, and
+ * the main of a program that runs a dataflow.
  *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeDataflow from "./NodeDataflow.js"
