@@ -30,18 +30,21 @@ interface Opened {
 }
 
 /**
- * Opens the store in `directory` in a child process, as `nobody` when this
- * process is root: root writes read-only files, so only another user meets
- * the permissions a user without them meets.
+ * Opens the store in `directory` in a child process; with `asAnotherUser`, as
+ * `nobody` when this process is root: root writes read-only files, so only
+ * another user meets the permissions a user without them meets.
  */
-const openInChild = (directory: string, env: Record<string, string> = {}): Opened => {
+const openInChild = (
+  directory: string,
+  options: { readonly asAnotherUser: boolean; readonly env?: Record<string, string> }
+): Opened => {
   const node = [process.execPath, "--import", "tsx", openScript, directory]
-  const [command, ...args] = isRoot
+  const [command, ...args] = isRoot && options.asAnotherUser
     ? [...asNobody, ...node]
     : node
   const result = spawnSync(command, args, {
     cwd: packageDirectory,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...options.env },
     encoding: "utf8",
     timeout: 60_000
   })
@@ -81,10 +84,10 @@ describe("SqliteRecovery open", () => {
       await seed(directory)
       const file = path.join(directory, "worker-0.sqlite3")
       if (isRoot) chownTree(directory, nobody) // the other user owns the store: it may write it
-      assert.deepStrictEqual(openInChild(directory), { opened: true })
+      assert.deepStrictEqual(openInChild(directory, { asAnotherUser: true }), { opened: true })
 
       fs.chmodSync(file, 0o444)
-      const opened = openInChild(directory)
+      const opened = openInChild(directory, { asAnotherUser: true })
       assert.strictEqual(opened.tag, "StoreUnavailable")
       assert.strictEqual(opened.store, file)
       assert.include(opened.message, "not writable by this user")
@@ -102,7 +105,7 @@ describe("SqliteRecovery open", () => {
         await seed(directory)
         if (isRoot) chownTree(directory, nobody)
         fs.chmodSync(directory, 0o555)
-        const opened = openInChild(directory)
+        const opened = openInChild(directory, { asAnotherUser: true })
         assert.strictEqual(opened.tag, "StoreUnavailable")
         assert.strictEqual(opened.store, directory)
         assert.include(opened.message, "the store directory is not writable")
@@ -113,13 +116,11 @@ describe("SqliteRecovery open", () => {
     }
   )
 
-  it.skipIf(!permissionsTestable)("says to rebuild better-sqlite3 when its binary was built for another Node", () => {
+  it("says to rebuild better-sqlite3 when its binary was built for another Node", () => {
     const { directory, parent } = storeDirectory()
     try {
       // A binary built for the Node before this one, as when node_modules was installed under another Node.
       const other = Number(process.versions.modules) - 1
-      fs.mkdirSync(directory)
-      if (isRoot) chownTree(directory, nobody)
       const addon = path.join(parent, "other-node.node")
       execFileSync("cc", [
         "-shared",
@@ -129,7 +130,7 @@ describe("SqliteRecovery open", () => {
         addon,
         path.join(packageDirectory, "test", "fixtures", "otherNodeAddon.c")
       ])
-      const opened = openInChild(directory, { SLUICE_TEST_NATIVE_ADDON: addon })
+      const opened = openInChild(directory, { asAnotherUser: false, env: { SLUICE_TEST_NATIVE_ADDON: addon } })
       assert.strictEqual(opened.tag, "StoreUnavailable", JSON.stringify(opened))
       assert.strictEqual(opened.store, path.join(directory, "worker-0.sqlite3"))
       assert.include(opened.message, "rebuild better-sqlite3 for this Node")
