@@ -45,7 +45,12 @@ const committedEpochs = (stdout: string) => [...stdout.matchAll(/^committed (\d+
 const isAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
-    return true
+  } catch {
+    return false
+  }
+  // An exited process whose new parent has not reaped it yet is a zombie: gone for this test.
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
   } catch {
     return false
   }
