@@ -3,19 +3,20 @@
  * reported apart rather than dropped.
  *
  *   pnpm example:windowed            # examples/windowed/events.jsonl
- *   pnpm example:windowed FILE
+ *   pnpm example:windowed FILE       # FILE relative to where you run pnpm
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Dataflow, Epoch, Input, Output, RecoveryStore, Window } from "@sluice/core"
+import { NodeDataflow } from "@sluice/platform-node"
 import { Effect, Schema } from "effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { inputFile } from "../commandLine.js"
 
 const Event = Schema.Struct({ user: Schema.String, at: Schema.Date, value: Schema.Number })
 type Event = typeof Event.Type
 const parseEvent = Schema.decodeUnknownSync(Schema.parseJson(Event))
 
-const file = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "events.jsonl")
+const file = inputFile(() => path.join(path.dirname(fileURLToPath(import.meta.url)), "events.jsonl"))
 
 const sums = Dataflow.make("windowed-sums").pipe(
   Dataflow.input("events", Input.fromFile(file)),
@@ -44,9 +45,11 @@ const flow = sums.pipe(
   )
 )
 
-NodeRuntime.runMain(
-  Dataflow.run(flow, { epoch: Epoch.everyItems(100) }).pipe(
-    Effect.provide(RecoveryStore.layerMemory()),
-    Effect.provide(NodeContext.layer)
-  )
+let lastCommittedEpoch = 0
+NodeDataflow.runMain(
+  Dataflow.run(flow, {
+    epoch: Epoch.everyItems(100),
+    onEpochCommitted: ({ epoch }) => Effect.sync(() => (lastCommittedEpoch = epoch))
+  }).pipe(Effect.provide(RecoveryStore.layerMemory())),
+  { lastCommittedEpoch: () => lastCommittedEpoch, exitWithParent: true }
 )

@@ -50,7 +50,8 @@ export async function startBroker(options = {}) {
 }
 
 function settingsFrom(options) {
-  const rawPort = options.port ?? (process.env.SLUICE_KAFKA_PORT || defaultPort)
+  const chosenPort = options.port ?? (process.env.SLUICE_KAFKA_PORT || undefined)
+  const rawPort = chosenPort ?? defaultPort
   const port = Number(rawPort)
   if (!Number.isInteger(port) || port < 1 || port > 65534) {
     throw new Error(`kafka port must be an integer from 1 to 65534, got ${JSON.stringify(rawPort)}`)
@@ -59,6 +60,8 @@ function settingsFrom(options) {
   const version = kafkaVersion()
   return {
     port,
+    // A port someone chose is kept (or the start fails); the default one may give way to a stranger on it.
+    portChosen: chosenPort !== undefined,
     controllerPort: port + 1,
     version,
     cacheRoot,
@@ -80,12 +83,20 @@ function say(settings, line) {
   if (!settings.quiet) process.stderr.write(`[kafka] ${line}\n`)
 }
 
-async function launch(settings, { detached }) {
-  const brokers = [`${host}:${settings.port}`]
+async function launch(requested, { detached }) {
+  let settings = requested
   if (await portAnswers(settings.port)) {
-    say(settings, `reusing the broker that answers on ${brokers[0]}`)
-    return { brokers, stop: async () => {}, reused: true }
+    const owner = await identifyListener(settings)
+    if (owner.ours) {
+      say(settings, `reusing the broker that answers on ${host}:${settings.port} (${owner.what})`)
+      return { brokers: [`${host}:${settings.port}`], stop: async () => {}, reused: true }
+    }
+    const stranger = `${host}:${settings.port} is taken by ${owner.what}, not by a broker this harness started from ${settings.cacheRoot}`
+    if (settings.portChosen) throw new Error(`${stranger}: stop it, or set SLUICE_KAFKA_PORT to a free port`)
+    settings = { ...settings, ...(await freePorts(settings.port + 2)) }
+    say(settings, `${stranger}; starting a broker of its own on ${host}:${settings.port} instead`)
   }
+  const brokers = [`${host}:${settings.port}`]
   if (await portAnswers(settings.controllerPort)) {
     throw new Error(`kafka controller port ${settings.controllerPort} is taken while port ${settings.port} is free: free it or set SLUICE_KAFKA_PORT to another port`)
   }
@@ -105,8 +116,11 @@ async function launch(settings, { detached }) {
 
   const classPath = path.join(settings.jarDir, "*")
   const logFlags = [`-Dlog4j.configuration=${pathToFileURL(log4jFile).href}`, `-Dkafka.logs.dir=${runDir}`]
+  const cluster = clusterId()
+  // Written before the broker starts, so that a test process racing this one can tell that it is ours.
+  fs.writeFileSync(path.join(runDir, "cluster.json"), `${JSON.stringify({ clusterId: cluster, port: settings.port })}\n`)
   const format = await run(java, [...toolHeap, ...jvmFlags, ...logFlags, "-cp", classPath,
-    "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", propertiesFile, "-g"], { cwd: runDir })
+    "kafka.tools.StorageTool", "format", "-t", cluster, "-c", propertiesFile, "-g"], { cwd: runDir })
   if (format.code !== 0) {
     fs.rmSync(runDir, { recursive: true, force: true })
     throw new Error(`kafka storage format failed (exit code ${format.code})\n${tail(format.output)}`)
@@ -161,10 +175,19 @@ async function launch(settings, { detached }) {
     await stop()
     // Two test processes starting at once: the one that lost the race for the port uses the winner's broker.
     if (await portAnswers(settings.port)) {
-      say(settings, `reusing the broker that started meanwhile on ${brokers[0]}`)
-      return { brokers, stop: async () => {}, reused: true }
+      const owner = await identifyListener(settings)
+      if (owner.ours) {
+        say(settings, `reusing the broker that started meanwhile on ${brokers[0]} (${owner.what})`)
+        return { brokers, stop: async () => {}, reused: true }
+      }
+      throw new Error(`${brokers[0]} was taken while the broker started, by ${owner.what}\n${error.message}`)
     }
     throw error
+  }
+  const started = await brokerClusterId(settings.port)
+  if (started !== cluster) {
+    await stop()
+    throw new Error(`the broker on ${brokers[0]} answers as cluster ${started ?? "(none)"}, not ${cluster} that was just started`)
   }
   say(settings, `kafka ${settings.version} started on ${brokers[0]} in ${seconds(Date.now() - startedAt)} (pid ${child.pid}, log ${path.join(runDir, "server.log")})`)
   return { brokers, stop, reused: false }
@@ -237,6 +260,101 @@ function brokerLogTail(runDir) {
     if (text !== "") parts.push(`--- tail of ${path.join(runDir, name)}\n${tail(text)}`)
   }
   return parts.length > 0 ? parts.join("\n") : "(the broker wrote no log)"
+}
+
+// --- whose broker is on the port
+
+/**
+ * Tells whether what listens on the port is a broker this harness started from the same cache
+ * (a test process or `broker.mjs start`): its run directory holds the cluster id it was formatted
+ * with, and the broker's own metadata must name that cluster. Anything else (another project's
+ * Kafka, a broker of another checkout, something that is not Kafka) is a stranger whose topics
+ * and settings the tests must not rely on.
+ */
+async function identifyListener(settings) {
+  const clusterId = await brokerClusterId(settings.port)
+  if (clusterId === undefined) return { ours: false, what: "something that does not answer as a Kafka broker" }
+  const run = ownRuns(settings).find((candidate) => candidate.clusterId === clusterId)
+  return run === undefined
+    ? { ours: false, what: `a Kafka broker of cluster ${clusterId}` }
+    : { ours: true, what: `cluster ${clusterId}, pid ${run.pid}` }
+}
+
+// Live brokers started from this cache, with the cluster ids they were formatted with.
+function ownRuns(settings) {
+  let names = []
+  try {
+    names = fs.readdirSync(settings.cacheRoot).filter((name) => name.startsWith("run-"))
+  } catch {
+    return []
+  }
+  return names.flatMap((name) => {
+    const dir = path.join(settings.cacheRoot, name)
+    const pid = readPid(path.join(dir, "broker.pid"))
+    const cluster = JSON.parse(readText(path.join(dir, "cluster.json")) || "{}")
+    return pid !== undefined && isKafkaProcess(pid) && cluster.port === settings.port
+      ? [{ pid, clusterId: cluster.clusterId }]
+      : []
+  })
+}
+
+/**
+ * The cluster id a Kafka broker on the port reports, or undefined when what answers is not Kafka.
+ * One Metadata request, version 2 (the first that carries the cluster id), for no topics:
+ * request header v1 (api key, version, correlation id, client id), then the topic array.
+ */
+function brokerClusterId(port, timeoutMs = 3_000) {
+  const clientId = Buffer.from("sluice-test-harness")
+  const request = Buffer.alloc(4 + 2 + 2 + 4 + 2 + clientId.length + 4)
+  let at = request.writeInt32BE(request.length - 4, 0)
+  at = request.writeInt16BE(3, at) // Metadata
+  at = request.writeInt16BE(2, at)
+  at = request.writeInt32BE(1, at) // correlation id
+  at = request.writeInt16BE(clientId.length, at)
+  at += clientId.copy(request, at)
+  request.writeInt32BE(0, at) // no topics
+  return probe(port, timeoutMs, undefined, (socket, done) => {
+    let received = Buffer.alloc(0)
+    socket.once("close", () => done(undefined))
+    socket.once("connect", () => socket.write(request))
+    socket.on("data", (chunk) => {
+      received = Buffer.concat([received, chunk])
+      if (received.length < 4) return
+      const size = received.readInt32BE(0)
+      if (size < 8 || size > 1 << 20) return done(undefined)
+      if (received.length >= 4 + size) done(parseClusterId(received.subarray(4, 4 + size)))
+    })
+  })
+}
+
+// Metadata response v2: correlation id, brokers [node id, host, port, rack], cluster id, ...
+function parseClusterId(response) {
+  try {
+    let at = 0
+    if (response.readInt32BE(at) !== 1) return undefined
+    at += 4
+    const brokerCount = response.readInt32BE(at)
+    at += 4
+    for (let i = 0; i < brokerCount; i++) {
+      at += 4 // node id
+      at += 2 + response.readInt16BE(at) // host
+      at += 4 // port
+      const rack = response.readInt16BE(at)
+      at += 2 + Math.max(rack, 0)
+    }
+    const length = response.readInt16BE(at)
+    return length < 0 ? undefined : response.toString("utf8", at + 2, at + 2 + length)
+  } catch {
+    return undefined // too short: not a Kafka answer
+  }
+}
+
+// The first client port from `from` on whose port and port + 1 (the controller's) nothing answers.
+async function freePorts(from) {
+  for (let port = from; port < from + 40; port += 2) {
+    if (!(await portAnswers(port)) && !(await portAnswers(port + 1))) return { port, controllerPort: port + 1 }
+  }
+  throw new Error(`no free pair of ports from ${from} to ${from + 39}: set SLUICE_KAFKA_PORT to a free port`)
 }
 
 // --- tools and jars
@@ -398,15 +516,20 @@ function isKafkaProcess(pid) {
 }
 
 function portAnswers(port, timeoutMs = 1_000) {
+  return probe(port, timeoutMs, false, (socket, done) => socket.once("connect", () => done(true)))
+}
+
+// One short connection to the port: `talk(socket, done)` settles the answer; a timeout or an error answers `failed`.
+function probe(port, timeoutMs, failed, talk) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port })
     const done = (answer) => {
       socket.destroy()
       resolve(answer)
     }
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
+    socket.setTimeout(timeoutMs, () => done(failed))
+    socket.once("error", () => done(failed))
+    talk(socket, done)
   })
 }
 

@@ -8,8 +8,9 @@
 // Vitest runs the global setups of every project in its main process before any
 // test, and their teardowns after all tests. Several projects use this file, so
 // the broker is reference-counted on globalThis (each project may load its own
-// copy of this module): the first setup starts the broker (or finds one already
-// listening and reuses it), the last teardown stops it. Whatever happens, the
+// copy of this module): the first setup starts the broker (or reuses one that this
+// harness started from the same cache, checked by its cluster id; a stranger on the
+// port makes it start its own on the next free ports), the last teardown stops it. Whatever happens, the
 // broker never outlives the vitest process (see broker.mjs).
 //
 // SLUICE_KAFKA_BROKERS=host:port[,host:port] runs the tests against that cluster

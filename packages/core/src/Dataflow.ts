@@ -277,7 +277,8 @@ export const filterMap: {
 )
 
 /**
- * Calls `f` with each item (and the epoch) and passes the item on unchanged.
+ * Calls `f` with each item and passes the item on unchanged (for logging or
+ * debugging; `f` gets the item alone, not the epoch).
  *
  * @example
  * ```ts

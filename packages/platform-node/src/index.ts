@@ -1,8 +1,14 @@
 /**
- * Sluice on Node: worker threads for `Dataflow.run(flow, { workers: n })`.
+ * Sluice on Node: worker threads for `Dataflow.run(flow, { workers: n })`, and
+ * the main of a program that runs a dataflow.
  *
  * @since 0.1.0
  */
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeDataflow from "./NodeDataflow.js"
 
 /**
  * @since 0.1.0

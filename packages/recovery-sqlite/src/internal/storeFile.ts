@@ -22,19 +22,71 @@ export const workerFile = (directory: string, workerIndex: number): string =>
 export const lockFile = (directory: string, workerIndex: number): string =>
   path.join(directory, `worker-${workerIndex}.lock`)
 
-/** @internal */
+/**
+ * Creates the store directory and checks, before any work is done, that this
+ * process can write the directory and every store file already in it: SQLite
+ * opens a read-only file read-only without a word, so such a store would fail
+ * only at the first commit, after a whole epoch of work.
+ *
+ * @internal
+ */
 export const ensureDirectory = (directory: string): Effect.Effect<void, StoreUnavailable> =>
   Effect.try({
     try: () => {
       fs.mkdirSync(directory, { recursive: true })
+      requireWritable(directory, "the store directory")
+      for (const name of fs.readdirSync(directory)) {
+        if (STORE_FILE.test(name)) requireWritable(path.join(directory, name), "the store file")
+      }
     },
     catch: (cause) =>
-      new StoreUnavailable({
+      cause instanceof StoreUnavailable ? cause : new StoreUnavailable({
         store: directory,
         reason: "the store directory cannot be created; check the path and its permissions",
         cause
       })
   })
+
+/** The files a store keeps in its directory: worker databases with SQLite's journal files, and the worker locks. */
+const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock)$/
+
+const requireWritable = (file: string, what: string): void => {
+  try {
+    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === "ENOENT") return // removed meanwhile (a peer's journal file): nothing to write to
+    const user = typeof process.getuid === "function" ? ` (uid ${process.getuid()})` : ""
+    throw new StoreUnavailable({
+      store: file,
+      reason: code === "EROFS"
+        ? `${what} is on a read-only file system; put the store on a writable one`
+        : `${what} is not writable by this user${user}, and every commit writes it; ` +
+          `make it writable (chmod u+w, or chown to this user) or run as the user that owns it`,
+      cause: undefined
+    })
+  }
+}
+
+/**
+ * A better-sqlite3 whose native part was compiled for another Node.js (say,
+ * installed under Node 20 and run under Node 24): Node refuses to load it, at
+ * the first `new Database`. Rebuilding it is the fix, not the file system.
+ *
+ * @internal
+ */
+export const nativeBuildMismatch = (file: string, error: unknown): StoreUnavailable | undefined => {
+  const message = error instanceof Error ? error.message : ""
+  const versions = /NODE_MODULE_VERSION (\d+)[\s\S]*NODE_MODULE_VERSION (\d+)/.exec(message)
+  if (versions === null) return undefined
+  return new StoreUnavailable({
+    store: file,
+    reason: `better-sqlite3 was built for another Node.js (module version ${versions[1]}; Node ${process.version} ` +
+      `needs ${versions[2]}): rebuild better-sqlite3 for this Node with \`npm rebuild better-sqlite3\` ` +
+      `(\`pnpm rebuild better-sqlite3\` in a pnpm project)`,
+    cause: undefined
+  })
+}
 
 const HEADER = Buffer.from("SQLite format 3\u0000", "latin1")
 
@@ -126,6 +178,8 @@ export const isBusy = (error: unknown): boolean => {
  */
 export const refail = (file: string, doing: string) => (error: unknown): StoreCorrupt | StoreUnavailable => {
   if (error instanceof StoreCorrupt || error instanceof StoreUnavailable) return error
+  const mismatch = nativeBuildMismatch(file, error)
+  if (mismatch !== undefined) return mismatch
   const code = sqliteCode(error)
   if (code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) {
     return new StoreCorrupt({ store: file, reason: `${doing}: ${sqliteMessage(error)}` })

@@ -7,7 +7,7 @@ import { StoreUnavailable } from "@sluice/core/DataflowError"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { isBusy, lockFile } from "./storeFile.js"
+import { isBusy, lockFile, nativeBuildMismatch } from "./storeFile.js"
 
 /**
  * Holds an exclusive lock on `worker-<n>.lock` for the scope.
@@ -40,8 +40,9 @@ export const acquire = (
         }
         return db
       },
+      // The first better-sqlite3 connection of a run is this one: a build for another Node shows here.
       catch: (error) =>
-        isBusy(error)
+        nativeBuildMismatch(workerFile, error) ?? (isBusy(error)
           ? new StoreUnavailable({
             store: workerFile,
             reason: `worker ${workerIndex} is already open in another live process (or another run of this one), ` +
@@ -52,7 +53,7 @@ export const acquire = (
             store: workerFile,
             reason: `the lock ${file} cannot be taken; check that the directory is writable`,
             cause: error
-          })
+          }))
     }),
     (db) => Effect.sync(() => db.close())
   ))
