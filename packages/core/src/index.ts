@@ -38,3 +38,8 @@ export * as RecoveryStore from "./RecoveryStore.js"
  * @since 0.1.0
  */
 export * as Window from "./Window.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StoreKit from "./StoreKit.js"
