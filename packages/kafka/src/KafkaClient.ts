@@ -208,8 +208,9 @@ export interface KafkaClient {
   /** The topic's partition count and configuration, or none when it does not exist. */
   readonly describeTopic: (topic: string) => Effect.Effect<Option.Option<TopicDescription>, KafkaUnavailable>
   /**
-   * Creates a topic and waits for its partition leaders. Succeeds with `false`
-   * when the topic already existed (whatever its settings).
+   * Creates a topic and waits for its partition leaders, asking again while
+   * the broker is still settling. Succeeds with `false` when the topic
+   * already existed (whatever its settings).
    */
   readonly createTopic: (options: {
     readonly topic: string

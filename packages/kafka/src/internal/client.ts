@@ -50,6 +50,9 @@ const fetchMaxBytes = 4 * 1024 * 1024
  */
 const fetchRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(7)))
 
+/** Retries of a topic creation that met a broker still settling: about 1.5 seconds in all. */
+const createRetry = Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
+
 /**
  * The producer retries what the transaction coordinator answers while it
  * finishes the previous transaction (CONCURRENT_TRANSACTIONS): the first send
@@ -134,7 +137,12 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
             replicationFactor: topic.replicationFactor ?? -1,
             configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({ name, value }))
           }]
-        }))
+        })).pipe(
+          // A busy broker may not know its new partitions' leaders when kafkajs stops asking; asking
+          // again is harmless, since creating a topic that exists changes nothing.
+          Effect.retry({ schedule: createRetry, while: (error) => isTransient(error.cause) }),
+          onWallClock
+        )
 
     const createPartitions: KafkaClient["createPartitions"] = (topic, count) =>
       Effect.gen(function*() {
@@ -372,6 +380,15 @@ const transientErrors = new Set([
 const isRetriable = (cause: unknown): boolean =>
   (cause !== null && typeof cause === "object" && (cause as { retriable?: unknown }).retriable === true) ||
   transientErrors.has(errorName(cause) ?? "")
+
+/** A retriable error, or one that kafkajs gave up retrying (it wraps the last one as `cause`). */
+const isTransient = (cause: unknown): boolean => {
+  for (let current = cause, depth = 0; current !== null && typeof current === "object" && depth < 4; depth++) {
+    if (isRetriable(current)) return true
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
+}
 
 const toRecord = (topic: string, partition: number, offset: number, message: RawMessage): KafkaRecord => ({
   topic,
