@@ -104,6 +104,35 @@ describe("StoreKit collection", () => {
     assert.strictEqual(log.newestEpoch, 1)
   })
 
+  it("committing in place leaves the log a planned commit leaves, for any writes and agreed epochs", () => {
+    // a small deterministic generator: the same sequence on every run
+    let seed = 7
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      // the high bits: an LCG's low bits repeat with a short period
+      return Math.floor(seed / 65536) % n
+    }
+    const planned = new StoreKit.VersionLog({ keepValues: true })
+    const inPlace = new StoreKit.VersionLog({ keepValues: true })
+    let agreed = 0
+    for (let epoch = 1; epoch <= 60; epoch++) {
+      const writes = Array.from({ length: next(8) }, () => {
+        const key = `k${next(6)}`
+        return next(4) === 0 ? del(key) : put(key, `${epoch}.${next(100)}`)
+      })
+      // the other worker lags behind by up to three epochs, and sometimes catches up
+      agreed = Math.max(agreed, epoch - next(4))
+      planned.planCommit(epoch, writes, agreed).apply()
+      inPlace.commit(epoch, writes, agreed)
+      assert.deepStrictEqual(inPlace.counts(), planned.counts(), `after epoch ${epoch}`)
+      for (let at = Math.max(0, agreed - 1); at <= epoch; at++) {
+        assert.deepStrictEqual(texts(inPlace.snapshotsAt("count", at)), texts(planned.snapshotsAt("count", at)))
+      }
+    }
+    // collection did happen: at most two versions per key are left beyond the agreed epoch's
+    assert.isBelow(planned.counts().snapshots + planned.counts().deletions, 6 * 5)
+  })
+
   it("a discard drops the versions of redone epochs, and costs nothing when there are none", () => {
     const log = new StoreKit.VersionLog({ keepValues: true })
     log.planCommit(1, [put("a", "1")], 0).apply()

@@ -74,7 +74,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
               if (records === undefined) handle.outputs.set(record.destination, records = [])
               records.push({ ...record, epoch, workerIndex })
             }
-            log.planCommit(epoch, writes, agreedEpoch(handle.progress, workerCount, { workerIndex, epoch })).apply()
+            log.commit(epoch, writes, agreedEpoch(handle.progress, workerCount, { workerIndex, epoch }))
             handle.progress.set(workerIndex, epoch)
           })
       }

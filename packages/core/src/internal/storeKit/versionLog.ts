@@ -45,6 +45,11 @@ export const collectVersions = <V extends Pick<Version, "epoch" | "deleted">>(
   return kept
 }
 
+/** Whether `collectVersions(versions, agreed)` drops anything, without building its result. */
+const needsCollection = (versions: ReadonlyArray<Version>, agreed: number): boolean =>
+  (versions.length > 1 && versions[1].epoch <= agreed) ||
+  (versions.length > 0 && versions[0].epoch <= agreed && versions[0].deleted)
+
 const insertByEpoch = (versions: Array<Version>, version: Version) => {
   let at = versions.length
   while (at > 0 && versions[at - 1].epoch > version.epoch) at--
@@ -140,16 +145,7 @@ export class VersionLog {
     const changes: Array<Change> = []
     const visit = (stepId: string, key: string, value: Uint8Array | null | undefined) => {
       const before = this.steps.get(stepId)?.get(key)
-      if (before === undefined && value !== undefined) {
-        // the common case: a key's first version, kept unless it deletes nothing
-        if (value === null && epoch <= agreed) return
-        written.push({ stepId, key, epoch, value })
-        changes.push([stepId, key, [this.versionOf(epoch, value)]])
-        return
-      }
-      const candidates = (before ?? []).filter((v) => v.epoch !== epoch)
-      if (value !== undefined) insertByEpoch(candidates, this.versionOf(epoch, value))
-      const kept = collectVersions(candidates, agreed)
+      const kept = this.nextVersions(before, epoch, value, agreed)
       if (value !== undefined && kept.some((v) => v.epoch === epoch)) written.push({ stepId, key, epoch, value })
       for (const old of before ?? []) {
         if (!kept.some((v) => v.epoch === old.epoch)) dropped.push({ stepId, key, epoch: old.epoch })
@@ -169,6 +165,32 @@ export class VersionLog {
         if (epoch > this.newest) this.newest = epoch
       }
     }
+  }
+
+  /**
+   * `planCommit(epoch, writes, agreed).apply()` without the plan, for a store
+   * whose data is the log: writes apply in order, so the last write of a key
+   * counts without first gathering the epoch's keys.
+   */
+  commit(epoch: number, writes: ReadonlyArray<SnapshotWrite>, agreed: number): void {
+    let stepId: string | undefined
+    let keys: Map<string, Array<Version>> | undefined
+    for (let i = 0; i < writes.length; i++) {
+      const write = writes[i]
+      // writes come grouped by step: look the step up once per group
+      if (write.stepId !== stepId || keys === undefined) keys = this.keysOf(stepId = write.stepId)
+      this.setIn(keys, stepId, write.key, this.nextVersions(keys.get(write.key), epoch, write.value, agreed))
+    }
+    for (const [stepId, keys] of this.collectable) {
+      const versionsByKey = this.steps.get(stepId)
+      for (const key of keys) {
+        const versions = versionsByKey?.get(key)
+        if (versions !== undefined && needsCollection(versions, agreed)) {
+          this.setVersions(stepId, key, collectVersions(versions, agreed))
+        }
+      }
+    }
+    if (epoch > this.newest) this.newest = epoch
   }
 
   planDiscard(from: number): VersionPlan {
@@ -211,22 +233,60 @@ export class VersionLog {
     }
   }
 
+  /** A key's versions once `epoch` writes `value` (`undefined`: no write, collection only), after R6. */
+  private nextVersions(
+    before: ReadonlyArray<Version> | undefined,
+    epoch: number,
+    value: Uint8Array | null | undefined,
+    agreed: number
+  ): Array<Version> {
+    const newest = before === undefined || before.length === 0 ? undefined : before[before.length - 1]
+    if (value !== undefined && (newest === undefined || newest.epoch < epoch)) {
+      // the common cases, without the general merge: an epoch every worker has
+      // completed leaves only its own write; otherwise the write goes after the
+      // versions collection keeps, which it does not change
+      if (epoch <= agreed) return value === null ? [] : [this.versionOf(epoch, value)]
+      const kept = newest === undefined
+        ? []
+        : needsCollection(before!, agreed)
+        ? collectVersions(before!, agreed)
+        : [...before!]
+      kept.push(this.versionOf(epoch, value))
+      return kept
+    }
+    if (value === undefined) return collectVersions(before ?? [], agreed)
+    // a second write of the key in the same epoch replaces the first
+    const candidates = before === undefined ? [] : before.filter((v) => v.epoch !== epoch)
+    insertByEpoch(candidates, this.versionOf(epoch, value))
+    return collectVersions(candidates, agreed)
+  }
+
   private versionOf(epoch: number, value: Uint8Array | null): Version {
     return { epoch, deleted: value === null, value: value === null || !this.keepValues ? undefined : value }
   }
 
-  private setVersions(stepId: string, key: string, versions: Array<Version>): void {
+  private keysOf(stepId: string): Map<string, Array<Version>> {
     let keys = this.steps.get(stepId)
     if (keys === undefined) this.steps.set(stepId, keys = new Map())
+    return keys
+  }
+
+  private setVersions(stepId: string, key: string, versions: Array<Version>): void {
+    this.setIn(this.keysOf(stepId), stepId, key, versions)
+  }
+
+  private setIn(keys: Map<string, Array<Version>>, stepId: string, key: string, versions: Array<Version>): void {
     if (versions.length === 0) keys.delete(key)
     else keys.set(key, versions)
-    let collectable = this.collectable.get(stepId)
-    if (versions.length > 1 || versions.some((v) => v.deleted)) {
+    if (versions.length > 1 || (versions.length === 1 && versions[0].deleted)) {
+      let collectable = this.collectable.get(stepId)
       if (collectable === undefined) this.collectable.set(stepId, collectable = new Set())
       collectable.add(key)
-    } else if (collectable !== undefined) {
-      collectable.delete(key)
-      if (collectable.size === 0) this.collectable.delete(stepId)
+    } else if (this.collectable.size > 0) {
+      const collectable = this.collectable.get(stepId)
+      if (collectable !== undefined && collectable.delete(key) && collectable.size === 0) {
+        this.collectable.delete(stepId)
+      }
     }
   }
 }
