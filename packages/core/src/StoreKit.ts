@@ -159,6 +159,9 @@ export const collectVersions: <V extends Pick<Version, "epoch" | "deleted">>(
  * // write plan.written, delete plan.dropped, in one transaction; then:
  * plan.apply()
  * log.snapshotsAt("count", 1) // [{ key: "a", value: bytes }]
+ * // a store whose data is the log commits in place
+ * log.commit(2, [{ stepId: "count", key: "a", value: null }], 2)
+ * log.snapshotsAt("count", 2) // []
  * ```
  * @since 0.1.0
  * @category collection
