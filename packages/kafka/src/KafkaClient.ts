@@ -141,8 +141,9 @@ export interface RecordMetadata {
  */
 export interface ProducerOptions {
   /**
-   * Makes the producer transactional under this id. Connecting fences any
-   * earlier producer with the same id and aborts what it left open.
+   * Makes the producer transactional under this id. Its first transaction
+   * fences any earlier producer with the same id and aborts what that one
+   * left open.
    */
   readonly transactionalId?: string
   /** How long the broker lets a transaction stay open before aborting it; default 60 seconds. */
