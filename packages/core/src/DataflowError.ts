@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { describeCause } from "./internal/storeKit/cause.js"
 
 /**
  * A user function (or an input, or an output) failed. The epoch in progress is
@@ -305,13 +306,3 @@ export const DataflowErrorSchema = Schema.Union(
  * @category models
  */
 export type RecoveryError = RecoveryMismatch | StoreVersionUnsupported | StoreUnavailable | StoreCorrupt
-
-const describeCause = (cause: unknown): string => {
-  if (cause instanceof Error) return cause.message
-  if (typeof cause === "string") return cause
-  try {
-    return JSON.stringify(cause) ?? String(cause)
-  } catch {
-    return String(cause)
-  }
-}

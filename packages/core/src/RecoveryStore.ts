@@ -20,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type RecoveryError, RecoveryMismatch, StoreUnavailable, StoreVersionUnsupported } from "./DataflowError.js"
 import * as memory from "./internal/memoryBackend.js"
+import * as agreement from "./internal/storeKit/agreement.js"
 
 /**
  * The version of the store layout written by this release. A store with a
@@ -370,7 +371,8 @@ const rescaleWith = (
 
 /**
  * R3: one past the smallest last-completed epoch over all workers; a worker
- * that never completed an epoch holds everyone at epoch 1.
+ * that never completed an epoch holds everyone at epoch 1. The same as
+ * `StoreKit.resumeEpoch`, kept here for the service's users.
  *
  * @example
  * ```ts
@@ -381,14 +383,8 @@ const rescaleWith = (
  * @since 0.1.0
  * @category resume
  */
-export const resumeEpochOf = (progress: ReadonlyArray<WorkerProgress>, workerCount: number): number => {
-  let min = Infinity
-  for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
-    const found = progress.find((p) => p.workerIndex === workerIndex)
-    min = Math.min(min, found === undefined ? 0 : found.epoch)
-  }
-  return (min === Infinity ? 0 : min) + 1
-}
+export const resumeEpochOf: (progress: ReadonlyArray<WorkerProgress>, workerCount: number) => number =
+  agreement.resumeEpoch
 
 /**
  * A Layer of the service over a backend.

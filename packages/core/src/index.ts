@@ -42,4 +42,9 @@ export * as Window from "./Window.js"
 /**
  * @since 0.1.0
  */
+export * as StoreKit from "./StoreKit.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as WorkerRuntime from "./WorkerRuntime.js"

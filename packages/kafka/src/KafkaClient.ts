@@ -7,6 +7,10 @@
  * consumer-group commits, so reading is "this partition, from this offset",
  * as the Java client's `assign` + `seek` do.
  *
+ * The interface is Sluice's own: kafkajs 2.2.4 does the work underneath, and
+ * none of its types show here, so the client beneath can change without
+ * changing this module.
+ *
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
@@ -14,7 +18,6 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { Admin, Kafka, Producer, ProducerConfig } from "kafkajs"
 import * as internal from "./internal/client.js"
 import type { KafkaUnavailable, OffsetOutOfRange, TopicNotFound } from "./KafkaError.js"
 
@@ -90,6 +93,110 @@ export interface PartitionOffsets {
 export type Until = "end" | "follow" | { readonly before: number }
 
 /**
+ * A record to produce. Without `partition`, the key chooses the partition
+ * (murmur2, as the Java client does); records without a key are spread.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProducerRecord {
+  readonly key: Uint8Array | string | null
+  /** `null` is a tombstone: on a compacted topic it deletes the key. */
+  readonly value: Uint8Array | string | null
+  readonly partition?: number
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/**
+ * Records for one topic, in the order they are to be written.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicRecords {
+  readonly topic: string
+  readonly records: ReadonlyArray<ProducerRecord>
+}
+
+/**
+ * Where a send wrote: per topic and partition, the offset of the first
+ * record (`undefined` when the broker did not say).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecordMetadata {
+  readonly topic: string
+  readonly partition: number
+  readonly baseOffset: number | undefined
+}
+
+/**
+ * How a producer behaves. Every producer is idempotent, sends one request at
+ * a time per broker, waits for all in-sync replicas, and never creates
+ * topics by writing to them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProducerOptions {
+  /**
+   * Makes the producer transactional under this id. Its first transaction
+   * fences any earlier producer with the same id and aborts what that one
+   * left open.
+   */
+  readonly transactionalId?: string
+  /** How long the broker lets a transaction stay open before aborting it; default 60 seconds. */
+  readonly transactionTimeout?: Duration.DurationInput
+}
+
+/**
+ * One open transaction of a transactional producer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transaction {
+  /** Sends records as part of the transaction; they become visible to read_committed readers with its commit. */
+  readonly send: (batch: ReadonlyArray<TopicRecords>) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable>
+}
+
+/**
+ * A connected producer, disconnected when its scope closes.
+ *
+ * @example
+ * ```ts
+ * import { KafkaClient } from "@sluice/kafka"
+ * import { Effect } from "effect"
+ *
+ * const both = Effect.gen(function*() {
+ *   const client = yield* KafkaClient.make({ brokers: ["127.0.0.1:9092"] })
+ *   const producer = yield* client.producer({ transactionalId: "transfers-1" })
+ *   // both records or neither, for read_committed readers
+ *   yield* producer.transaction((transaction) =>
+ *     transaction.send([
+ *       { topic: "debits", records: [{ key: "ada", value: "-5" }] },
+ *       { topic: "credits", records: [{ key: "bob", value: "5" }] }
+ *     ])
+ *   )
+ * }).pipe(Effect.scoped)
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export interface Producer {
+  /** Sends records outside any transaction. */
+  readonly send: (batch: ReadonlyArray<TopicRecords>) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable>
+  /**
+   * Runs `body` in a transaction (transactional producers only): it commits
+   * when `body` succeeds and is aborted when `body` fails or is interrupted.
+   */
+  readonly transaction: <A, E, R>(
+    body: (transaction: Transaction) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | KafkaUnavailable, R>
+}
+
+/**
  * A connected client.
  *
  * @since 0.1.0
@@ -97,15 +204,14 @@ export type Until = "end" | "follow" | { readonly before: number }
  */
 export interface KafkaClient {
   readonly brokers: ReadonlyArray<string>
-  /** The kafkajs client, for what this interface does not cover. */
-  readonly kafka: Kafka
-  /** A connected kafkajs admin client. */
-  readonly admin: Admin
+  /** The names of the cluster's topics. */
+  readonly listTopics: Effect.Effect<ReadonlyArray<string>, KafkaUnavailable>
   /** The topic's partition count and configuration, or none when it does not exist. */
   readonly describeTopic: (topic: string) => Effect.Effect<Option.Option<TopicDescription>, KafkaUnavailable>
   /**
-   * Creates a topic and waits for its partition leaders. Succeeds with `false`
-   * when the topic already existed (whatever its settings).
+   * Creates a topic and waits for its partition leaders, asking again while
+   * the broker is still settling. Succeeds with `false` when the topic
+   * already existed (whatever its settings).
    */
   readonly createTopic: (options: {
     readonly topic: string
@@ -123,6 +229,11 @@ export interface KafkaClient {
   readonly createPartitions: (topic: string, count: number) => Effect.Effect<void, KafkaUnavailable>
   /** Deletes topics; topics that do not exist are left out. */
   readonly deleteTopics: (topics: ReadonlyArray<string>) => Effect.Effect<void, KafkaUnavailable>
+  /**
+   * Deletes the records of a partition before an offset, as retention does:
+   * afterwards the partition starts at `before`.
+   */
+  readonly deleteRecords: (topic: string, partition: number, before: number) => Effect.Effect<void, KafkaUnavailable>
   /**
    * The last stable offset (the end of what read_committed readers see) of
    * each listed partition: where a read "to the end" started now stops.
@@ -145,8 +256,8 @@ export interface KafkaClient {
     /** How long a fetch waits for new records when following; default 500 ms. */
     readonly maxWait?: Duration.DurationInput
   }) => Stream.Stream<KafkaRecord, KafkaUnavailable | OffsetOutOfRange>
-  /** A connected kafkajs producer, disconnected when the scope closes. */
-  readonly producer: (config: ProducerConfig) => Effect.Effect<Producer, KafkaUnavailable, Scope.Scope>
+  /** A connected producer, disconnected when the scope closes. */
+  readonly producer: (options?: ProducerOptions) => Effect.Effect<Producer, KafkaUnavailable, Scope.Scope>
 }
 
 /**

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { StoreKit } from "@sluice/core"
 import * as Schema from "effect/Schema"
 
 /**
@@ -123,7 +124,7 @@ export type KafkaError = KafkaUnavailable | TopicNotFound | OffsetOutOfRange | R
  */
 export const describeCause = (cause: unknown): string => {
   const type = protocolErrorType(cause)
-  const message = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : safeJson(cause)
+  const message = StoreKit.describeCause(cause)
   return type !== undefined && !message.includes(type) ? `${message} (${type})` : message
 }
 
@@ -147,12 +148,4 @@ export const protocolErrorType = (cause: unknown): string | undefined => {
     current = (current as { readonly cause?: unknown }).cause
   }
   return undefined
-}
-
-const safeJson = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
 }

@@ -15,16 +15,13 @@
  *
  * @since 0.1.0
  */
+import { Output } from "@sluice/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-// kafkajs is CommonJS whose named exports Node cannot detect: take them from the default export
-import { Output } from "@sluice/core"
-import Kafkajs, { type Message } from "kafkajs"
 import * as KafkaClient from "./KafkaClient.js"
-import { KafkaUnavailable } from "./KafkaError.js"
 
 /**
  * @since 0.1.0
@@ -123,29 +120,16 @@ export const make = <A, I extends string>(options: Options<A, I>): Output.Output
       }
       const client = yield* connect
       yield* ensureTopic(client)
-      const producer = yield* client.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Kafkajs.Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false
-      })
+      const producer = yield* client.producer()
       const batchSize = options.batchSize ?? 10_000
       const send = Effect.suspend(() => {
         const items = pending
         pending = []
         if (items.length === 0) return Effect.void
         return Effect.gen(function*() {
-          const messages: Array<Message> = (yield* toRecords(items)).map(({ key, value }) => ({
-            key: key === null ? null : Buffer.from(key),
-            value: Buffer.from(value)
-          }))
-          for (let start = 0; start < messages.length; start += batchSize) {
-            const batch = messages.slice(start, start + batchSize)
-            yield* Effect.tryPromise({
-              try: () => producer.send({ topic, messages: batch, acks: -1 }),
-              catch: (cause) =>
-                new KafkaUnavailable({ brokers: client.brokers, operation: `send to topic ${topic}`, cause })
-            })
+          const records = yield* toRecords(items)
+          for (let start = 0; start < records.length; start += batchSize) {
+            yield* producer.send([{ topic, records: records.slice(start, start + batchSize) }])
           }
         })
       })

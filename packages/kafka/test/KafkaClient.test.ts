@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import Kafkajs from "kafkajs"
 import { testClient } from "./fixtures/kafka.js"
 
 describe("KafkaClient", () => {
@@ -8,19 +7,16 @@ describe("KafkaClient", () => {
     Effect.gen(function*() {
       const client = yield* testClient()
       const topic = yield* client.topic("read", 2)
-      const producer = yield* client.producer({
-        transactionalId: `${topic}-tx`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Kafkajs.Partitioners.DefaultPartitioner
-      })
+      const producer = yield* client.producer({ transactionalId: `${topic}-tx` })
       for (let i = 0; i < 6; i++) {
-        yield* Effect.promise(async () => {
-          const tx = await producer.transaction()
-          await tx.send({ topic, messages: [{ key: `k${i}`, value: `v${i}`, partition: 0 }] })
-          if (i === 2) await tx.abort()
-          else await tx.commit()
-        })
+        const sent = yield* Effect.either(producer.transaction((tx) =>
+          Effect.gen(function*() {
+            yield* tx.send([{ topic, records: [{ key: `k${i}`, value: `v${i}`, partition: 0 }] }])
+            // a failing body aborts the transaction
+            if (i === 2) return yield* Effect.fail("abort")
+          })
+        ))
+        assert.strictEqual(sent._tag, i === 2 ? "Left" : "Right")
       }
       const all = yield* Stream.runCollect(client.read({ topic, partition: 0, from: "start", until: "end" }))
       const values = Chunk.toReadonlyArray(all).map((r) => new TextDecoder().decode(r.value!))

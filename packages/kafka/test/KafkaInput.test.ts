@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, Output, RecoveryStore } from "@sluice/core"
 import { KafkaError, KafkaInput } from "@sluice/kafka"
 import { Cause, Effect, Exit, Fiber, Option, Ref, Schema } from "effect"
-import Kafkajs from "kafkajs"
 import { brokers, testClient } from "./fixtures/kafka.js"
 
 const Event = Schema.Struct({ n: Schema.Number })
@@ -12,13 +11,7 @@ const produce = (
   client: Effect.Effect.Success<ReturnType<typeof testClient>>,
   topic: string,
   values: ReadonlyArray<{ readonly key: string; readonly value: string }>
-) =>
-  Effect.promise(async () => {
-    const producer = client.kafka.producer({ createPartitioner: Kafkajs.Partitioners.DefaultPartitioner })
-    await producer.connect()
-    await producer.send({ topic, messages: values.map((v) => ({ key: v.key, value: v.value })) })
-    await producer.disconnect()
-  })
+) => Effect.scoped(Effect.flatMap(client.producer(), (producer) => producer.send([{ topic, records: values }])))
 
 const events = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ key: `k${(from + i) % 7}`, value: JSON.stringify({ n: from + i }) }))
@@ -196,10 +189,7 @@ describe("KafkaInput", () => {
       yield* Dataflow.run(collectFlow(input, [])).pipe(Effect.provide(RecoveryStore.layerMemory(handle)))
       yield* produce(client, topic, events(10, 10))
       // retention deletes offsets 10 to 14 before the next run
-      yield* Effect.promise(async () => {
-        await client.admin.fetchTopicMetadata({ topics: [topic] }) // kafkajs finds the leader only for known topics
-        await client.admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: "15" }] })
-      })
+      yield* client.deleteRecords(topic, 0, 15)
       const exit = yield* Dataflow.run(collectFlow(input, [])).pipe(
         Effect.provide(RecoveryStore.layerMemory(handle)),
         Effect.exit

@@ -130,15 +130,11 @@ describe("exactly-once with the Kafka store, across SIGKILLs", () => {
           account: `acct-${next(12)}`,
           amount: next(100) - 30
         }))
-        yield* Effect.promise(async () => {
-          const producer = client.kafka.producer({ createPartitioner: Kafkajs.Partitioners.DefaultPartitioner })
-          await producer.connect()
-          await producer.send({
+        yield* Effect.scoped(Effect.flatMap(client.producer(), (producer) =>
+          producer.send([{
             topic: input,
-            messages: transfers.map((t) => ({ key: t.account, value: JSON.stringify(t) }))
-          })
-          await producer.disconnect()
-        })
+            records: transfers.map((t) => ({ key: t.account, value: JSON.stringify(t) }))
+          }])))
 
         const options: CrashFlowOptions = {
           brokers: store.brokers,

@@ -1,15 +1,27 @@
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as RcRef from "effect/RcRef"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 // kafkajs is CommonJS whose named exports Node cannot detect: take them from the default export
-import Kafkajs, { type IHeaders } from "kafkajs"
-import type { KafkaClient, KafkaRecord, Options, PartitionOffsets, TopicDescription } from "../KafkaClient.js"
+import Kafkajs, { type IHeaders, type Message, type RecordMetadata as KafkajsMetadata } from "kafkajs"
+import type {
+  KafkaClient,
+  KafkaRecord,
+  Options,
+  PartitionOffsets,
+  Producer,
+  RecordMetadata,
+  TopicDescription,
+  TopicRecords,
+  Transaction
+} from "../KafkaClient.js"
 import { KafkaUnavailable, OffsetOutOfRange, TopicNotFound } from "../KafkaError.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
 
@@ -32,7 +44,34 @@ const connectRetry = { initialRetryTime: 100, retries: 4, maxRetryTime: 1_000, f
 /** Bytes one fetch may return per partition; a larger first batch still comes whole. */
 const fetchMaxBytes = 4 * 1024 * 1024
 
-const fetchRetries = 7
+/**
+ * Fetches meet moved leaders and dropped connections; fresh metadata finds the
+ * partition again. Seven retries from 50 ms wait about six seconds in all.
+ */
+const fetchRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(7)))
+
+/** Retries of a topic creation that met a broker still settling: about 1.5 seconds in all. */
+const createRetry = Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
+
+/**
+ * The producer retries what the transaction coordinator answers while it
+ * finishes the previous transaction (CONCURRENT_TRANSACTIONS): the first send
+ * after a commit often meets it for a few milliseconds. kafkajs's default
+ * first wait (300 ms) would cost that much per epoch; the Java producer waits
+ * 20 ms in this case.
+ */
+const producerRetry = { initialRetryTime: 20, retries: 10, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 }
+
+/**
+ * The wall clock. Requests to the brokers and the waits between them live on
+ * it: they must not stop under a `TestClock` that drives a dataflow's epochs
+ * and windows.
+ *
+ * @internal
+ */
+export const onWallClock: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Effect.withClock(
+  Clock.make()
+)
 
 /** @internal */
 export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavailable, Scope.Scope> =>
@@ -48,24 +87,21 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
     })
     const admin = kafka.admin({ retry: connectRetry })
     const cluster = makeReadCluster(kafka)
-    const connectTimeout = options.connectTimeout ?? "10 seconds"
+    const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
     const connect = (name: string, connect: () => Promise<void>, disconnect: () => Promise<void>) =>
       Effect.gen(function*() {
         // registered before connecting: a connect that times out still leaves sockets and timers to stop
         yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(disconnect)))
-        const deadline = Duration.toMillis(connectTimeout)
-        yield* Effect.tryPromise({
-          // a promise race, not a fiber race: opening may run in a finalizer, where a losing fiber cannot be interrupted
-          try: () =>
-            new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(
-                () => reject(new Error(`no answer within ${Duration.format(Duration.millis(deadline))}`)),
-                deadline
-              )
-              connect().then(resolve, reject).finally(() => clearTimeout(timer))
-            }),
-          catch: unavailable(`connect (${name})`)
-        })
+        yield* Effect.tryPromise({ try: connect, catch: unavailable(`connect (${name})`) }).pipe(
+          // opening may run in a finalizer: the attempt must stay interruptible for the timeout to end it
+          Effect.interruptible,
+          Effect.timeoutFail({
+            duration: connectTimeout,
+            onTimeout: () =>
+              unavailable(`connect (${name})`)(new Error(`no answer within ${Duration.format(connectTimeout)}`))
+          }),
+          onWallClock
+        )
       })
     yield* connect("admin", () => admin.connect(), () => admin.disconnect())
     yield* connect("reader", () => cluster.connect(), () => cluster.disconnect())
@@ -101,7 +137,12 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
             replicationFactor: topic.replicationFactor ?? -1,
             configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({ name, value }))
           }]
-        }))
+        })).pipe(
+          // A busy broker may not know its new partitions' leaders when kafkajs stops asking; asking
+          // again is harmless, since creating a topic that exists changes nothing.
+          Effect.retry({ schedule: createRetry, while: (error) => isTransient(error.cause) }),
+          onWallClock
+        )
 
     const createPartitions: KafkaClient["createPartitions"] = (topic, count) =>
       Effect.gen(function*() {
@@ -118,7 +159,8 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
                 unavailable(`grow topic ${topic} to ${count} partitions`)("the new partitions are not visible")
               )
           ),
-          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds"))),
+          onWallClock
         )
       })
 
@@ -146,25 +188,26 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
       readonly partition: number
       readonly offset: number
       readonly maxWaitMs: number
-    }) =>
-      Effect.gen(function*() {
-        const { offset, partition, topic } = request
-        for (let retry = 0;; retry++) {
-          const result = yield* Effect.either(Effect.tryPromise({
-            try: () => fetchPartition(cluster, { ...request, maxBytes: fetchMaxBytes }),
-            catch: (cause) => cause
-          }))
-          if (Either.isRight(result)) return result.right
-          const cause = result.left
-          if (errorName(cause) === "KafkaJSOffsetOutOfRange") return yield* outOfRange(topic, partition, offset)
-          if (!isRetriable(cause) || retry >= fetchRetries) {
-            return yield* new KafkaUnavailable({ brokers, operation: `fetch ${topic}/${partition}@${offset}`, cause })
-          }
-          // Leaders move and connections drop; fresh metadata finds the partition again.
-          yield* brokerDelay(50 * 2 ** retry)
-          yield* Effect.ignore(Effect.tryPromise(() => cluster.refreshMetadata()))
-        }
-      })
+    }) => {
+      const { offset, partition, topic } = request
+      return Effect.tryPromise({
+        try: () => fetchPartition(cluster, { ...request, maxBytes: fetchMaxBytes }),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.retry(
+          fetchRetry.pipe(
+            Schedule.whileInput(isRetriable),
+            Schedule.tapInput(() => Effect.ignore(Effect.tryPromise(() => cluster.refreshMetadata())))
+          )
+        ),
+        onWallClock,
+        Effect.catchAll((cause) =>
+          errorName(cause) === "KafkaJSOffsetOutOfRange"
+            ? outOfRange(topic, partition, offset)
+            : Effect.fail(new KafkaUnavailable({ brokers, operation: `fetch ${topic}/${partition}@${offset}`, cause }))
+        )
+      )
+    }
 
     const offsets = (topic: string): Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaUnavailable | TopicNotFound> =>
       Effect.gen(function*() {
@@ -199,13 +242,14 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
             end = (yield* offsetsOf(topic, [partition], false)).get(partition) ?? 0
           }
           if (end !== undefined && next >= end) return yield* Effect.fail(Option.none())
-          const startedAt = Date.now()
-          const fetched = yield* fetch({ topic, partition, offset: next, maxWaitMs: end === undefined ? followMs : 0 })
+          const [waited, fetched] = yield* onWallClock(
+            Effect.timed(fetch({ topic, partition, offset: next, maxWaitMs: end === undefined ? followMs : 0 }))
+          )
           if (!fetched.progressed) {
             // Nothing after `next` but batches that compaction emptied: a bounded read is complete.
             if (end !== undefined) done = true
             // An emptied batch answers at once; don't spin on it while following.
-            else if (Date.now() - startedAt < followMs / 2) yield* brokerDelay(followMs)
+            else if (Duration.toMillis(waited) < followMs / 2) yield* onWallClock(Effect.sleep(followMs))
             return Chunk.empty<KafkaRecord>()
           }
           next = fetched.next
@@ -220,22 +264,62 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
         return Stream.repeatEffectChunkOption(Effect.mapError(pull, (e) => Option.isOption(e) ? e : Option.some(e)))
       })
 
-    const producer: KafkaClient["producer"] = (config) =>
+    const producer: KafkaClient["producer"] = (producerOptions = {}) =>
       Effect.gen(function*() {
-        const created = kafka.producer(config)
+        const created = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: Kafkajs.Partitioners.DefaultPartitioner,
+          retry: producerRetry,
+          transactionTimeout: Duration.toMillis(producerOptions.transactionTimeout ?? "60 seconds"),
+          ...(producerOptions.transactionalId === undefined ? {} : { transactionalId: producerOptions.transactionalId })
+        })
         yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => created.disconnect())))
         yield* attempt("connect (producer)", () => created.connect())
-        return created
+        const send = (
+          operation: string,
+          write: (
+            request: { topicMessages: Array<{ topic: string; messages: Array<Message> }>; acks: -1 }
+          ) => Promise<ReadonlyArray<KafkajsMetadata>>
+        ) =>
+        (batch: ReadonlyArray<TopicRecords>) =>
+          Effect.map(
+            attempt(
+              `${operation} to topic ${batch.map((b) => b.topic).join(", ")}`,
+              () => write({ topicMessages: batch.map(toTopicMessages), acks: -1 })
+            ),
+            (sent) => sent.map(toMetadata)
+          )
+        const transaction: Producer["transaction"] = (body) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function*() {
+              const open = yield* attempt("begin a transaction", () => created.transaction())
+              const abort = Effect.ignore(
+                Effect.tryPromise(() => open.isActive() ? open.abort() : Promise.resolve())
+              )
+              const inside: Transaction = { send: send("send in a transaction", (request) => open.sendBatch(request)) }
+              const result = yield* Effect.onError(restore(body(inside)), () => abort)
+              yield* Effect.onError(attempt("commit a transaction", () => open.commit()), () => abort)
+              return result
+            })
+          )
+        return { send: send("send", (request) => created.sendBatch(request)), transaction } satisfies Producer
       })
 
     return {
       brokers,
-      kafka,
-      admin,
+      listTopics: attempt("list topics", () => admin.listTopics()),
       describeTopic,
       createTopic,
       createPartitions,
       deleteTopics,
+      deleteRecords: (topic, partition, before) =>
+        attempt(`delete the records of ${topic}/${partition} before offset ${before}`, async () => {
+          // kafkajs finds the partition leader only for topics whose metadata it holds
+          await admin.fetchTopicMetadata({ topics: [topic] })
+          await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] })
+        }),
       endOffsets: (topic, partitions) => offsetsOf(topic, partitions, false),
       offsets,
       read,
@@ -245,40 +329,39 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
 
 /** @internal */
 export const makeShared = (options: Options): Effect.Effect<KafkaClient, KafkaUnavailable, Scope.Scope> => {
-  let current: { readonly client: KafkaClient; readonly scope: Scope.CloseableScope; users: number } | undefined
-  const lock = Effect.unsafeMakeSemaphore(1)
-  const acquire = lock.withPermits(1)(Effect.gen(function*() {
-    if (current !== undefined) {
-      current.users++
-      return current.client
-    }
-    const scope = yield* Scope.make()
-    const client = yield* make(options).pipe(
-      Scope.extend(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+  // The reference outlives every user: the first user connects, the last one to leave disconnects.
+  // A connect that fails closes what it opened at once: RcRef keeps the scope of a failed acquire open.
+  const acquire = Effect.gen(function*() {
+    const connection = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    return yield* make(options).pipe(
+      Scope.extend(connection),
+      Effect.onError((cause) => Scope.close(connection, Exit.failCause(cause)))
     )
-    current = { client, scope, users: 1 }
-    return client
-  }))
-  const release = lock.withPermits(1)(Effect.suspend(() => {
-    if (current === undefined || --current.users > 0) return Effect.void
-    const { scope } = current
-    current = undefined
-    return Scope.close(scope, Exit.void)
-  }))
-  return Effect.acquireRelease(acquire, () => release)
+  })
+  const shared = Effect.runSync(
+    Effect.flatMap(Scope.make(), (scope) => Scope.extend(RcRef.make({ acquire }), scope))
+  )
+  return RcRef.get(shared)
 }
 
-/**
- * Waits in real time. These waits pace requests to the brokers, which live on
- * the wall clock: they must not stop under a `TestClock` that drives the
- * dataflow's epochs and windows.
- */
-const brokerDelay = (millis: number): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), millis)
-    return Effect.sync(() => clearTimeout(timer))
-  })
+const toTopicMessages = ({ records, topic }: TopicRecords) => ({
+  topic,
+  messages: records.map((record): Message => ({
+    key: toBuffer(record.key),
+    value: toBuffer(record.value),
+    ...(record.partition === undefined ? {} : { partition: record.partition }),
+    ...(record.headers === undefined ? {} : { headers: { ...record.headers } })
+  }))
+})
+
+const toBuffer = (bytes: Uint8Array | string | null): Buffer | string | null =>
+  bytes === null || typeof bytes === "string" ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+const toMetadata = (sent: KafkajsMetadata): RecordMetadata => ({
+  topic: sent.topicName,
+  partition: sent.partition,
+  baseOffset: sent.baseOffset === undefined ? undefined : Number(sent.baseOffset)
+})
 
 const errorName = (cause: unknown): string | undefined =>
   cause !== null && typeof cause === "object" && typeof (cause as { name?: unknown }).name === "string"
@@ -297,6 +380,15 @@ const transientErrors = new Set([
 const isRetriable = (cause: unknown): boolean =>
   (cause !== null && typeof cause === "object" && (cause as { retriable?: unknown }).retriable === true) ||
   transientErrors.has(errorName(cause) ?? "")
+
+/** A retriable error, or one that kafkajs gave up retrying (it wraps the last one as `cause`). */
+const isTransient = (cause: unknown): boolean => {
+  for (let current = cause, depth = 0; current !== null && typeof current === "object" && depth < 4; depth++) {
+    if (isRetriable(current)) return true
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
+}
 
 const toRecord = (topic: string, partition: number, offset: number, message: RawMessage): KafkaRecord => ({
   topic,

@@ -10,17 +10,23 @@
  *   version (a value, or a deletion marker), and `["o", epoch, sequence]` → an
  *   output record held until every worker has completed its epoch.
  *
- * Keys are JSON arrays: unambiguous for any step id and key, and readable in
- * `kafka-console-consumer`. Every version has its own record key, so
+ * Keys are JSON arrays, decoded with `Schema`: unambiguous for any step id and
+ * key, and readable in `kafka-console-consumer`. Every version has its own record key, so
  * compaction never replaces a version a resume may still need; versions that
  * are no longer needed (R6) are deleted with tombstones (null values), which
  * compaction then drops.
  *
  * Values start with a header: the bytes `SLU`, the format version, and a kind
  * byte. A topic written by anything else fails to open as `StoreCorrupt`.
- *
- * @internal
  */
+import { DataflowError } from "@sluice/core"
+import type { KafkaClient } from "@sluice/kafka"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { StoreErrors } from "./storeErrors.js"
+
+/** @internal */
 export const FORMAT_VERSION = 1
 
 const MAGIC_0 = 0x53 // S
@@ -44,75 +50,102 @@ const kindsByCode = new Map<number, ValueKind>(
   (Object.entries(kindCodes) as Array<[ValueKind, number]>).map(([kind, code]) => [code, kind])
 )
 
-/** @internal */
-export type ProgressKey =
-  | { readonly _tag: "Meta" }
-  | { readonly _tag: "Progress"; readonly workerIndex: number }
-  /** The partition's worker was reset for a rescale: a smaller worker count may leave the partition unused. */
-  | { readonly _tag: "Retired"; readonly workerIndex: number }
+const Count = Schema.NonNegativeInt
+
+/** `["meta"]`: the store meta, in partition 0. */
+const MetaKey = Schema.transform(Schema.Tuple(Schema.Literal("meta")), Schema.TaggedStruct("Meta", {}), {
+  strict: true,
+  decode: () => ({ _tag: "Meta" as const }),
+  encode: () => ["meta"] as const
+})
+
+/** `[name, w]`: a record about worker `w`. */
+const workerKey = <const Name extends string, const Tag extends string>(name: Name, tag: Tag) =>
+  Schema.transform(Schema.Tuple(Schema.Literal(name), Count), Schema.TaggedStruct(tag, { workerIndex: Count }), {
+    strict: true,
+    decode: ([, workerIndex]) => ({ _tag: tag, workerIndex }),
+    encode: ({ workerIndex }) => [name, workerIndex] as const
+  })
+
+/** `["progress", w]`: the last epoch worker `w` completed. */
+const ProgressOf = workerKey("progress", "Progress")
+
+/** `["retired", w]`: worker `w` was reset for a rescale; a smaller worker count may leave its partition unused. */
+const RetiredOf = workerKey("retired", "Retired")
+
+/** `["v", stepId, key, epoch]`: one snapshot version. */
+const VersionOf = Schema.transform(
+  Schema.Tuple(Schema.Literal("v"), Schema.String, Schema.String, Count),
+  Schema.TaggedStruct("Version", { stepId: Schema.String, key: Schema.String, epoch: Count }),
+  {
+    strict: true,
+    decode: ([, stepId, key, epoch]) => ({ _tag: "Version" as const, stepId, key, epoch }),
+    encode: ({ epoch, key, stepId }) => ["v", stepId, key, epoch] as const
+  }
+)
+
+/** `["o", epoch, sequence]`: an output record held until every worker has completed its epoch. */
+const HeldOf = Schema.transform(
+  Schema.Tuple(Schema.Literal("o"), Count, Count),
+  Schema.TaggedStruct("Held", { epoch: Count, sequence: Count }),
+  {
+    strict: true,
+    decode: ([, epoch, sequence]) => ({ _tag: "Held" as const, epoch, sequence }),
+    encode: ({ epoch, sequence }) => ["o", epoch, sequence] as const
+  }
+)
+
+const ProgressKeyJson = Schema.parseJson(Schema.Union(MetaKey, ProgressOf, RetiredOf))
+const StateKeyJson = Schema.parseJson(Schema.Union(VersionOf, HeldOf))
 
 /** @internal */
-export type StateKey =
-  | { readonly _tag: "Version"; readonly stepId: string; readonly key: string; readonly epoch: number }
-  | { readonly _tag: "Held"; readonly epoch: number; readonly sequence: number }
+export type ProgressKey = typeof ProgressKeyJson.Type
 
 /** @internal */
-export const metaKey = (): Buffer => Buffer.from(JSON.stringify(["meta"]))
+export type StateKey = typeof StateKeyJson.Type
 
-/** @internal */
-export const progressKey = (workerIndex: number): Buffer => Buffer.from(JSON.stringify(["progress", workerIndex]))
+const encodeProgressKey = Schema.encodeSync(ProgressKeyJson)
+const encodeStateKey = Schema.encodeSync(StateKeyJson)
+const decodeProgressKeyText = Schema.decodeEither(ProgressKeyJson)
+const decodeStateKeyText = Schema.decodeEither(StateKeyJson)
+const text = new TextDecoder("utf-8", { fatal: true })
 
-/** @internal */
-export const retiredKey = (workerIndex: number): Buffer => Buffer.from(JSON.stringify(["retired", workerIndex]))
-
-/** @internal */
-export const versionKey = (stepId: string, key: string, epoch: number): Buffer =>
-  Buffer.from(JSON.stringify(["v", stepId, key, epoch]))
-
-/** @internal */
-export const heldKey = (epoch: number, sequence: number): Buffer => Buffer.from(JSON.stringify(["o", epoch, sequence]))
-
-const parseArray = (bytes: Uint8Array | null): ReadonlyArray<unknown> | undefined => {
+const decodeKey = <A>(decode: (text: string) => Either.Either<A, unknown>) => (bytes: Uint8Array | null) => {
   if (bytes === null) return undefined
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
-    return Array.isArray(parsed) ? parsed : undefined
+    return Either.getOrUndefined(decode(text.decode(bytes)))
   } catch {
+    // not UTF-8 text: not a key sluice writes
     return undefined
   }
 }
 
-const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0
+/** @internal */
+export const metaKey = (): Buffer => Buffer.from(encodeProgressKey({ _tag: "Meta" }))
 
 /** @internal */
-export const decodeProgressKey = (bytes: Uint8Array | null): ProgressKey | undefined => {
-  const parts = parseArray(bytes)
-  if (parts === undefined) return undefined
-  if (parts.length === 1 && parts[0] === "meta") return { _tag: "Meta" }
-  if (parts.length === 2 && parts[0] === "progress" && isCount(parts[1])) {
-    return { _tag: "Progress", workerIndex: parts[1] }
-  }
-  if (parts.length === 2 && parts[0] === "retired" && isCount(parts[1])) {
-    return { _tag: "Retired", workerIndex: parts[1] }
-  }
-  return undefined
-}
+export const progressKey = (workerIndex: number): Buffer =>
+  Buffer.from(encodeProgressKey({ _tag: "Progress", workerIndex }))
 
 /** @internal */
-export const decodeStateKey = (bytes: Uint8Array | null): StateKey | undefined => {
-  const parts = parseArray(bytes)
-  if (parts === undefined) return undefined
-  if (
-    parts.length === 4 && parts[0] === "v" && typeof parts[1] === "string" && typeof parts[2] === "string" &&
-    isCount(parts[3])
-  ) {
-    return { _tag: "Version", stepId: parts[1], key: parts[2], epoch: parts[3] }
-  }
-  if (parts.length === 3 && parts[0] === "o" && isCount(parts[1]) && isCount(parts[2])) {
-    return { _tag: "Held", epoch: parts[1], sequence: parts[2] }
-  }
-  return undefined
-}
+export const retiredKey = (workerIndex: number): Buffer =>
+  Buffer.from(encodeProgressKey({ _tag: "Retired", workerIndex }))
+
+/** @internal */
+export const versionKey = (stepId: string, key: string, epoch: number): Buffer =>
+  Buffer.from(encodeStateKey({ _tag: "Version", stepId, key, epoch }))
+
+/** @internal */
+export const heldKey = (epoch: number, sequence: number): Buffer =>
+  Buffer.from(encodeStateKey({ _tag: "Held", epoch, sequence }))
+
+/** @internal */
+export const decodeProgressKey: (bytes: Uint8Array | null) => ProgressKey | undefined = decodeKey(
+  decodeProgressKeyText
+)
+
+/** @internal */
+export const decodeStateKey: (bytes: Uint8Array | null) => StateKey | undefined = decodeKey(decodeStateKeyText)
 
 /** @internal */
 export const encodeValue = (kind: ValueKind, payload?: Uint8Array): Buffer => {
@@ -147,19 +180,6 @@ export const decodeValue = (bytes: Uint8Array): DecodedValue => {
 }
 
 const utf8 = new TextEncoder()
-const text = new TextDecoder("utf-8", { fatal: true })
-
-/** @internal */
-export const encodeJson = (value: unknown): Uint8Array => utf8.encode(JSON.stringify(value))
-
-/** @internal */
-export const decodeJson = (payload: Uint8Array): unknown => {
-  try {
-    return JSON.parse(text.decode(payload))
-  } catch {
-    return undefined
-  }
-}
 
 /** A held output record: where it goes, its key and its value. @internal */
 export interface HeldOutput {
@@ -202,3 +222,32 @@ export const decodeHeld = (payload: Uint8Array): HeldOutput | undefined => {
   at += Math.max(keyLength, 0)
   return { destination, key, value: Uint8Array.from(bytes.subarray(at)) }
 }
+
+/**
+ * The value of a store record, checked against the kinds its key allows;
+ * `null` for a tombstone.
+ *
+ * @internal
+ */
+export const valueOf = (
+  record: Pick<KafkaClient.KafkaRecord, "topic" | "partition" | "offset" | "value">,
+  kinds: ReadonlyArray<ValueKind>,
+  errors: StoreErrors
+): Effect.Effect<
+  { readonly kind: ValueKind; readonly payload: Uint8Array } | null,
+  DataflowError.StoreVersionUnsupported | DataflowError.StoreCorrupt
+> => {
+  if (record.value === null) return Effect.succeed(null)
+  const decoded = decodeValue(record.value)
+  if (decoded._tag === "NewerFormat") {
+    return Effect.fail(new DataflowError.StoreVersionUnsupported({ found: decoded.version, supported: FORMAT_VERSION }))
+  }
+  if (decoded._tag === "Foreign" || !kinds.includes(decoded.kind)) {
+    return Effect.fail(errors.corrupt(`${recordName(record)} was not written by sluice`))
+  }
+  return Effect.succeed(decoded)
+}
+
+/** How errors name a record: `topic/partition@offset`. @internal */
+export const recordName = (record: Pick<KafkaClient.KafkaRecord, "topic" | "partition" | "offset">): string =>
+  `record ${record.topic}/${record.partition}@${record.offset}`

@@ -18,6 +18,7 @@ import type {
   StoreMeta,
   WorkerProgress
 } from "@sluice/core/RecoveryStore"
+import * as StoreKit from "@sluice/core/StoreKit"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -217,21 +218,17 @@ const makeWorker = (
   const run: Run = (text, params) => sql.unsafe(text, params)
 
   /**
-   * R6: the epoch every worker has completed, as far as `epoch` goes. This
-   * worker's versions at or before it are needed only as the newest one per
-   * key; pending writes at or before it can be collected.
+   * R6: the epoch every worker has completed once this worker completes
+   * `epoch`. This worker's versions at or before it are needed only as the
+   * newest one per key; pending writes at or before it can be collected.
    */
   const agreedUpTo = (epoch: number) =>
     workerCount === 1
       ? Effect.succeed(epoch)
-      : Effect.map(Effect.suspend(() => peers.progress(state.meta)), (others) => {
-        let agreed = epoch
-        for (let peer = 0; peer < workerCount; peer++) {
-          if (peer === workerIndex) continue
-          agreed = Math.min(agreed, others.find((p) => p.workerIndex === peer)?.epoch ?? 0)
-        }
-        return agreed
-      })
+      : Effect.map(
+        Effect.suspend(() => peers.progress(state.meta)),
+        (others) => StoreKit.agreedEpoch(others, workerCount, { workerIndex, epoch })
+      )
 
   const readMeta = Effect.map(
     sql<{
@@ -279,10 +276,7 @@ const makeWorker = (
     Effect.gen(function*() {
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
-      const due = state.pendingEpochs.filter((e) => e <= agreed)
-      // Every worker has completed `epoch` once this commits: older versions of
-      // the keys it writes are no longer needed, so the writes replace them.
-      const direct = epoch <= agreed
+      const plan = StoreKit.planPendingCommit({ pending: state.pendingEpochs, epoch, agreed, writes: writes.length })
       let statement = 0
       const step: Run = hooks.beforeCommitStatement === undefined ? run : (text, params) =>
         Effect.suspend(() => {
@@ -290,8 +284,8 @@ const makeWorker = (
           return run(text, params)
         })
       yield* sql.withTransaction(Effect.gen(function*() {
-        yield* collect(step, due, agreed)
-        if (direct) yield* writeSnapshots(step, epoch, writes)
+        yield* collect(step, plan.due, agreed)
+        if (plan.direct) yield* writeSnapshots(step, epoch, writes)
         else yield* writePending(step, epoch, writes)
         yield* writeOutputs(step, epoch, outputs)
         yield* step(
@@ -301,10 +295,7 @@ const makeWorker = (
         )
       }))
       state.progress = epoch
-      state.pendingEpochs = [
-        ...state.pendingEpochs.filter((e) => e > agreed),
-        ...(direct || writes.length === 0 ? [] : [epoch])
-      ]
+      state.pendingEpochs = plan.pending
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
 
   const discardFrom = (epoch: number) =>
@@ -322,13 +313,13 @@ const makeWorker = (
               : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
           }
         }))
-        if (completedSince) state.progress = epoch <= 1 ? undefined : epoch - 1
+        state.progress = StoreKit.rewindProgress(state.progress, epoch)
         state.pendingEpochs = state.pendingEpochs.filter((e) => e < epoch)
       }
       // Peers may have caught up with writes this worker was ahead with.
       if (state.pendingEpochs.length > 0) {
         const agreed = yield* agreedUpTo(state.progress ?? 0)
-        const due = state.pendingEpochs.filter((e) => e <= agreed)
+        const due = StoreKit.dueEpochs(state.pendingEpochs, agreed)
         if (due.length > 0) {
           yield* sql.withTransaction(collect(run, due, agreed))
           state.pendingEpochs = state.pendingEpochs.filter((e) => e > agreed)

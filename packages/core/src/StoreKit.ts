@@ -1,0 +1,307 @@
+/**
+ * The store kit: the recovery protocol every durable backend shares, written
+ * once, so that a backend keeps only its I/O.
+ *
+ * A backend implements `RecoveryStore.Backend` over its storage and takes the
+ * protocol from here:
+ *
+ * - **agreement** (R3, R6): `agreedEpoch`, the epoch every worker has
+ *   completed; `resumeEpoch`, one past it; `rewindProgress`, a worker's last
+ *   completed epoch after `discardFrom`.
+ * - **collection** (R6): `VersionLog` for a store that indexes every version of
+ *   a key (it plans each commit, discard and reset as versions written and
+ *   versions dropped), `collectVersions` for the rule itself, and
+ *   `planPendingCommit` for a store that keeps live snapshots apart from the
+ *   writes of epochs not yet agreed.
+ * - **coding**: `encodeStoreMeta` / `decodeStoreMeta` and `encodeProgress` /
+ *   `decodeProgress`, the Schema coding of a store's own records.
+ * - **errors**: `describeCause`, one line for a failure's cause.
+ *
+ * @since 0.1.0
+ */
+import type * as Either from "effect/Either"
+import type * as Schema from "effect/Schema"
+import * as agreement from "./internal/storeKit/agreement.js"
+import * as causes from "./internal/storeKit/cause.js"
+import * as pending from "./internal/storeKit/pendingEpochs.js"
+import * as coding from "./internal/storeKit/storeCoding.js"
+import * as versionLog from "./internal/storeKit/versionLog.js"
+import type { StoreMeta, WorkerProgress } from "./RecoveryStore.js"
+
+/**
+ * Every worker's last completed epoch: the list `readProgress` returns, or a
+ * map from worker index to epoch. A worker missing from it has completed none.
+ *
+ * @since 0.1.0
+ * @category agreement
+ */
+export type ProgressView = agreement.ProgressView
+
+/**
+ * The epoch every one of `workerCount` workers has completed: the smallest
+ * last completed epoch, 0 when some worker has completed none. With
+ * `committing`, as it will be once that worker's commit of that epoch lands:
+ * a commit uses it to know which versions its own writes make obsolete (R6).
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.agreedEpoch([{ workerIndex: 0, epoch: 7 }, { workerIndex: 1, epoch: 5 }], 2) // 5
+ * StoreKit.agreedEpoch(new Map([[1, 5]]), 2, { workerIndex: 0, epoch: 4 }) // 4
+ * ```
+ * @since 0.1.0
+ * @category agreement
+ */
+export const agreedEpoch: (
+  progress: ProgressView,
+  workerCount: number,
+  committing?: WorkerProgress
+) => number = agreement.agreedEpoch
+
+/**
+ * R3: where a run resumes, one past the agreed epoch; 1 for a fresh store or
+ * while some worker has completed no epoch.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.resumeEpoch([{ workerIndex: 0, epoch: 7 }, { workerIndex: 1, epoch: 5 }], 2) // 6
+ * StoreKit.resumeEpoch([{ workerIndex: 0, epoch: 7 }], 2) // 1
+ * ```
+ * @since 0.1.0
+ * @category agreement
+ */
+export const resumeEpoch: (progress: ProgressView, workerCount: number) => number = agreement.resumeEpoch
+
+/**
+ * A worker's last completed epoch after `discardFrom(from)`: epochs from
+ * `from` on are redone, so a worker ahead goes back to `from - 1` (none at
+ * all for `from <= 1`); a worker behind keeps its epoch.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.rewindProgress(9, 6) // 5
+ * StoreKit.rewindProgress(4, 6) // 4
+ * StoreKit.rewindProgress(3, 1) // undefined
+ * ```
+ * @since 0.1.0
+ * @category agreement
+ */
+export const rewindProgress: (lastCompleted: number | undefined, from: number) => number | undefined =
+  agreement.rewindProgress
+
+/**
+ * One version of a key in a {@link VersionLog}.
+ *
+ * @since 0.1.0
+ * @category collection
+ */
+export type Version = versionLog.Version
+
+/**
+ * Names a version: step, key and the epoch that wrote it.
+ *
+ * @since 0.1.0
+ * @category collection
+ */
+export type VersionRef = versionLog.VersionRef
+
+/**
+ * What a commit, discard or reset does to a store's versions. The store
+ * writes `written` and deletes `dropped` in one transaction, then calls
+ * `apply` so that the log shows the result; a failed transaction leaves the
+ * log as it was.
+ *
+ * @since 0.1.0
+ * @category collection
+ */
+export type VersionPlan = versionLog.VersionPlan
+
+/**
+ * R6, the rule: of a key's versions in epoch order, the ones a resume at
+ * `agreed + 1` or later can still need. That is the newest version at or
+ * before `agreed` and every newer one; a kept oldest version that is a
+ * deletion marker goes too, since nothing older remains for it to hide.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const versions = [
+ *   { epoch: 1, deleted: false },
+ *   { epoch: 3, deleted: false },
+ *   { epoch: 5, deleted: true }
+ * ]
+ * StoreKit.collectVersions(versions, 4) // the versions of epochs 3 and 5
+ * StoreKit.collectVersions(versions, 5) // none
+ * ```
+ * @since 0.1.0
+ * @category collection
+ */
+export const collectVersions: <V extends Pick<Version, "epoch" | "deleted">>(
+  versions: ReadonlyArray<V>,
+  agreed: number
+) => Array<V> = versionLog.collectVersions
+
+/**
+ * One worker's snapshot versions, key by key, with the collection of R6
+ * built in. `keepValues: true` keeps every snapshot's bytes (a store whose
+ * data is the log); `false` keeps only the bytes passed to `load` until
+ * `forgetValues` (a store that indexes data it keeps elsewhere, and reads it
+ * back when `snapshotsAt` answers `undefined`).
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const log = new StoreKit.VersionLog({ keepValues: true })
+ * const bytes = new TextEncoder().encode("1")
+ * const plan = log.planCommit(1, [{ stepId: "count", key: "a", value: bytes }], 1)
+ * // write plan.written, delete plan.dropped, in one transaction; then:
+ * plan.apply()
+ * log.snapshotsAt("count", 1) // [{ key: "a", value: bytes }]
+ * // a store whose data is the log commits in place
+ * log.commit(2, [{ stepId: "count", key: "a", value: null }], 2)
+ * log.snapshotsAt("count", 2) // []
+ * ```
+ * @since 0.1.0
+ * @category collection
+ */
+export const VersionLog: typeof versionLog.VersionLog = versionLog.VersionLog
+
+/**
+ * @since 0.1.0
+ * @category collection
+ */
+export type VersionLog = versionLog.VersionLog
+
+/**
+ * How a commit treats a store that keeps one live row per key and the writes
+ * of epochs not every worker has completed apart, by epoch.
+ *
+ * - `direct`: every worker has completed the epoch once it commits, so its
+ *   writes replace the live rows (a deletion deletes the row);
+ * - `due`: pending epochs now agreed, to fold into the live rows, oldest
+ *   first, then delete from the pending ones;
+ * - `pending`: the pending epochs after the commit.
+ *
+ * @since 0.1.0
+ * @category collection
+ */
+export type PendingCommit = pending.PendingCommit
+
+/**
+ * Plans a commit of `epoch`, with `writes` snapshot writes, for a store with
+ * pending epochs `pending` (ascending), when `agreed` is the agreed epoch
+ * once the commit lands (`agreedEpoch` with `committing`).
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.planPendingCommit({ pending: [3, 4], epoch: 5, agreed: 3, writes: 10 })
+ * // { direct: false, due: [3], pending: [4, 5] }
+ * ```
+ * @since 0.1.0
+ * @category collection
+ */
+export const planPendingCommit: (options: {
+  readonly pending: ReadonlyArray<number>
+  readonly epoch: number
+  readonly agreed: number
+  readonly writes: number
+}) => PendingCommit = pending.planPendingCommit
+
+/**
+ * Of the pending epochs `pending`, the ones every worker has completed.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.dueEpochs([3, 4, 6], 4) // [3, 4]
+ * ```
+ * @since 0.1.0
+ * @category collection
+ */
+export const dueEpochs: (pending: ReadonlyArray<number>, agreed: number) => ReadonlyArray<number> = pending.dueEpochs
+
+/**
+ * The schema of the store meta, for a store that keeps it as bytes.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * import { Schema } from "effect"
+ * Schema.is(StoreKit.StoreMetaSchema)({ dataflowId: "wc", workerCount: 2, schemaVersion: 1, createdAt: 0 }) // true
+ * ```
+ * @since 0.1.0
+ * @category coding
+ */
+export const StoreMetaSchema: Schema.Schema<StoreMeta> = coding.StoreMetaSchema
+
+/**
+ * The store meta as JSON bytes.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const bytes = StoreKit.encodeStoreMeta({ dataflowId: "wc", workerCount: 2, schemaVersion: 1, createdAt: 0 })
+ * StoreKit.decodeStoreMeta(bytes) // Either.right of the same meta
+ * ```
+ * @since 0.1.0
+ * @category coding
+ */
+export const encodeStoreMeta: (meta: StoreMeta) => Uint8Array = coding.encodeStoreMeta
+
+/**
+ * Decodes bytes written by `encodeStoreMeta`; the left side says what does not parse.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.decodeStoreMeta(new TextEncoder().encode("{}")) // Either.left, naming the missing fields
+ * ```
+ * @since 0.1.0
+ * @category coding
+ */
+export const decodeStoreMeta: (bytes: Uint8Array) => Either.Either<StoreMeta, string> = coding.decodeStoreMeta
+
+/**
+ * A worker's last completed epoch as JSON bytes (`{"epoch":7}`).
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.decodeProgress(StoreKit.encodeProgress(7)) // Either.right(7)
+ * ```
+ * @since 0.1.0
+ * @category coding
+ */
+export const encodeProgress: (epoch: number) => Uint8Array = coding.encodeProgress
+
+/**
+ * Decodes bytes written by `encodeProgress`; the left side says what does not parse.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.decodeProgress(new TextEncoder().encode(`{"epoch":-1}`)) // Either.left
+ * ```
+ * @since 0.1.0
+ * @category coding
+ */
+export const decodeProgress: (bytes: Uint8Array) => Either.Either<number, string> = coding.decodeProgress
+
+/**
+ * One line for the cause of a store error: an error's message, a string as
+ * it is, anything else as JSON. Store errors carry it rather than the cause
+ * itself where they cross worker threads.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.describeCause(new Error("disk full")) // "disk full"
+ * StoreKit.describeCause({ code: 7 }) // '{"code":7}'
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export const describeCause: (cause: unknown) => string = causes.describeCause

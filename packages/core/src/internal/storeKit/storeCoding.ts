@@ -1,0 +1,55 @@
+/**
+ * The Schema coding of what a store records about itself, for stores that
+ * keep it as bytes rather than in columns.
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type { StoreMeta } from "../../RecoveryStore.js"
+
+/** @internal */
+export const StoreMetaSchema: Schema.Schema<StoreMeta> = Schema.Struct({
+  dataflowId: Schema.String,
+  workerCount: Schema.Int.pipe(Schema.positive()),
+  schemaVersion: Schema.Int.pipe(Schema.positive()),
+  createdAt: Schema.Number
+})
+
+/** @internal */
+export const ProgressSchema = Schema.Struct({ epoch: Schema.NonNegativeInt })
+
+const MetaJson = Schema.parseJson(StoreMetaSchema)
+const ProgressJson = Schema.parseJson(ProgressSchema)
+const utf8 = new TextEncoder()
+const text = new TextDecoder("utf-8", { fatal: true })
+
+const decodeText = (bytes: Uint8Array): Either.Either<string, string> => {
+  try {
+    return Either.right(text.decode(bytes))
+  } catch {
+    return Either.left("the bytes are not UTF-8 text")
+  }
+}
+
+const decodeWith =
+  <A>(decode: (text: string) => Either.Either<A, ParseResult.ParseError>) =>
+  (bytes: Uint8Array): Either.Either<A, string> =>
+    Either.flatMap(
+      decodeText(bytes),
+      (decoded) => Either.mapLeft(decode(decoded), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+    )
+
+/** @internal */
+export const encodeStoreMeta = (meta: StoreMeta): Uint8Array => utf8.encode(Schema.encodeSync(MetaJson)(meta))
+
+/** @internal */
+export const decodeStoreMeta: (bytes: Uint8Array) => Either.Either<StoreMeta, string> = decodeWith(
+  Schema.decodeEither(MetaJson)
+)
+
+/** @internal */
+export const encodeProgress = (epoch: number): Uint8Array => utf8.encode(Schema.encodeSync(ProgressJson)({ epoch }))
+
+/** @internal */
+export const decodeProgress: (bytes: Uint8Array) => Either.Either<number, string> = (bytes) =>
+  Either.map(decodeWith(Schema.decodeEither(ProgressJson))(bytes), ({ epoch }) => epoch)

@@ -1,0 +1,292 @@
+/**
+ * R6 for a store that indexes every snapshot version of a key: which versions
+ * an epoch's commit adds, which ones it collects, and what a discard or a
+ * reset drops. The memory store holds its data in this log; the Kafka store
+ * holds the index of its state partition here and writes a record per change.
+ */
+import type { Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
+
+/** @internal */
+export interface Version {
+  readonly epoch: number
+  /** A deletion marker: the key had no live snapshot as of this epoch. */
+  readonly deleted: boolean
+  /** The snapshot bytes, when the log keeps them. */
+  value: Uint8Array | undefined
+}
+
+/** @internal */
+export interface VersionRef {
+  readonly stepId: string
+  readonly key: string
+  readonly epoch: number
+}
+
+/** @internal */
+export interface VersionPlan {
+  /** Versions to store: a snapshot, or a deletion marker (`value: null`). */
+  readonly written: ReadonlyArray<VersionRef & { readonly value: Uint8Array | null }>
+  /** Versions to delete. */
+  readonly dropped: ReadonlyArray<VersionRef>
+  /** Makes the log show the plan; call it once the store has done the writes. */
+  readonly apply: () => void
+}
+
+/** @internal */
+export const collectVersions = <V extends Pick<Version, "epoch" | "deleted">>(
+  versions: ReadonlyArray<V>,
+  agreed: number
+): Array<V> => {
+  let newestAgreed = -1
+  for (let i = 0; i < versions.length; i++) if (versions[i].epoch <= agreed) newestAgreed = i
+  const kept = newestAgreed > 0 ? versions.slice(newestAgreed) : [...versions]
+  // nothing older remains for a deletion marker to hide
+  if (kept.length > 0 && kept[0].epoch <= agreed && kept[0].deleted) kept.shift()
+  return kept
+}
+
+/** Whether `collectVersions(versions, agreed)` drops anything, without building its result. */
+const needsCollection = (versions: ReadonlyArray<Version>, agreed: number): boolean =>
+  (versions.length > 1 && versions[1].epoch <= agreed) ||
+  (versions.length > 0 && versions[0].epoch <= agreed && versions[0].deleted)
+
+const insertByEpoch = (versions: Array<Version>, version: Version) => {
+  let at = versions.length
+  while (at > 0 && versions[at - 1].epoch > version.epoch) at--
+  versions.splice(at, 0, version)
+}
+
+type Change = readonly [stepId: string, key: string, versions: Array<Version>]
+
+/** @internal */
+export class VersionLog {
+  private readonly steps = new Map<string, Map<string, Array<Version>>>()
+  /** Keys holding more than one version or a deletion marker: what collection may shrink. */
+  private readonly collectable = new Map<string, Set<string>>()
+  private newest = 0
+  private valuesKept = true
+  private readonly keepValues: boolean
+
+  constructor(options: { readonly keepValues: boolean }) {
+    this.keepValues = options.keepValues
+  }
+
+  get newestEpoch(): number {
+    return this.newest
+  }
+
+  load(ref: VersionRef, value: Uint8Array | null): void {
+    const versions = (this.steps.get(ref.stepId)?.get(ref.key) ?? []).filter((v) => v.epoch !== ref.epoch)
+    insertByEpoch(versions, { epoch: ref.epoch, deleted: value === null, value: value ?? undefined })
+    this.setVersions(ref.stepId, ref.key, versions)
+    if (ref.epoch > this.newest) this.newest = ref.epoch
+  }
+
+  unload(ref: VersionRef): void {
+    const versions = this.steps.get(ref.stepId)?.get(ref.key)
+    if (versions === undefined) return
+    this.setVersions(ref.stepId, ref.key, versions.filter((v) => v.epoch !== ref.epoch))
+  }
+
+  snapshotsAt(stepId: string, atOrBefore: number): ReadonlyArray<Snapshot> | undefined {
+    const out: Array<Snapshot> = []
+    for (const [key, versions] of this.steps.get(stepId) ?? []) {
+      for (let i = versions.length - 1; i >= 0; i--) {
+        const version = versions[i]
+        if (version.epoch > atOrBefore) continue
+        if (version.deleted) break
+        if (version.value === undefined) return undefined
+        out.push({ key, value: version.value })
+        break
+      }
+    }
+    return out
+  }
+
+  forgetValues(): void {
+    if (this.keepValues || !this.valuesKept) return
+    this.valuesKept = false
+    for (const keys of this.steps.values()) {
+      for (const versions of keys.values()) for (const version of versions) version.value = undefined
+    }
+  }
+
+  counts(): { readonly snapshots: number; readonly deletions: number } {
+    let snapshots = 0
+    let deletions = 0
+    for (const keys of this.steps.values()) {
+      for (const versions of keys.values()) {
+        for (const version of versions) {
+          if (version.deleted) deletions++
+          else snapshots++
+        }
+      }
+    }
+    return { snapshots, deletions }
+  }
+
+  planCommit(epoch: number, writes: ReadonlyArray<SnapshotWrite>, agreed: number): VersionPlan {
+    // the last write of a key in an epoch is the one that counts
+    const byStep = new Map<string, Map<string, Uint8Array | null>>()
+    let stepId: string | undefined
+    let keys: Map<string, Uint8Array | null> | undefined
+    for (let i = 0; i < writes.length; i++) {
+      const write = writes[i]
+      if (write.stepId !== stepId || keys === undefined) {
+        stepId = write.stepId
+        keys = byStep.get(stepId)
+        if (keys === undefined) byStep.set(stepId, keys = new Map())
+      }
+      if (keys.has(write.key)) keys.delete(write.key)
+      keys.set(write.key, write.value)
+    }
+    const written: Array<VersionRef & { readonly value: Uint8Array | null }> = []
+    const dropped: Array<VersionRef> = []
+    const changes: Array<Change> = []
+    const visit = (stepId: string, key: string, value: Uint8Array | null | undefined) => {
+      const before = this.steps.get(stepId)?.get(key)
+      const kept = this.nextVersions(before, epoch, value, agreed)
+      if (value !== undefined && kept.some((v) => v.epoch === epoch)) written.push({ stepId, key, epoch, value })
+      for (const old of before ?? []) {
+        if (!kept.some((v) => v.epoch === old.epoch)) dropped.push({ stepId, key, epoch: old.epoch })
+      }
+      changes.push([stepId, key, kept])
+    }
+    for (const [stepId, keys] of byStep) for (const [key, value] of keys) visit(stepId, key, value)
+    for (const [stepId, keys] of this.collectable) {
+      const writtenKeys = byStep.get(stepId)
+      for (const key of keys) if (writtenKeys?.has(key) !== true) visit(stepId, key, undefined)
+    }
+    return {
+      written,
+      dropped,
+      apply: () => {
+        for (const [stepId, key, versions] of changes) this.setVersions(stepId, key, versions)
+        if (epoch > this.newest) this.newest = epoch
+      }
+    }
+  }
+
+  /**
+   * `planCommit(epoch, writes, agreed).apply()` without the plan, for a store
+   * whose data is the log: writes apply in order, so the last write of a key
+   * counts without first gathering the epoch's keys.
+   */
+  commit(epoch: number, writes: ReadonlyArray<SnapshotWrite>, agreed: number): void {
+    let stepId: string | undefined
+    let keys: Map<string, Array<Version>> | undefined
+    for (let i = 0; i < writes.length; i++) {
+      const write = writes[i]
+      // writes come grouped by step: look the step up once per group
+      if (write.stepId !== stepId || keys === undefined) keys = this.keysOf(stepId = write.stepId)
+      this.setIn(keys, stepId, write.key, this.nextVersions(keys.get(write.key), epoch, write.value, agreed))
+    }
+    for (const [stepId, keys] of this.collectable) {
+      const versionsByKey = this.steps.get(stepId)
+      for (const key of keys) {
+        const versions = versionsByKey?.get(key)
+        if (versions !== undefined && needsCollection(versions, agreed)) {
+          this.setVersions(stepId, key, collectVersions(versions, agreed))
+        }
+      }
+    }
+    if (epoch > this.newest) this.newest = epoch
+  }
+
+  planDiscard(from: number): VersionPlan {
+    const dropped: Array<VersionRef> = []
+    const changes: Array<Change> = []
+    // a resume with nothing to discard must not cost a pass over every key (R14)
+    if (this.newest >= from) {
+      for (const [stepId, keys] of this.steps) {
+        for (const [key, versions] of keys) {
+          const kept = versions.filter((v) => v.epoch < from)
+          if (kept.length === versions.length) continue
+          for (const version of versions) if (version.epoch >= from) dropped.push({ stepId, key, epoch: version.epoch })
+          changes.push([stepId, key, kept])
+        }
+      }
+    }
+    return {
+      written: [],
+      dropped,
+      apply: () => {
+        for (const [stepId, key, versions] of changes) this.setVersions(stepId, key, versions)
+        if (this.newest >= from) this.newest = from - 1
+      }
+    }
+  }
+
+  planReset(): VersionPlan {
+    const dropped: Array<VersionRef> = []
+    for (const [stepId, keys] of this.steps) {
+      for (const [key, versions] of keys) for (const { epoch } of versions) dropped.push({ stepId, key, epoch })
+    }
+    return {
+      written: [],
+      dropped,
+      apply: () => {
+        this.steps.clear()
+        this.collectable.clear()
+        this.newest = 0
+      }
+    }
+  }
+
+  /** A key's versions once `epoch` writes `value` (`undefined`: no write, collection only), after R6. */
+  private nextVersions(
+    before: ReadonlyArray<Version> | undefined,
+    epoch: number,
+    value: Uint8Array | null | undefined,
+    agreed: number
+  ): Array<Version> {
+    const newest = before === undefined || before.length === 0 ? undefined : before[before.length - 1]
+    if (value !== undefined && (newest === undefined || newest.epoch < epoch)) {
+      // the common cases, without the general merge: an epoch every worker has
+      // completed leaves only its own write; otherwise the write goes after the
+      // versions collection keeps, which it does not change
+      if (epoch <= agreed) return value === null ? [] : [this.versionOf(epoch, value)]
+      const kept = newest === undefined
+        ? []
+        : needsCollection(before!, agreed)
+        ? collectVersions(before!, agreed)
+        : [...before!]
+      kept.push(this.versionOf(epoch, value))
+      return kept
+    }
+    if (value === undefined) return collectVersions(before ?? [], agreed)
+    // a second write of the key in the same epoch replaces the first
+    const candidates = before === undefined ? [] : before.filter((v) => v.epoch !== epoch)
+    insertByEpoch(candidates, this.versionOf(epoch, value))
+    return collectVersions(candidates, agreed)
+  }
+
+  private versionOf(epoch: number, value: Uint8Array | null): Version {
+    return { epoch, deleted: value === null, value: value === null || !this.keepValues ? undefined : value }
+  }
+
+  private keysOf(stepId: string): Map<string, Array<Version>> {
+    let keys = this.steps.get(stepId)
+    if (keys === undefined) this.steps.set(stepId, keys = new Map())
+    return keys
+  }
+
+  private setVersions(stepId: string, key: string, versions: Array<Version>): void {
+    this.setIn(this.keysOf(stepId), stepId, key, versions)
+  }
+
+  private setIn(keys: Map<string, Array<Version>>, stepId: string, key: string, versions: Array<Version>): void {
+    if (versions.length === 0) keys.delete(key)
+    else keys.set(key, versions)
+    if (versions.length > 1 || (versions.length === 1 && versions[0].deleted)) {
+      let collectable = this.collectable.get(stepId)
+      if (collectable === undefined) this.collectable.set(stepId, collectable = new Set())
+      collectable.add(key)
+    } else if (this.collectable.size > 0) {
+      const collectable = this.collectable.get(stepId)
+      if (collectable !== undefined && collectable.delete(key) && collectable.size === 0) {
+        this.collectable.delete(stepId)
+      }
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { RecoveryStore } from "@sluice/core"
+import { decodeHeld, decodeStateKey, decodeValue } from "../src/internal/records.js"
+import { type Plan, StateIndex } from "../src/internal/stateIndex.js"
+
+const encoder = new TextEncoder()
+type Write = RecoveryStore.SnapshotWrite
+const put = (key: string, value: string): Write => ({ stepId: "count", key, value: encoder.encode(value) })
+const output = (value: string): RecoveryStore.OutputRecord => ({
+  destination: "out",
+  key: null,
+  value: encoder.encode(value)
+})
+
+/** The plan's state records as text: `key → kind` or `key → tombstone`. */
+const recordsOf = (plan: Plan) =>
+  plan.stateRecords.map(({ key, value }) => {
+    const decoded = decodeStateKey(key)
+    assert.isDefined(decoded, `a state key sluice can read back: ${key.toString()}`)
+    const kind = value === null ? "tombstone" : decodeValue(value)
+    return `${key.toString()} → ${typeof kind === "string" ? kind : kind._tag === "Value" ? kind.kind : kind._tag}`
+  })
+
+describe("Kafka store: state index", () => {
+  it("an epoch not every worker has completed holds its outputs in the state topic; a later agreed commit releases them", () => {
+    const index = new StateIndex()
+    const ahead = index.planCommit(1, [put("a", "1")], [output("x"), output("y")], 0)
+    assert.deepStrictEqual(recordsOf(ahead), [
+      `["v","count","a",1] → snapshot`,
+      `["o",1,0] → held`,
+      `["o",1,1] → held`
+    ])
+    assert.deepStrictEqual(ahead.outputs, [])
+    const held = decodeValue(ahead.stateRecords[1].value!)
+    assert.strictEqual(held._tag === "Value" && decodeHeld(held.payload)?.destination, "out")
+    ahead.apply()
+    assert.strictEqual(index.heldCount, 2)
+
+    const agreed = index.planCommit(2, [put("a", "2")], [output("z")], 2)
+    assert.deepStrictEqual(recordsOf(agreed), [
+      `["v","count","a",2] → snapshot`,
+      `["v","count","a",1] → tombstone`,
+      `["o",1,0] → tombstone`,
+      `["o",1,1] → tombstone`
+    ])
+    assert.deepStrictEqual(
+      agreed.outputs.map(({ epoch, record }) => `${epoch}:${new TextDecoder().decode(record.value)}`),
+      [
+        "1:x",
+        "1:y",
+        "2:z"
+      ]
+    )
+    agreed.apply()
+    assert.strictEqual(index.heldCount, 0)
+  })
+
+  it("a discard deletes the versions and held outputs of redone epochs", () => {
+    const index = new StateIndex()
+    index.planCommit(1, [put("a", "1")], [], 1).apply()
+    index.planCommit(2, [put("a", "2")], [output("x")], 1).apply()
+    const discard = index.planDiscard(2)
+    assert.deepStrictEqual(recordsOf(discard), [`["v","count","a",2] → tombstone`, `["o",2,0] → tombstone`])
+    discard.apply()
+    assert.strictEqual(index.heldCount, 0)
+    assert.deepStrictEqual(recordsOf(index.planDiscard(2)), [])
+  })
+
+  it("a reset deletes everything and produces the held outputs of agreed epochs, not the others", () => {
+    const index = new StateIndex()
+    index.planCommit(1, [put("a", "1")], [output("x")], 0).apply()
+    index.planCommit(2, [put("b", "2")], [output("y")], 0).apply()
+    // the other workers have completed epoch 1 since
+    const reset = index.planReset(1)
+    assert.deepStrictEqual(reset.outputs.map(({ epoch }) => epoch), [1])
+    assert.deepStrictEqual(recordsOf(reset), [
+      `["v","count","a",1] → tombstone`,
+      `["v","count","b",2] → tombstone`,
+      `["o",1,0] → tombstone`,
+      `["o",2,0] → tombstone`
+    ])
+    reset.apply()
+    assert.strictEqual(index.heldCount, 0)
+    assert.deepStrictEqual(index.versions.counts(), { snapshots: 0, deletions: 0 })
+  })
+
+  it("values read on resume serve the resume; after the first commit the index asks for a fresh read", () => {
+    const index = new StateIndex()
+    index.loadVersion({ stepId: "count", key: "a", epoch: 1 }, { deleted: false, payload: encoder.encode("1") })
+    index.loadHeld(1, 0, { destination: "out", key: null, value: encoder.encode("x") })
+    assert.strictEqual(index.versions.snapshotsAt("count", 1)?.length, 1)
+    index.planCommit(2, [put("b", "2")], [], 0).apply()
+    assert.strictEqual(index.versions.snapshotsAt("count", 1), undefined)
+    assert.strictEqual(index.heldCount, 1)
+  })
+})

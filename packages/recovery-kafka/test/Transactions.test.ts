@@ -1,0 +1,26 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { KafkaClient } from "@sluice/kafka"
+import { splitRequests } from "../src/internal/transactions.js"
+
+const record = (n: number, bytes: number): KafkaClient.ProducerRecord => ({
+  key: `k${n}`,
+  value: new Uint8Array(bytes)
+})
+
+describe("Kafka store: transactions", () => {
+  it("splits a transaction's records into requests under the size limit, keeping their order across topics", () => {
+    const batch: Array<KafkaClient.TopicRecords> = [
+      { topic: "state", records: Array.from({ length: 5 }, (_, n) => record(n, 250)) },
+      { topic: "progress", records: [record(5, 10)] }
+    ]
+    const requests = splitRequests(batch, 1_000)
+    // each record counts 64 bytes of overhead besides key and value: three state records fit a request
+    assert.deepStrictEqual(
+      requests.map((request) => request.map(({ records, topic }) => `${topic}:${records.map((r) => r.key).join(",")}`)),
+      [["state:k0,k1,k2"], ["state:k3,k4", "progress:k5"]]
+    )
+    assert.deepStrictEqual(splitRequests([]), [])
+    // a record larger than the limit still goes, alone
+    assert.strictEqual(splitRequests([{ topic: "state", records: [record(0, 5_000)] }], 1_000).length, 1)
+  })
+})
