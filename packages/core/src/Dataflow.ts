@@ -420,7 +420,7 @@ export const statefulMap: {
  * import { Dataflow, Input } from "@sluice/core"
  * import { Schema } from "effect"
  * const max = Dataflow.make("x").pipe(
- *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.input("in", Input.fromIterable<Dataflow.Keyed<number>>([["a", 1], ["a", 5]])),
  *   Dataflow.reduce("max", { state: Schema.Number, reduce: (a, b) => Math.max(a, b), emit: "end" })
  * )
  * ```
@@ -459,7 +459,7 @@ export const reduce: {
  * import { Dataflow, Input } from "@sluice/core"
  * import { Schema } from "effect"
  * const lists = Dataflow.make("x").pipe(
- *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.input("in", Input.fromIterable<Dataflow.Keyed<number>>([["a", 1], ["a", 5]])),
  *   Dataflow.fold("collect", {
  *     state: Schema.Array(Schema.Number),
  *     init: () => [] as ReadonlyArray<number>,
@@ -814,7 +814,8 @@ export type DataflowExports<M> =
  * import { NodeWorkers } from "@sluice/platform-node"
  * import { Effect, Layer } from "effect"
  * // flow.ts: export const wordcount = Dataflow.make("wordcount").pipe(...)
- * const flow = Dataflow.fromModule<typeof import("./flow.js")>(new URL("./flow.js", import.meta.url), "wordcount")
+ * // with fromModule<typeof import("./flow.js")>(…) the export name is type-checked against flow.ts
+ * const flow = Dataflow.fromModule(new URL("./flow.js", import.meta.url), "wordcount")
  * const program = Dataflow.run(flow, { workers: 2 }).pipe(
  *   Effect.provide(Layer.merge(NodeWorkers.layer, RecoveryStore.layerMemory()))
  * )
