@@ -32,7 +32,12 @@ const crashProperty: Suite = { project: "store-testkit", files: ["test/CrashProp
 const threads: Suite = { project: "platform-node", files: ["test/RecoveryOnThreads.test.ts"] }
 const sqliteStore: Suite = {
   project: "recovery-sqlite",
-  files: ["test/SqliteRules.test.ts", "test/SqliteCommit.test.ts", "test/SqliteFaults.test.ts"]
+  files: [
+    "test/SqliteRules.test.ts",
+    "test/SqliteBackend.test.ts",
+    "test/SqliteCommit.test.ts",
+    "test/SqliteFaults.test.ts"
+  ]
 }
 
 export const mutations: ReadonlyArray<Mutation> = [

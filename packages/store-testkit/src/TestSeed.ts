@@ -83,25 +83,21 @@ export const replayable = async <A>(
 }
 
 /**
- * {@link replayable} for a test written as an Effect.
+ * {@link replayable} for a test written as an Effect, to `pipe` onto its body.
  *
  * @example
  * ```ts
  * import { TestSeed } from "@sluice/store-testkit"
  * import { Effect } from "effect"
  * const seed = TestSeed.fromEnvironment()
- * const test = TestSeed.replayableEffect(seed, "recovery-kafka", "test/ExactlyOnce.test.ts", Effect.void)
+ * const test = Effect.void.pipe(TestSeed.replayableEffect(seed, "recovery-kafka", "test/ExactlyOnce.test.ts"))
  * ```
  * @since 0.1.0
  * @category seeds
  */
-export const replayableEffect = <A, E, R>(
-  seed: number,
-  project: string,
-  file: string,
-  body: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  Effect.tapErrorCause(
-    body,
-    () => Effect.sync(() => console.error(`random test failed with ${replayHint(seed, project, file)}`))
-  )
+export const replayableEffect =
+  (seed: number, project: string, file: string) => <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.tapErrorCause(
+      body,
+      () => Effect.sync(() => console.error(`random test failed with ${replayHint(seed, project, file)}`))
+    )
