@@ -139,5 +139,40 @@ export const mutations: ReadonlyArray<Mutation> = [
     replace: "",
     suites: [sqliteStore],
     why: "discarding the epochs a resume redoes keeps their transactional output, so it is delivered twice (R5)"
+  },
+  {
+    id: "alignment-forwards-first-sender",
+    file: "packages/core/src/internal/operators.ts",
+    find: "if (this.forwardedEpoch >= epoch || this.barrierEpoch.some((e) => e < epoch)) return Effect.void",
+    replace: "if (this.forwardedEpoch >= epoch) return Effect.void",
+    suites: [memoryRules, threads],
+    why: "every aligned meeting point (merges and the exchange between workers) forwards a barrier at its first " +
+      "sender's, so a step snapshots epoch e before the slower senders delivered all of e (R2)"
+  },
+  {
+    id: "tombstones-not-written",
+    file: "packages/core/src/internal/operators.ts",
+    find: "if (!this.entries.has(key)) transaction.write(this.stepId, key, null)",
+    replace: "if (!this.entries.has(key)) void key",
+    suites: [memoryRules, crashProperty],
+    why: "a deleted key writes no tombstone, so a resume brings back the state it had before the delete (R1, R4)"
+  },
+  {
+    id: "end-pending-not-snapshotted",
+    file: "packages/core/src/internal/operators.ts",
+    find: "StateCodec.encodeJson(this.emitsAtEnd ? [encoded, entry.pending] : encoded)",
+    replace: "StateCodec.encodeJson(this.emitsAtEnd ? [encoded, false] : encoded)",
+    suites: [memoryRules, crashProperty],
+    why: "a step that emits at end of input forgets across a resume which keys changed since their last emission, " +
+      "so the resumed run's final output misses them (R4, R13)"
+  },
+  {
+    id: "updated-key-not-marked-dirty",
+    file: "packages/core/src/internal/operators.ts",
+    find: "              if (!entry.dirty) this.markDirty(key, entry)",
+    replace: "              void entry.dirty",
+    suites: [memoryRules, crashProperty],
+    why: "the fast path of statefulMap for an existing key skips marking it changed, so only new keys are " +
+      "snapshotted and a resume reads stale counts (R1, R4)"
   }
 ]

@@ -4,7 +4,11 @@
  * and prints which tests caught it. Exits non-zero when a mutation survives or
  * its anchor text is not found exactly once.
  *
- *   pnpm mutate [--only id,id] [--timeout-minutes 8] [--report docs/recovery.md]
+ *   pnpm mutate [--only id,id] [--timeout-minutes 8] [--report docs/recovery.md] [--no-baseline]
+ *
+ * First every suite named runs once without a mutation: a suite that fails
+ * already would "catch" every mutation, so the run stops there
+ * (`--no-baseline` skips this when the suites are known to pass).
  *
  * The original text of a mutated file is journaled before the file is
  * touched, and put back after the run, on SIGINT/SIGTERM, and at the start of
@@ -153,6 +157,20 @@ const writeReport = (file: string, table: string): void => {
   fs.writeFileSync(file, text.slice(0, begin + REPORT_BEGIN.length) + "\n" + table + text.slice(end))
 }
 
+const suiteName = (suite: Suite) => [suite.project, ...(suite.files ?? [])].join(" ")
+
+/** Runs each distinct suite of `selected` unmutated; lists the ones that fail. */
+const baseline = async (selected: ReadonlyArray<Mutation>, timeoutMs: number): Promise<Array<string>> => {
+  const suites = new Map(selected.flatMap((m) => m.suites).map((suite) => [suiteName(suite), suite]))
+  const failing: Array<string> = []
+  for (const [name, suite] of suites) {
+    console.log(`baseline: ${name} …`)
+    const run = await runSuite(suite, timeoutMs)
+    if (run.exitCode !== 0 || run.timedOut) failing.push(`${name}: ${run.failed.join("; ") || "exit " + run.exitCode}`)
+  }
+  return failing
+}
+
 const main = async (): Promise<number> => {
   restore()
   const only = option("only")?.split(",")
@@ -160,6 +178,13 @@ const main = async (): Promise<number> => {
   const selected = only === undefined ? mutations : mutations.filter((m) => only.includes(m.id))
   if (only !== undefined && selected.length !== only.length) {
     throw new Error(`no mutation named ${only.filter((id) => !mutations.some((m) => m.id === id)).join(", ")}`)
+  }
+  if (!process.argv.includes("--no-baseline")) {
+    const failing = await baseline(selected, timeoutMs)
+    if (failing.length > 0) {
+      console.error(`suites fail without any mutation, so they cannot tell what catches one:\n${failing.join("\n")}`)
+      return 2
+    }
   }
   const rows: Array<string> = []
   let failures = 0
