@@ -179,6 +179,7 @@ const main = async (): Promise<number> => {
   if (only !== undefined && selected.length !== only.length) {
     throw new Error(`no mutation named ${only.filter((id) => !mutations.some((m) => m.id === id)).join(", ")}`)
   }
+  const baselineStarted = Date.now()
   if (!process.argv.includes("--no-baseline")) {
     const failing = await baseline(selected, timeoutMs)
     if (failing.length > 0) {
@@ -186,6 +187,7 @@ const main = async (): Promise<number> => {
       return 2
     }
   }
+  const baselineMinutes = ((Date.now() - baselineStarted) / 60_000).toFixed(1)
   const rows: Array<string> = []
   let failures = 0
   const started = Date.now()
@@ -204,7 +206,8 @@ const main = async (): Promise<number> => {
   }
   const minutes = ((Date.now() - started) / 60_000).toFixed(1)
   const table = [
-    `${selected.length} mutations, ${selected.length - failures} caught, in ${minutes} min:`,
+    `${selected.length} mutations, ${selected.length - failures} caught, in ${minutes} min ` +
+    `(after ${baselineMinutes} min of baseline runs):`,
     "",
     "| mutation | file | result |",
     "| --- | --- | --- |",
