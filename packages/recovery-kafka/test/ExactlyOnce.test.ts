@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
-import { readState } from "@sluice/store-testkit"
+import { readState, TestSeed } from "@sluice/store-testkit"
 import { Effect, Schema } from "effect"
 import Kafkajs from "kafkajs"
 import { spawn } from "node:child_process"
@@ -106,11 +106,11 @@ const consumeAll = (topic: string, expected: number) =>
   })
 
 describe("exactly-once with the Kafka store, across SIGKILLs", () => {
+  const seed = TestSeed.fromEnvironment()
   it.scopedLive(
     "EOS: killed at random during epochs and resumed, read_committed output holds every input record once, balances equal a recomputation, no transaction is left open",
     () =>
       Effect.gen(function*() {
-        const seed = Number(process.env.SLUICE_CRASH_SEED ?? Date.now() % 100_000)
         let random = seed
         const next = (n: number) => {
           random = (random * 1103515245 + 12345) % 2147483648
@@ -206,7 +206,7 @@ describe("exactly-once with the Kafka store, across SIGKILLs", () => {
           `exactly-once crash test (seed ${seed}): ${runs.length} runs, ${killed.length} killed ` +
             `(${killed.filter((r) => r.killedInCommit).length} inside a commit), ${transfers.length} records`
         )
-      }),
+      }).pipe(TestSeed.replayableEffect(seed, "recovery-kafka", "test/ExactlyOnce.test.ts")),
     120_000
   )
 })

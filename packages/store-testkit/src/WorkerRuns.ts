@@ -3,11 +3,13 @@ import { Dataflow, Epoch, RecoveryStore, type WorkerRuntime } from "@sluice/core
 import { Effect, Layer, Schema, Stream } from "effect"
 import type * as Flows from "./WorkerFlows.js"
 
+const flows = new URL(`./WorkerFlows.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url)
+
 /** `partitionedWordcount` as a module export, for runs on several threads. */
-export const partitionedWordcount = Dataflow.fromModule<typeof Flows>(
-  new URL(`./WorkerFlows.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url),
-  "partitionedWordcount"
-)
+export const partitionedWordcount = Dataflow.fromModule<typeof Flows>(flows, "partitionedWordcount")
+
+/** `mergedParityCount` as a module export: a merge of a local and an exchanged path, on several threads. */
+export const mergedParityCount = Dataflow.fromModule<typeof Flows>(flows, "mergedParityCount")
 
 /** Runs `partitionedWordcount` over 6 partitions of `perPartition` words each, 150-item epochs. */
 export const runPartitionedWordcount = (
@@ -29,15 +31,19 @@ export const runPartitionedWordcount = (
     }).pipe(Effect.provide(Layer.merge(layer, options.threads)))
   })
 
-/** The committed counts of `partitionedWordcount`, read from every worker's share of the store. */
-export const countsOf = (layer: Layer.Layer<RecoveryStore.RecoveryStore, unknown>, workerCount: number) =>
+/** The committed counts of the step `count` of a worker flow, read from every worker's share of the store. */
+export const countsOf = (
+  layer: Layer.Layer<RecoveryStore.RecoveryStore, unknown>,
+  workerCount: number,
+  dataflowId = "parallel-wordcount"
+) =>
   Effect.gen(function*() {
     const store = yield* RecoveryStore.RecoveryStore
     const counts = new Map<string, number>()
     const decode = Schema.decodeUnknownSync(Schema.parseJson(Schema.Number))
     for (let w = 0; w < workerCount; w++) {
       yield* Effect.scoped(Effect.gen(function*() {
-        const worker = yield* store.open({ dataflowId: "parallel-wordcount", workerIndex: w, workerCount })
+        const worker = yield* store.open({ dataflowId, workerIndex: w, workerCount })
         yield* Stream.runForEach(worker.snapshots("count"), ({ key, value }) =>
           Effect.sync(() => {
             assert.isFalse(counts.has(key), `key ${key} is stored by two workers`)

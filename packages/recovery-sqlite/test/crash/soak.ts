@@ -1,6 +1,7 @@
 // Hundreds of kills: rounds of the crash test with fresh inputs and epoch
 // sizes until the kills add up.
-//   pnpm --filter @sluice/recovery-sqlite soak [-- --kills 300] [--seed 42]
+//   pnpm --filter @sluice/recovery-sqlite soak [-- --kills 300] [--seed 42]   (or SLUICE_SEED=42)
+import { TestSeed } from "@sluice/store-testkit"
 import { runCrashTest } from "./harness.js"
 
 const argument = (name: string, fallback: number): number => {
@@ -9,7 +10,7 @@ const argument = (name: string, fallback: number): number => {
 }
 
 const target = argument("kills", 300)
-let seed = argument("seed", Date.now() % 1_000_000)
+let seed = argument("seed", TestSeed.fromEnvironment())
 const started = Date.now()
 let kills = 0
 let commitKills = 0

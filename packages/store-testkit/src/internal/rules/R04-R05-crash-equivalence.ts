@@ -24,4 +24,17 @@ export const r04r05CrashEquivalence = (fixture: StoreFixture) =>
           assertMatchesCleanRun(cleanRun, result, expectedCounts(lines))
         }))
     }
+
+    it.scoped("R4/R5: a key whose last change committed before the crash still emits at end of input after the resume", () =>
+      Effect.gen(function*() {
+        // one-line epochs, crash after two lines: `a` changes only in epochs 1 and 2, which the resumed run does not redo
+        const lines = ["a b", "a b", "b", "b", "b"]
+        const clean = yield* fixture.fresh()
+        const cleanRun = yield* runWithCrashes(clean.layer, lines, 1, [])
+        assert.deepStrictEqual(cleanRun.runs[0].totals.map(({ item }) => item), [["a", 2], ["b", 5]])
+        const crashed = yield* fixture.fresh()
+        const result = yield* runWithCrashes(crashed.layer, lines, 1, [2])
+        assert.strictEqual(result.runs[1].resumeEpoch, 3, "the crash did not come after epoch 2 committed")
+        assertMatchesCleanRun(cleanRun, result, expectedCounts(lines))
+      }))
   })

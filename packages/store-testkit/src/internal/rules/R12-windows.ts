@@ -2,7 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { assertOutputAtLeastOnce } from "../../CrashRuns.js"
 import type { StoreFixture } from "../../StoreFixture.js"
-import { makeEvents, runWindowsWithCrashes } from "../../WindowRuns.js"
+import { type Event, makeEvents, runWindowsWithCrashes } from "../../WindowRuns.js"
+
+const lateTimes = (late: ReadonlyArray<{ readonly item: readonly [string, Event] }>) =>
+  late.map(({ item }) => item[1].at)
 
 export const r12Windows = (fixture: StoreFixture) =>
   describe(`R12 windows and clocks (${fixture.name})`, () => {
@@ -29,4 +32,21 @@ export const r12Windows = (fixture: StoreFixture) =>
           assertOutputAtLeastOnce(cleanRun.late, runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.late })))
         }))
     }
+
+    it.scoped("R12: a key's clock survives a resume — an event older than the watermark before the crash is late after it", () =>
+      Effect.gen(function*() {
+        // the watermark after u@20000 is 17000 (3 s of lateness), so u@15000 is late; the TestClock stands still
+        const events: ReadonlyArray<Event> = [{ user: "u", at: 20_000, value: 1 }, { user: "u", at: 15_000, value: 2 }]
+        const clean = yield* fixture.fresh()
+        const [cleanRun] = yield* runWindowsWithCrashes(clean.layer, events, 1, [])
+        assert.deepStrictEqual(lateTimes(cleanRun.late), [15_000])
+        const crashed = yield* fixture.fresh()
+        const runs = yield* runWindowsWithCrashes(crashed.layer, events, 1, [1])
+        assert.deepStrictEqual(runs.map((r) => r.resumeEpoch), [1, 2], "the first event's epoch did not commit")
+        assert.deepStrictEqual(lateTimes(runs[1].late), [15_000], "the resumed key's clock started again")
+        assert.deepStrictEqual(
+          runs.flatMap((r) => r.windows.map(({ item }) => item)),
+          cleanRun.windows.map(({ item }) => item)
+        )
+      }))
   })

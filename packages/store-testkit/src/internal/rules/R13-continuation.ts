@@ -3,6 +3,7 @@ import { Dataflow, Epoch } from "@sluice/core"
 import { Effect } from "effect"
 import type { StoreFixture } from "../../StoreFixture.js"
 import { type Emitted, wordcount } from "../../TestFlows.js"
+import { makeEvents, runWindowsWithCrashes } from "../../WindowRuns.js"
 
 type Pair = readonly [string, number]
 
@@ -45,5 +46,19 @@ export const r13Continuation = (fixture: StoreFixture) =>
         assert.deepStrictEqual(counts.map((e) => e.item), [["b", 3], ["d", 1]])
         // totals emit at end the keys that changed since they were last emitted
         assert.deepStrictEqual(totals.map((e) => e.item).sort(), [["b", 3], ["d", 1]])
+      }))
+
+    it.scoped("R13: a finished windowed flow run again emits no window and no late item", () =>
+      Effect.gen(function*() {
+        const store = yield* fixture.fresh()
+        const events = makeEvents(60)
+        // one-item epochs: the last epoch touches one key, the others' windows close only at end of input
+        const [first] = yield* runWindowsWithCrashes(store.layer, events, 1, [])
+        assert.isAbove(new Set(first.windows.map(({ item }) => item[0])).size, 1, "windows of several keys close")
+        assert.isAbove(first.late.length, 0, "the events include late ones")
+        const [again] = yield* runWindowsWithCrashes(store.layer, events, 1, [])
+        assert.isAbove(again.resumeEpoch, events.length, "the second run resumed inside the input")
+        assert.deepStrictEqual(again.windows, [], "windows closed in the finished run were emitted again")
+        assert.deepStrictEqual(again.late, [])
       }))
   })
