@@ -4,7 +4,7 @@
  */
 import type { WorkerProgress } from "../../RecoveryStore.js"
 
-/** Every worker's last completed epoch, as a list or as a map from worker index. @internal */
+/** Every worker's last completed epoch, as a list or as a map from worker index. Public through `StoreKit.ts`. */
 export type ProgressView = ReadonlyArray<WorkerProgress> | ReadonlyMap<number, number>
 
 const lastCompleted = (progress: ProgressView, workerIndex: number): number | undefined => {
@@ -15,7 +15,7 @@ const lastCompleted = (progress: ProgressView, workerIndex: number): number | un
   return undefined
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const agreedEpoch = (progress: ProgressView, workerCount: number, committing?: WorkerProgress): number => {
   let agreed = Infinity
   for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
@@ -28,10 +28,10 @@ export const agreedEpoch = (progress: ProgressView, workerCount: number, committ
   return agreed === Infinity ? 0 : agreed
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const resumeEpoch = (progress: ProgressView, workerCount: number): number =>
   agreedEpoch(progress, workerCount) + 1
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const rewindProgress = (lastCompleted: number | undefined, from: number): number | undefined =>
   lastCompleted === undefined || lastCompleted < from ? lastCompleted : from <= 1 ? undefined : from - 1

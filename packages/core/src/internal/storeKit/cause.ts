@@ -1,4 +1,4 @@
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const describeCause = (cause: unknown): string => {
   if (cause instanceof Error) return cause.message
   if (typeof cause === "string") return cause

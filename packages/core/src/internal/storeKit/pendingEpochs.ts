@@ -4,18 +4,18 @@
  * (the SQLite store's `sluice_pending_snapshots`).
  */
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export interface PendingCommit {
   readonly direct: boolean
   readonly due: ReadonlyArray<number>
   readonly pending: ReadonlyArray<number>
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const dueEpochs = (pending: ReadonlyArray<number>, agreed: number): ReadonlyArray<number> =>
   pending.filter((epoch) => epoch <= agreed)
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const planPendingCommit = (options: {
   readonly pending: ReadonlyArray<number>
   readonly epoch: number

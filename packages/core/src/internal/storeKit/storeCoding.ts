@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { StoreMeta } from "../../RecoveryStore.js"
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const StoreMetaSchema: Schema.Schema<StoreMeta> = Schema.Struct({
   dataflowId: Schema.String,
   workerCount: Schema.Int.pipe(Schema.positive()),
@@ -15,7 +15,7 @@ export const StoreMetaSchema: Schema.Schema<StoreMeta> = Schema.Struct({
   createdAt: Schema.Number
 })
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const ProgressSchema = Schema.Struct({ epoch: Schema.NonNegativeInt })
 
 const MetaJson = Schema.parseJson(StoreMetaSchema)
@@ -39,17 +39,17 @@ const decodeWith =
       (decoded) => Either.mapLeft(decode(decoded), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
     )
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const encodeStoreMeta = (meta: StoreMeta): Uint8Array => utf8.encode(Schema.encodeSync(MetaJson)(meta))
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const decodeStoreMeta: (bytes: Uint8Array) => Either.Either<StoreMeta, string> = decodeWith(
   Schema.decodeEither(MetaJson)
 )
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const encodeProgress = (epoch: number): Uint8Array => utf8.encode(Schema.encodeSync(ProgressJson)({ epoch }))
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const decodeProgress: (bytes: Uint8Array) => Either.Either<number, string> = (bytes) =>
   Either.map(decodeWith(Schema.decodeEither(ProgressJson))(bytes), ({ epoch }) => epoch)

@@ -6,7 +6,7 @@
  */
 import type { Snapshot, SnapshotWrite } from "../../RecoveryStore.js"
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export interface Version {
   readonly epoch: number
   /** A deletion marker: the key had no live snapshot as of this epoch. */
@@ -15,14 +15,14 @@ export interface Version {
   value: Uint8Array | undefined
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export interface VersionRef {
   readonly stepId: string
   readonly key: string
   readonly epoch: number
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export interface VersionPlan {
   /** Versions to store: a snapshot, or a deletion marker (`value: null`). */
   readonly written: ReadonlyArray<VersionRef & { readonly value: Uint8Array | null }>
@@ -32,7 +32,7 @@ export interface VersionPlan {
   readonly apply: () => void
 }
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export const collectVersions = <V extends Pick<Version, "epoch" | "deleted">>(
   versions: ReadonlyArray<V>,
   agreed: number
@@ -58,7 +58,7 @@ const insertByEpoch = (versions: Array<Version>, version: Version) => {
 
 type Change = readonly [stepId: string, key: string, versions: Array<Version>]
 
-/** @internal */
+/** Public through `StoreKit.ts`. */
 export class VersionLog {
   private readonly steps = new Map<string, Map<string, Array<Version>>>()
   /** Keys holding more than one version or a deletion marker: what collection may shrink. */
