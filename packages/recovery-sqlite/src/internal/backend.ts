@@ -9,6 +9,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlError from "@effect/sql/SqlError"
 import { StoreCorrupt, StoreUnavailable } from "@sluice/core/DataflowError"
 import type {
   Backend,
@@ -82,7 +83,7 @@ const upsertSnapshots = (rows: number) =>
   statementText(
     "upsert",
     rows,
-    (n) => `INSERT OR REPLACE INTO sluice_snapshots (step_id, key, epoch, value) VALUES ${values(n, 4)}`
+    (n) => `INSERT OR REPLACE INTO sluice_snapshots (step_id, key, epoch, value, checksum) VALUES ${values(n, 5)}`
   )
 
 const deleteSnapshots = (rows: number) =>
@@ -93,8 +94,8 @@ const insertPending = (rows: number) =>
     "pending",
     rows,
     (n) =>
-      `INSERT INTO sluice_pending_snapshots (epoch, step_id, key, value) VALUES ${values(n, 4)}
-     ON CONFLICT (epoch, step_id, key) DO UPDATE SET value = excluded.value`
+      `INSERT INTO sluice_pending_snapshots (epoch, step_id, key, value, checksum) VALUES ${values(n, 5)}
+     ON CONFLICT (epoch, step_id, key) DO UPDATE SET value = excluded.value, checksum = excluded.checksum`
   )
 
 const insertOutputs = (rows: number) =>
@@ -203,6 +204,18 @@ const openWorker = (
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
 
+/**
+ * `withTransaction` of `@effect/sql` turns a failing COMMIT (a full disk, an
+ * I/O error: where WAL pages are written) into a defect; here it is a failure
+ * like any other statement's, for `refail` to name.
+ */
+const inTransaction = <A, E>(sql: SqlClient.SqlClient, body: Effect.Effect<A, E>): Effect.Effect<A, unknown> =>
+  sql.withTransaction(body).pipe(
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+    )
+  )
+
 const makeWorker = (
   context: {
     readonly file: string
@@ -283,17 +296,20 @@ const makeWorker = (
           hooks.beforeCommitStatement!(statement++, epoch)
           return run(text, params)
         })
-      yield* sql.withTransaction(Effect.gen(function*() {
-        yield* collect(step, plan.due, agreed)
-        if (plan.direct) yield* writeSnapshots(step, epoch, writes)
-        else yield* writePending(step, epoch, writes)
-        yield* writeOutputs(step, epoch, outputs)
-        yield* step(
-          `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
+      yield* inTransaction(
+        sql,
+        Effect.gen(function*() {
+          yield* collect(step, plan.due, agreed)
+          if (plan.direct) yield* writeSnapshots(step, epoch, writes)
+          else yield* writePending(step, epoch, writes)
+          yield* writeOutputs(step, epoch, outputs)
+          yield* step(
+            `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
            ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
-          [workerIndex, epoch, committedAt]
-        )
-      }))
+            [workerIndex, epoch, committedAt]
+          )
+        })
+      )
       state.progress = epoch
       state.pendingEpochs = plan.pending
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
@@ -303,16 +319,19 @@ const makeWorker = (
       const completedSince = state.progress !== undefined && state.progress >= epoch
       const pendingSince = state.pendingEpochs.some((e) => e >= epoch)
       if (completedSince || pendingSince) {
-        yield* sql.withTransaction(Effect.gen(function*() {
-          yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch >= ?", [epoch])
-          if (completedSince) {
-            yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
-            yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
-            yield* epoch <= 1
-              ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
-              : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
-          }
-        }))
+        yield* inTransaction(
+          sql,
+          Effect.gen(function*() {
+            yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch >= ?", [epoch])
+            if (completedSince) {
+              yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
+              yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
+              yield* epoch <= 1
+                ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
+                : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
+            }
+          })
+        )
         state.progress = StoreKit.rewindProgress(state.progress, epoch)
         state.pendingEpochs = state.pendingEpochs.filter((e) => e < epoch)
       }
@@ -321,7 +340,7 @@ const makeWorker = (
         const agreed = yield* agreedUpTo(state.progress ?? 0)
         const due = StoreKit.dueEpochs(state.pendingEpochs, agreed)
         if (due.length > 0) {
-          yield* sql.withTransaction(collect(run, due, agreed))
+          yield* inTransaction(sql, collect(run, due, agreed))
           state.pendingEpochs = state.pendingEpochs.filter((e) => e > agreed)
         }
       }
@@ -329,12 +348,15 @@ const makeWorker = (
 
   // Rescaling redistributes the snapshots and then starts every worker afresh.
   // Output records stay: they are the results runs already delivered.
-  const reset = sql.withTransaction(Effect.gen(function*() {
-    yield* run("DELETE FROM sluice_pending_snapshots", [])
-    yield* run("DELETE FROM sluice_snapshots", [])
-    yield* run("DELETE FROM sluice_progress", [])
-    yield* run("DELETE FROM sluice_meta", [])
-  })).pipe(
+  const reset = inTransaction(
+    sql,
+    Effect.gen(function*() {
+      yield* run("DELETE FROM sluice_pending_snapshots", [])
+      yield* run("DELETE FROM sluice_snapshots", [])
+      yield* run("DELETE FROM sluice_progress", [])
+      yield* run("DELETE FROM sluice_meta", [])
+    })
+  ).pipe(
     Effect.tap(() => {
       state.progress = undefined
       state.pendingEpochs = []
@@ -374,9 +396,10 @@ const collect = (run: Run, due: ReadonlyArray<number>, agreed: number) =>
       // An upsert fed by a SELECT needs the SELECT's WHERE: without one SQLite
       // parses `ON CONFLICT` as the ON of a join.
       yield* run(
-        `INSERT INTO sluice_snapshots (step_id, key, epoch, value)
-         SELECT step_id, key, epoch, value FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NOT NULL
-         ON CONFLICT (step_id, key) DO UPDATE SET epoch = excluded.epoch, value = excluded.value`,
+        `INSERT INTO sluice_snapshots (step_id, key, epoch, value, checksum)
+         SELECT step_id, key, epoch, value, checksum FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NOT NULL
+         ON CONFLICT (step_id, key) DO UPDATE SET
+           epoch = excluded.epoch, value = excluded.value, checksum = excluded.checksum`,
         [epoch]
       )
       yield* run(
@@ -411,13 +434,14 @@ const writeSnapshots = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotW
           }
           yield* run(deleteSnapshots(rows), params)
         } else {
-          const params = new Array<unknown>(rows * 4)
+          const params = new Array<unknown>(rows * 5)
           for (let j = 0; j < rows; j++) {
             const write = writes[i + j]
-            params[j * 4] = write.stepId
-            params[j * 4 + 1] = write.key
-            params[j * 4 + 2] = epoch
-            params[j * 4 + 3] = write.value
+            params[j * 5] = write.stepId
+            params[j * 5 + 1] = write.key
+            params[j * 5 + 2] = epoch
+            params[j * 5 + 3] = write.value
+            params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
           }
           yield* run(upsertSnapshots(rows), params)
         }
@@ -432,13 +456,14 @@ const writePending = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotWri
   Effect.gen(function*() {
     for (let i = 0; i < writes.length;) {
       const rows = chunkSize(writes.length - i)
-      const params = new Array<unknown>(rows * 4)
+      const params = new Array<unknown>(rows * 5)
       for (let j = 0; j < rows; j++) {
         const write = writes[i + j]
-        params[j * 4] = epoch
-        params[j * 4 + 1] = write.stepId
-        params[j * 4 + 2] = write.key
-        params[j * 4 + 3] = write.value
+        params[j * 5] = epoch
+        params[j * 5 + 1] = write.stepId
+        params[j * 5 + 2] = write.key
+        params[j * 5 + 3] = write.value
+        params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
       }
       yield* run(insertPending(rows), params)
       i += rows
