@@ -139,7 +139,7 @@ describe("SqliteRecovery faults", () => {
       assert.instanceOf(failureOf(yield* Effect.exit(readCounts(directory))), DataflowError.StoreCorrupt)
     }))
 
-  it.scoped.skip("a deleted -wal file is StoreCorrupt, not a resume from an older epoch", () =>
+  it.scoped("a deleted -wal file is StoreCorrupt, not a resume from an older epoch", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       const file = path.join(directory, "worker-0.sqlite3")
@@ -156,7 +156,7 @@ describe("SqliteRecovery faults", () => {
       assert.include(error.message, "epoch 1")
     }))
 
-  it.scoped.skip("a worker file deleted from a finished multi-worker store is StoreCorrupt, not a fresh start", () =>
+  it.scoped("a worker file deleted from a finished multi-worker store is StoreCorrupt, not a fresh start", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       yield* seed(directory, 3, 0, 2)
@@ -171,7 +171,7 @@ describe("SqliteRecovery faults", () => {
       }
     }))
 
-  it.scoped.skip("a lock file deleted under a live run stops that run at its next commit", () =>
+  it.scoped("a lock file deleted under a live run stops that run at its next commit", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       const first = yield* openStore(directory)

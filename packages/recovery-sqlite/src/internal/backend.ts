@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import type { Options, Synchronous } from "../SqliteRecovery.js"
+import * as CommittedEpoch from "./committedEpoch.js"
 import * as Peers from "./peers.js"
 import * as Resume from "./resume.js"
 import * as Schema from "./schema.js"
@@ -152,7 +153,7 @@ const openWorker = (
     const file = workerFile(directory, workerIndex)
     // The directory may have been deleted since the layer was built (R9).
     yield* ensureDirectory(directory)
-    yield* WorkerLock.acquire(directory, workerIndex, file)
+    const lockHeld = yield* WorkerLock.acquire(directory, workerIndex, file)
     yield* inspect(file)
     const sql: SqlClient.SqlClient = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
       Effect.provide(Reactivity.layer),
@@ -193,13 +194,19 @@ const openWorker = (
     const pendingRows = yield* reading(
       sql<{ readonly epoch: number }>`SELECT DISTINCT epoch FROM sluice_pending_snapshots ORDER BY epoch`
     )
+    const record = CommittedEpoch.recordFile(directory, workerIndex)
+    const lost = CommittedEpoch.check(
+      { workerFile: file, record, recorded: CommittedEpoch.read(record) },
+      progressRows[0]?.epoch
+    )
+    if (lost !== undefined) return yield* lost
     const state: WorkerState = {
       progress: progressRows[0]?.epoch,
       pendingEpochs: pendingRows.map((row) => row.epoch),
       meta: undefined
     }
     const peers = yield* Peers.make({ directory, workerIndex, workerCount })
-    return makeWorker({ file, sql, peers, state, workerIndex, workerCount }, hooks)
+    return makeWorker({ file, record, lockHeld, sql, peers, state, workerIndex, workerCount }, hooks)
   })
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
@@ -219,6 +226,10 @@ const inTransaction = <A, E>(sql: SqlClient.SqlClient, body: Effect.Effect<A, E>
 const makeWorker = (
   context: {
     readonly file: string
+    /** The file recording the last committed epoch outside the database. */
+    readonly record: string
+    /** Fails once the lock file was deleted or replaced under this worker. */
+    readonly lockHeld: Effect.Effect<void, StoreUnavailable>
     readonly sql: SqlClient.SqlClient
     readonly peers: Peers.Peers
     readonly state: WorkerState
@@ -227,7 +238,8 @@ const makeWorker = (
   },
   hooks: Hooks
 ): BackendWorker => {
-  const { file, peers, sql, state, workerCount, workerIndex } = context
+  const { file, lockHeld, peers, record, sql, state, workerCount, workerIndex } = context
+  const writeRecord = (epoch: number) => Effect.try(() => CommittedEpoch.write(record, epoch))
   const run: Run = (text, params) => sql.unsafe(text, params)
 
   /**
@@ -287,6 +299,7 @@ const makeWorker = (
 
   const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.gen(function*() {
+      yield* lockHeld
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
       const plan = StoreKit.planPendingCommit({ pending: state.pendingEpochs, epoch, agreed, writes: writes.length })
@@ -312,6 +325,7 @@ const makeWorker = (
       )
       state.progress = epoch
       state.pendingEpochs = plan.pending
+      yield* writeRecord(epoch)
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
 
   const discardFrom = (epoch: number) =>
@@ -319,6 +333,8 @@ const makeWorker = (
       const completedSince = state.progress !== undefined && state.progress >= epoch
       const pendingSince = state.pendingEpochs.some((e) => e >= epoch)
       if (completedSince || pendingSince) {
+        // Lowered first: a record ahead of the file would read as lost epochs.
+        if (completedSince) yield* writeRecord(epoch - 1)
         yield* inTransaction(
           sql,
           Effect.gen(function*() {
@@ -348,14 +364,18 @@ const makeWorker = (
 
   // Rescaling redistributes the snapshots and then starts every worker afresh.
   // Output records stay: they are the results runs already delivered.
-  const reset = inTransaction(
-    sql,
-    Effect.gen(function*() {
-      yield* run("DELETE FROM sluice_pending_snapshots", [])
-      yield* run("DELETE FROM sluice_snapshots", [])
-      yield* run("DELETE FROM sluice_progress", [])
-      yield* run("DELETE FROM sluice_meta", [])
-    })
+  // The epoch record is lowered first, as for a discard.
+  const reset = Effect.zipRight(
+    writeRecord(0),
+    inTransaction(
+      sql,
+      Effect.gen(function*() {
+        yield* run("DELETE FROM sluice_pending_snapshots", [])
+        yield* run("DELETE FROM sluice_snapshots", [])
+        yield* run("DELETE FROM sluice_progress", [])
+        yield* run("DELETE FROM sluice_meta", [])
+      })
+    )
   ).pipe(
     Effect.tap(() => {
       state.progress = undefined

@@ -47,8 +47,8 @@ export const ensureDirectory = (directory: string): Effect.Effect<void, StoreUna
       })
   })
 
-/** The files a store keeps in its directory: worker databases with SQLite's journal files, and the worker locks. */
-const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock)$/
+/** The files a store keeps in its directory: worker databases with SQLite's journal files, the worker locks and epoch records. */
+const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock|epoch)$/
 
 const requireWritable = (file: string, what: string): void => {
   try {
