@@ -3,6 +3,7 @@
  * one is a typed error naming the file, never a defect and never a silent
  * replay from epoch 1.
  */
+import { SqlError } from "@effect/sql/SqlError"
 import { assert, describe, it } from "@effect/vitest"
 import { DataflowError, RecoveryStore } from "@sluice/core"
 import Database from "better-sqlite3"
@@ -13,6 +14,7 @@ import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
 import * as Backend from "../src/internal/backend.js"
 import { migrations } from "../src/internal/schema.js"
+import { refail } from "../src/internal/storeFile.js"
 import { failureOf, tempDirectory } from "./fixtures/SqliteFixture.js"
 
 const encoder = new TextEncoder()
@@ -182,4 +184,25 @@ describe("SqliteRecovery faults", () => {
       assert.include(error.message, "worker-0.lock")
       assert.include(error.message, "deleted")
     }))
+
+  it("SQLite's read-only and I/O codes name their cause, not the client's \"Failed to prepare statement\"", () => {
+    const sqliteError = (code: string, message: string) =>
+      new SqlError({ message: "Failed to prepare statement", cause: Object.assign(new Error(message), { code }) })
+    const readOnly = refail("/state/worker-0.sqlite3", "committing epoch 3 failed")(
+      sqliteError("SQLITE_READONLY_DIRECTORY", "attempt to write a readonly database")
+    )
+    assert.instanceOf(readOnly, DataflowError.StoreUnavailable)
+    assert.strictEqual(readOnly.store, "/state/worker-0.sqlite3")
+    assert.include(readOnly.message, "committing epoch 3 failed: the store directory is read-only for this user")
+    assert.include(readOnly.message, "SQLITE_READONLY_DIRECTORY")
+    assert.notInclude(readOnly.message, "Failed to prepare statement")
+    const io = refail("/state/worker-0.sqlite3", "committing epoch 3 failed")(
+      sqliteError("SQLITE_IOERR_WRITE", "disk I/O error")
+    )
+    assert.include(io.message, "I/O error (SQLITE_IOERR_WRITE)")
+    const other = refail("/state/worker-0.sqlite3", "reading the store progress failed")(
+      sqliteError("SQLITE_ERROR", "no such table: sluice_progress")
+    )
+    assert.include(other.message, "no such table: sluice_progress (SQLITE_ERROR)")
+  })
 })
