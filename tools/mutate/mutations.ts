@@ -87,20 +87,25 @@ export const mutations: ReadonlyArray<Mutation> = [
   {
     id: "sqlite-progress-own-transaction",
     file: "packages/recovery-sqlite/src/internal/backend.ts",
-    find: `        yield* writeOutputs(step, epoch, outputs)
-        yield* step(
+    find: `          yield* writeOutputs(step, epoch, outputs)
+          yield* step(
+            \`INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
+           ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at\`,
+            [workerIndex, epoch, committedAt]
+          )
+        })
+      )`,
+    replace: `          yield* writeOutputs(step, epoch, outputs)
+        })
+      )
+      yield* inTransaction(
+        sql,
+        step(
           \`INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
            ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at\`,
           [workerIndex, epoch, committedAt]
         )
-      }))`,
-    replace: `        yield* writeOutputs(step, epoch, outputs)
-      }))
-      yield* sql.withTransaction(step(
-        \`INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
-         ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at\`,
-        [workerIndex, epoch, committedAt]
-      ))`,
+      )`,
     suites: [sqliteStore],
     why: "the progress mark commits in a transaction of its own after the state and outputs: a failure between " +
       "the two leaves an epoch's writes without its mark (R1)"

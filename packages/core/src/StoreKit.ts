@@ -15,6 +15,8 @@
  *   writes of epochs not yet agreed.
  * - **coding**: `encodeStoreMeta` / `decodeStoreMeta` and `encodeProgress` /
  *   `decodeProgress`, the Schema coding of a store's own records.
+ * - **integrity**: `snapshotChecksum`, the checksum a store keeps with each
+ *   snapshot and checks on resume.
  * - **errors**: `describeCause`, one line for a failure's cause.
  *
  * @since 0.1.0
@@ -23,6 +25,7 @@ import type * as Either from "effect/Either"
 import type * as Schema from "effect/Schema"
 import * as agreement from "./internal/storeKit/agreement.js"
 import * as causes from "./internal/storeKit/cause.js"
+import * as checksum from "./internal/storeKit/checksum.js"
 import * as pending from "./internal/storeKit/pendingEpochs.js"
 import * as coding from "./internal/storeKit/storeCoding.js"
 import * as versionLog from "./internal/storeKit/versionLog.js"
@@ -305,3 +308,21 @@ export const decodeProgress: (bytes: Uint8Array) => Either.Either<number, string
  * @category errors
  */
 export const describeCause: (cause: unknown) => string = causes.describeCause
+
+/**
+ * The CRC-32 of a snapshot write: its step id, key and value (a tombstone is
+ * `null`). A store keeps it with the snapshot and recomputes it on resume; a
+ * mismatch is damage, to fail with `StoreCorrupt` naming step, key and file
+ * rather than resume a wrong value as state.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const stored = StoreKit.snapshotChecksum("count", "a", new TextEncoder().encode("1"))
+ * StoreKit.snapshotChecksum("count", "a", new TextEncoder().encode("7")) === stored // false
+ * ```
+ * @since 0.1.0
+ * @category integrity
+ */
+export const snapshotChecksum: (stepId: string, key: string, value: Uint8Array | null) => number =
+  checksum.snapshotChecksum

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type RecoveryStore, StoreKit } from "@sluice/core"
 import { Either } from "effect"
+import * as zlib from "node:zlib"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -210,5 +211,39 @@ describe("StoreKit coding", () => {
     const cyclic: Record<string, unknown> = {}
     cyclic.self = cyclic
     assert.strictEqual(StoreKit.describeCause(cyclic), "[object Object]")
+  })
+})
+
+describe("StoreKit integrity", () => {
+  const utf16 = (text: string) => Buffer.from(text, "utf16le")
+  const bytes = (text: string) => new TextEncoder().encode(text)
+
+  it("snapshotChecksum is the CRC-32 of step, separator, key, presence and value", () => {
+    for (const [stepId, key, value] of [["count", "a", "1"], ["wörter", "ключ", ""], ["s", "", "x".repeat(1000)]]) {
+      const framed = Buffer.concat([
+        utf16(stepId),
+        Buffer.from([0xff, 0xff]),
+        utf16(key),
+        Buffer.from([1]),
+        bytes(value)
+      ])
+      assert.strictEqual(StoreKit.snapshotChecksum(stepId, key, bytes(value)), zlib.crc32(framed))
+    }
+    const tombstone = Buffer.concat([utf16("count"), Buffer.from([0xff, 0xff]), utf16("a"), Buffer.from([0])])
+    assert.strictEqual(StoreKit.snapshotChecksum("count", "a", null), zlib.crc32(tombstone))
+  })
+
+  it("snapshotChecksum tells apart a changed digit, a shifted boundary and a tombstone", () => {
+    const stored = StoreKit.snapshotChecksum("count", "a", bytes("358"))
+    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", bytes("1158")), stored)
+    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", bytes("359")), stored)
+    assert.notStrictEqual(
+      StoreKit.snapshotChecksum("ab", "c", bytes("1")),
+      StoreKit.snapshotChecksum("a", "bc", bytes("1"))
+    )
+    assert.notStrictEqual(
+      StoreKit.snapshotChecksum("count", "a", null),
+      StoreKit.snapshotChecksum("count", "a", bytes(""))
+    )
   })
 })

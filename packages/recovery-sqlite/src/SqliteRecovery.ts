@@ -15,6 +15,11 @@
  * - Files that are not Sluice stores fail with `StoreCorrupt` naming the
  *   file; a store written by a newer release fails with
  *   `StoreVersionUnsupported`; older stores are migrated on open.
+ * - Each snapshot carries a CRC-32 of step, key and value, checked on
+ *   resume; `worker-<n>.epoch` records the last committed epoch outside the
+ *   database. A changed value, a deleted `-wal` or a deleted worker file is
+ *   `StoreCorrupt`, never a replay from an older epoch. A full disk, an I/O
+ *   error or a read-only file is `StoreUnavailable` naming file and epoch.
  * - Records of `Output.transactional` commit with their epoch into the table
  *   `sluice_outputs (id, destination, epoch, key, value)` of the worker's
  *   file; read them in `id` order.

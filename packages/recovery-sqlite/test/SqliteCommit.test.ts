@@ -139,7 +139,7 @@ describe("SqliteRecovery commits", () => {
       }))
       const next = {
         ...migrations,
-        "2_add_notes": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE sluice_notes (note TEXT) STRICT`)
+        "3_add_notes": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE sluice_notes (note TEXT) STRICT`)
       }
       yield* Effect.scoped(Effect.gen(function*() {
         const worker = yield* (yield* Backend.make({ directory }, { migrations: next })).open(single)
@@ -149,10 +149,11 @@ describe("SqliteRecovery commits", () => {
       const db = new Database(path.join(directory, "worker-0.sqlite3"), { readonly: true })
       const applied = db.prepare("SELECT migration_id, name FROM sluice_migrations ORDER BY migration_id").all()
       db.close()
-      assert.deepStrictEqual(applied, [{ migration_id: 1, name: "create_store" }, {
-        migration_id: 2,
-        name: "add_notes"
-      }])
+      assert.deepStrictEqual(applied, [
+        { migration_id: 1, name: "create_store" },
+        { migration_id: 2, name: "snapshot_checksums" },
+        { migration_id: 3, name: "add_notes" }
+      ])
 
       const exit = yield* Effect.exit(
         Effect.scoped(Effect.flatMap(SqliteRecovery.backend({ directory }), (b) => b.open(single)))

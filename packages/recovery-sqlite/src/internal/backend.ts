@@ -9,6 +9,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlError from "@effect/sql/SqlError"
 import { StoreCorrupt, StoreUnavailable } from "@sluice/core/DataflowError"
 import type {
   Backend,
@@ -25,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import type { Options, Synchronous } from "../SqliteRecovery.js"
+import * as CommittedEpoch from "./committedEpoch.js"
 import * as Peers from "./peers.js"
 import * as Resume from "./resume.js"
 import * as Schema from "./schema.js"
@@ -82,7 +84,7 @@ const upsertSnapshots = (rows: number) =>
   statementText(
     "upsert",
     rows,
-    (n) => `INSERT OR REPLACE INTO sluice_snapshots (step_id, key, epoch, value) VALUES ${values(n, 4)}`
+    (n) => `INSERT OR REPLACE INTO sluice_snapshots (step_id, key, epoch, value, checksum) VALUES ${values(n, 5)}`
   )
 
 const deleteSnapshots = (rows: number) =>
@@ -93,8 +95,8 @@ const insertPending = (rows: number) =>
     "pending",
     rows,
     (n) =>
-      `INSERT INTO sluice_pending_snapshots (epoch, step_id, key, value) VALUES ${values(n, 4)}
-     ON CONFLICT (epoch, step_id, key) DO UPDATE SET value = excluded.value`
+      `INSERT INTO sluice_pending_snapshots (epoch, step_id, key, value, checksum) VALUES ${values(n, 5)}
+     ON CONFLICT (epoch, step_id, key) DO UPDATE SET value = excluded.value, checksum = excluded.checksum`
   )
 
 const insertOutputs = (rows: number) =>
@@ -151,7 +153,7 @@ const openWorker = (
     const file = workerFile(directory, workerIndex)
     // The directory may have been deleted since the layer was built (R9).
     yield* ensureDirectory(directory)
-    yield* WorkerLock.acquire(directory, workerIndex, file)
+    const lockHeld = yield* WorkerLock.acquire(directory, workerIndex, file)
     yield* inspect(file)
     const sql: SqlClient.SqlClient = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
       Effect.provide(Reactivity.layer),
@@ -192,20 +194,42 @@ const openWorker = (
     const pendingRows = yield* reading(
       sql<{ readonly epoch: number }>`SELECT DISTINCT epoch FROM sluice_pending_snapshots ORDER BY epoch`
     )
+    const record = CommittedEpoch.recordFile(directory, workerIndex)
+    const lost = CommittedEpoch.check(
+      { workerFile: file, record, recorded: CommittedEpoch.read(record) },
+      progressRows[0]?.epoch
+    )
+    if (lost !== undefined) return yield* lost
     const state: WorkerState = {
       progress: progressRows[0]?.epoch,
       pendingEpochs: pendingRows.map((row) => row.epoch),
       meta: undefined
     }
     const peers = yield* Peers.make({ directory, workerIndex, workerCount })
-    return makeWorker({ file, sql, peers, state, workerIndex, workerCount }, hooks)
+    return makeWorker({ file, record, lockHeld, sql, peers, state, workerIndex, workerCount }, hooks)
   })
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
 
+/**
+ * `withTransaction` of `@effect/sql` turns a failing COMMIT (a full disk, an
+ * I/O error: where WAL pages are written) into a defect; here it is a failure
+ * like any other statement's, for `refail` to name.
+ */
+const inTransaction = <A, E>(sql: SqlClient.SqlClient, body: Effect.Effect<A, E>): Effect.Effect<A, unknown> =>
+  sql.withTransaction(body).pipe(
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+    )
+  )
+
 const makeWorker = (
   context: {
     readonly file: string
+    /** The file recording the last committed epoch outside the database. */
+    readonly record: string
+    /** Fails once the lock file was deleted or replaced under this worker. */
+    readonly lockHeld: Effect.Effect<void, StoreUnavailable>
     readonly sql: SqlClient.SqlClient
     readonly peers: Peers.Peers
     readonly state: WorkerState
@@ -214,7 +238,8 @@ const makeWorker = (
   },
   hooks: Hooks
 ): BackendWorker => {
-  const { file, peers, sql, state, workerCount, workerIndex } = context
+  const { file, lockHeld, peers, record, sql, state, workerCount, workerIndex } = context
+  const writeRecord = (epoch: number) => Effect.try(() => CommittedEpoch.write(record, epoch))
   const run: Run = (text, params) => sql.unsafe(text, params)
 
   /**
@@ -274,6 +299,7 @@ const makeWorker = (
 
   const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.gen(function*() {
+      yield* lockHeld
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
       const plan = StoreKit.planPendingCommit({ pending: state.pendingEpochs, epoch, agreed, writes: writes.length })
@@ -283,19 +309,23 @@ const makeWorker = (
           hooks.beforeCommitStatement!(statement++, epoch)
           return run(text, params)
         })
-      yield* sql.withTransaction(Effect.gen(function*() {
-        yield* collect(step, plan.due, agreed)
-        if (plan.direct) yield* writeSnapshots(step, epoch, writes)
-        else yield* writePending(step, epoch, writes)
-        yield* writeOutputs(step, epoch, outputs)
-        yield* step(
-          `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
+      yield* inTransaction(
+        sql,
+        Effect.gen(function*() {
+          yield* collect(step, plan.due, agreed)
+          if (plan.direct) yield* writeSnapshots(step, epoch, writes)
+          else yield* writePending(step, epoch, writes)
+          yield* writeOutputs(step, epoch, outputs)
+          yield* step(
+            `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
            ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
-          [workerIndex, epoch, committedAt]
-        )
-      }))
+            [workerIndex, epoch, committedAt]
+          )
+        })
+      )
       state.progress = epoch
       state.pendingEpochs = plan.pending
+      yield* writeRecord(epoch)
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
 
   const discardFrom = (epoch: number) =>
@@ -303,16 +333,21 @@ const makeWorker = (
       const completedSince = state.progress !== undefined && state.progress >= epoch
       const pendingSince = state.pendingEpochs.some((e) => e >= epoch)
       if (completedSince || pendingSince) {
-        yield* sql.withTransaction(Effect.gen(function*() {
-          yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch >= ?", [epoch])
-          if (completedSince) {
-            yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
-            yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
-            yield* epoch <= 1
-              ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
-              : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
-          }
-        }))
+        // Lowered first: a record ahead of the file would read as lost epochs.
+        if (completedSince) yield* writeRecord(epoch - 1)
+        yield* inTransaction(
+          sql,
+          Effect.gen(function*() {
+            yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch >= ?", [epoch])
+            if (completedSince) {
+              yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
+              yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
+              yield* epoch <= 1
+                ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
+                : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
+            }
+          })
+        )
         state.progress = StoreKit.rewindProgress(state.progress, epoch)
         state.pendingEpochs = state.pendingEpochs.filter((e) => e < epoch)
       }
@@ -321,7 +356,7 @@ const makeWorker = (
         const agreed = yield* agreedUpTo(state.progress ?? 0)
         const due = StoreKit.dueEpochs(state.pendingEpochs, agreed)
         if (due.length > 0) {
-          yield* sql.withTransaction(collect(run, due, agreed))
+          yield* inTransaction(sql, collect(run, due, agreed))
           state.pendingEpochs = state.pendingEpochs.filter((e) => e > agreed)
         }
       }
@@ -329,12 +364,19 @@ const makeWorker = (
 
   // Rescaling redistributes the snapshots and then starts every worker afresh.
   // Output records stay: they are the results runs already delivered.
-  const reset = sql.withTransaction(Effect.gen(function*() {
-    yield* run("DELETE FROM sluice_pending_snapshots", [])
-    yield* run("DELETE FROM sluice_snapshots", [])
-    yield* run("DELETE FROM sluice_progress", [])
-    yield* run("DELETE FROM sluice_meta", [])
-  })).pipe(
+  // The epoch record is lowered first, as for a discard.
+  const reset = Effect.zipRight(
+    writeRecord(0),
+    inTransaction(
+      sql,
+      Effect.gen(function*() {
+        yield* run("DELETE FROM sluice_pending_snapshots", [])
+        yield* run("DELETE FROM sluice_snapshots", [])
+        yield* run("DELETE FROM sluice_progress", [])
+        yield* run("DELETE FROM sluice_meta", [])
+      })
+    )
+  ).pipe(
     Effect.tap(() => {
       state.progress = undefined
       state.pendingEpochs = []
@@ -374,9 +416,10 @@ const collect = (run: Run, due: ReadonlyArray<number>, agreed: number) =>
       // An upsert fed by a SELECT needs the SELECT's WHERE: without one SQLite
       // parses `ON CONFLICT` as the ON of a join.
       yield* run(
-        `INSERT INTO sluice_snapshots (step_id, key, epoch, value)
-         SELECT step_id, key, epoch, value FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NOT NULL
-         ON CONFLICT (step_id, key) DO UPDATE SET epoch = excluded.epoch, value = excluded.value`,
+        `INSERT INTO sluice_snapshots (step_id, key, epoch, value, checksum)
+         SELECT step_id, key, epoch, value, checksum FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NOT NULL
+         ON CONFLICT (step_id, key) DO UPDATE SET
+           epoch = excluded.epoch, value = excluded.value, checksum = excluded.checksum`,
         [epoch]
       )
       yield* run(
@@ -411,13 +454,14 @@ const writeSnapshots = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotW
           }
           yield* run(deleteSnapshots(rows), params)
         } else {
-          const params = new Array<unknown>(rows * 4)
+          const params = new Array<unknown>(rows * 5)
           for (let j = 0; j < rows; j++) {
             const write = writes[i + j]
-            params[j * 4] = write.stepId
-            params[j * 4 + 1] = write.key
-            params[j * 4 + 2] = epoch
-            params[j * 4 + 3] = write.value
+            params[j * 5] = write.stepId
+            params[j * 5 + 1] = write.key
+            params[j * 5 + 2] = epoch
+            params[j * 5 + 3] = write.value
+            params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
           }
           yield* run(upsertSnapshots(rows), params)
         }
@@ -432,13 +476,14 @@ const writePending = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotWri
   Effect.gen(function*() {
     for (let i = 0; i < writes.length;) {
       const rows = chunkSize(writes.length - i)
-      const params = new Array<unknown>(rows * 4)
+      const params = new Array<unknown>(rows * 5)
       for (let j = 0; j < rows; j++) {
         const write = writes[i + j]
-        params[j * 4] = epoch
-        params[j * 4 + 1] = write.stepId
-        params[j * 4 + 2] = write.key
-        params[j * 4 + 3] = write.value
+        params[j * 5] = epoch
+        params[j * 5 + 1] = write.stepId
+        params[j * 5 + 2] = write.key
+        params[j * 5 + 3] = write.value
+        params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
       }
       yield* run(insertPending(rows), params)
       i += rows

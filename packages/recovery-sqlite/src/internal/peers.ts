@@ -7,6 +7,7 @@ import type { WorkerProgress } from "@sluice/core/RecoveryStore"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as CommittedEpoch from "./committedEpoch.js"
 import { inspectSync, refail, workerFile } from "./storeFile.js"
 
 /**
@@ -44,9 +45,23 @@ export const make = (options: {
     )
 
     // A file that does not exist, or whose tables are not created yet, belongs
-    // to a worker that has not completed an epoch.
+    // to a worker that has not completed an epoch, unless its epoch record says otherwise.
     const readPeer = (peer: number, own: OwnMeta | undefined): WorkerProgress | undefined => {
       const file = workerFile(options.directory, peer)
+      // The record is read before and after the file: a peer lowers it before it
+      // discards epochs, so only a record ahead both times means lost epochs.
+      const record = CommittedEpoch.recordFile(options.directory, peer)
+      const before = CommittedEpoch.read(record)
+      const found = readPeerFile(peer, file, own)
+      const lost = CommittedEpoch.check(
+        { workerFile: file, record, recorded: Math.min(before, CommittedEpoch.read(record)) },
+        found?.epoch
+      )
+      if (lost !== undefined) throw lost
+      return found
+    }
+
+    const readPeerFile = (peer: number, file: string, own: OwnMeta | undefined): WorkerProgress | undefined => {
       let db = connections.get(peer)
       if (db === undefined) {
         if (inspectSync(file) === "missing") return undefined

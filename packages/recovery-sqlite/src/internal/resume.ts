@@ -8,8 +8,9 @@
  * the statement's iterator chunk by chunk. In WAL mode this reader sees the
  * last committed state and never blocks the worker's writes.
  */
-import type { StoreCorrupt, StoreUnavailable } from "@sluice/core/DataflowError"
+import { StoreCorrupt, type StoreUnavailable } from "@sluice/core/DataflowError"
 import type { Snapshot } from "@sluice/core/RecoveryStore"
+import * as StoreKit from "@sluice/core/StoreKit"
 import Database from "better-sqlite3"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -23,7 +24,7 @@ const CHUNK_SIZE = 4096
  * Only `sluice_snapshots`: a primary-key range scan in key order.
  */
 const LIVE_SNAPSHOTS = `
-  SELECT key, value FROM sluice_snapshots
+  SELECT key, value, checksum FROM sluice_snapshots
   WHERE step_id = @stepId AND epoch <= @atOrBefore`
 
 /**
@@ -33,11 +34,11 @@ const LIVE_SNAPSHOTS = `
  * after the newest version is chosen.
  */
 const WITH_PENDING = `
-  SELECT key, value, max(epoch) FROM (
-    SELECT key, value, epoch FROM sluice_snapshots
+  SELECT key, value, checksum, max(epoch) FROM (
+    SELECT key, value, checksum, epoch FROM sluice_snapshots
     WHERE step_id = @stepId AND epoch <= @atOrBefore
     UNION ALL
-    SELECT key, value, epoch FROM sluice_pending_snapshots
+    SELECT key, value, checksum, epoch FROM sluice_pending_snapshots
     WHERE step_id = @stepId AND epoch <= @atOrBefore
   )
   GROUP BY key`
@@ -66,7 +67,7 @@ export const snapshots = (options: {
           db.prepare(options.pending ? WITH_PENDING : LIVE_SNAPSHOTS).raw(true).iterate({
             stepId: options.stepId,
             atOrBefore: options.atOrBefore
-          }) as IterableIterator<[string, Uint8Array | null, ...Array<unknown>]>,
+          }) as IterableIterator<[string, Uint8Array | null, number, ...Array<unknown>]>,
         catch: fail
       }),
       (rows) => Effect.sync(() => rows.return?.())
@@ -83,7 +84,16 @@ export const snapshots = (options: {
               done = true
               break
             }
-            const [key, value] = next.value
+            const [key, value, checksum] = next.value
+            if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum) {
+              return Effect.fail(Option.some(
+                new StoreCorrupt({
+                  store: options.file,
+                  reason: `the snapshot of step ${options.stepId} at key ${key} does not match its checksum: ` +
+                    "the file was changed outside Sluice or the disk damaged it"
+                })
+              ))
+            }
             if (value !== null) out.push({ key, value })
           }
         } catch (error) {

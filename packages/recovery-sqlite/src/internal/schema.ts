@@ -13,12 +13,17 @@
  *   then they are collected into it. With one worker this table stays empty.
  * - `sluice_outputs`: records of transactional outputs (R5), in commit order.
  *
+ * Every snapshot row carries `checksum`, `StoreKit.snapshotChecksum` of its
+ * step, key and value (migration 2), checked on resume: SQLite checks the
+ * structure of its pages, not the bytes of a value.
+ *
  * Input positions are snapshots like any other: the input's step id, the
  * partition as key.
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { StoreCorrupt, StoreUnavailable, StoreVersionUnsupported } from "@sluice/core/DataflowError"
+import * as StoreKit from "@sluice/core/StoreKit"
 import * as Effect from "effect/Effect"
 import { refail } from "./storeFile.js"
 
@@ -80,6 +85,24 @@ export const migrations: Migrations = {
       ) STRICT`
     yield* sql`CREATE INDEX sluice_outputs_by_destination ON sluice_outputs (destination, id)`
     yield* sql`CREATE INDEX sluice_outputs_by_epoch ON sluice_outputs (epoch)`
+  }),
+  // Stores of earlier releases are migrated, not refused: their rows get the
+  // checksum of the value as found, and are checked from then on.
+  "2_snapshot_checksums": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    for (const table of ["sluice_snapshots", "sluice_pending_snapshots"] as const) {
+      yield* sql`ALTER TABLE ${sql(table)} ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0`
+      const rows = yield* sql<{
+        readonly step_id: string
+        readonly key: string
+        readonly value: Uint8Array | null
+        readonly epoch: number
+      }>`SELECT epoch, step_id, key, value FROM ${sql(table)}`
+      for (const row of rows) {
+        yield* sql`UPDATE ${sql(table)} SET checksum = ${StoreKit.snapshotChecksum(row.step_id, row.key, row.value)}
+          WHERE epoch = ${row.epoch} AND step_id = ${row.step_id} AND key = ${row.key}`
+      }
+    }
   })
 }
 

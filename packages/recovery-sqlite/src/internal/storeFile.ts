@@ -47,8 +47,8 @@ export const ensureDirectory = (directory: string): Effect.Effect<void, StoreUna
       })
   })
 
-/** The files a store keeps in its directory: worker databases with SQLite's journal files, and the worker locks. */
-const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock)$/
+/** The files a store keeps in its directory: worker databases with SQLite's journal files, the worker locks and epoch records. */
+const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock|epoch)$/
 
 const requireWritable = (file: string, what: string): void => {
   try {
@@ -163,6 +163,17 @@ const sqliteMessage = (error: unknown): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
+const readOnlyReason = (code: string): string => {
+  switch (code) {
+    case "SQLITE_READONLY_DIRECTORY":
+      return "the store directory is read-only for this user"
+    case "SQLITE_READONLY_DBMOVED":
+      return "the file was moved or deleted while open"
+    default:
+      return "the file is read-only for this user"
+  }
+}
+
 /** @internal */
 export const isBusy = (error: unknown): boolean => {
   const code = sqliteCode(error)
@@ -185,7 +196,11 @@ export const refail = (file: string, doing: string) => (error: unknown): StoreCo
     return new StoreCorrupt({ store: file, reason: `${doing}: ${sqliteMessage(error)}` })
   }
   if (code !== undefined && code.startsWith("SQLITE_FULL")) {
-    return new StoreUnavailable({ store: file, reason: `${doing}: the disk is full`, cause: error })
+    return new StoreUnavailable({
+      store: file,
+      reason: `${doing}: the disk is full (${code}); free space on its file system and run again to resume`,
+      cause: undefined
+    })
   }
   if (isBusy(error)) {
     return new StoreUnavailable({
@@ -194,5 +209,25 @@ export const refail = (file: string, doing: string) => (error: unknown): StoreCo
       cause: error
     })
   }
-  return new StoreUnavailable({ store: file, reason: doing, cause: error })
+  if (code !== undefined && code.startsWith("SQLITE_READONLY")) {
+    return new StoreUnavailable({
+      store: file,
+      reason: `${doing}: ${readOnlyReason(code)} (${code}); make the file and its directory writable by this user ` +
+        `or run as the user that owns them`,
+      cause: undefined
+    })
+  }
+  if (code !== undefined && code.startsWith("SQLITE_IOERR")) {
+    return new StoreUnavailable({
+      store: file,
+      reason: `${doing}: the file system reported an I/O error (${code}); check the disk and the kernel log`,
+      cause: undefined
+    })
+  }
+  // `@effect/sql` says only "Failed to prepare statement": SQLite's own words name the cause.
+  return new StoreUnavailable({
+    store: file,
+    reason: code === undefined ? doing : `${doing}: ${sqliteMessage(error)} (${code})`,
+    cause: code === undefined ? error : undefined
+  })
 }
