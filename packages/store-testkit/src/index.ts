@@ -42,3 +42,8 @@ export * from "./WindowRuns.js"
  * @since 0.1.0
  */
 export * from "./WorkerRuns.js"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./StatefulRuns.js"
