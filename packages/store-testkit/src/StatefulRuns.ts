@@ -1,7 +1,8 @@
-import { Dataflow, DataflowError, Epoch, Input } from "@sluice/core"
+import { Dataflow, DataflowError, Epoch, Input, Output } from "@sluice/core"
 import type { RecoveryStore } from "@sluice/core"
-import { Cause, Clock, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Option, Schema, Stream } from "effect"
 import type { Duration, Layer } from "effect"
+import * as fs from "node:fs"
 import { readResumeEpoch, readState } from "./StoreFixture.js"
 import { Crash, crashAfter, type Emitted, recordingOutput } from "./TestFlows.js"
 import type { Event } from "./WindowRuns.js"
@@ -117,3 +118,43 @@ export const runTimedWithCrashes = (
     const sessions = yield* readState(layer(), "timed", "sessions", SessionSchema)
     return { runs, sessions }
   })
+
+/**
+ * `countFinal` and `collect` over 4 partitions of numbered words, for runs on
+ * several threads: each worker appends `[workerIndex, step, key, value]` lines
+ * to a file per worker under `SLUICE_TEST_OUT`.
+ */
+export const partitionedCountFinal = () => {
+  const outDir = process.env.SLUICE_TEST_OUT ?? "/tmp"
+  const perPartition = 300
+  const record = (step: string) =>
+    Output.sink((items: Iterable<readonly [string, unknown]>, { workerIndex }) =>
+      Effect.sync(() => {
+        const lines = [...items].map(([key, value]) => JSON.stringify([workerIndex, step, key, value]))
+        if (lines.length > 0) fs.appendFileSync(`${outDir}/worker-${workerIndex}.jsonl`, lines.join("\n") + "\n")
+      })
+    )
+  const words = Dataflow.make("parallel-final").pipe(
+    Dataflow.input(
+      "words",
+      Input.partitioned({
+        partitions: ["p0", "p1", "p2", "p3"],
+        open: (partition, resumeFrom: Option.Option<number>) => {
+          const p = Number(partition.slice(1))
+          const start = Option.getOrElse(resumeFrom, () => -1) + 1
+          return Stream.range(start, perPartition - 1).pipe(
+            Stream.map((i) => [`w${(p * 31 + i * 7) % 23}`, i] as const)
+          )
+        }
+      })
+    )
+  )
+  words.pipe(Dataflow.countFinal("count", (w: string) => w), Dataflow.output("counts", record("count")))
+  words.pipe(
+    Dataflow.keyBy("key", (w: string) => w),
+    Dataflow.collect("batches", { item: Schema.String, maxSize: 4, timeout: "1 hour" }),
+    Dataflow.map("sizes", ([key, batch]) => [key, batch.length] as const),
+    Dataflow.output("batches-out", record("batch"))
+  )
+  return words.dataflow
+}
