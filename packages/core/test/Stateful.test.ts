@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
-import { Effect, Exit, Fiber, Order, Queue, Ref, Schema, TestClock } from "effect"
+import { Dataflow, DataflowError, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
+import { Cause, Effect, Exit, Fiber, Option, Order, Queue, Ref, Schema, TestClock } from "effect"
 import { End, queueInput } from "./fixtures/queueInput.js"
 
 const PhaseState = Schema.Struct({
@@ -384,5 +384,48 @@ describe("countFinal, maxFinal, minFinal (bytewax test_count_final, test_max_min
       assert.deepStrictEqual(yield* Ref.getAndSet(out, []), [["a", 3], ["b", 1]])
       yield* runIn(flow, handle)
       assert.deepStrictEqual(yield* Ref.get(out), [])
+    }))
+})
+
+describe("stateful failures and ttl on end-emitting steps", () => {
+  it.effect("a throwing callback fails the step, naming the step and the key", () =>
+    Effect.gen(function*() {
+      const flow = Dataflow.make("failing").pipe(
+        Dataflow.input("in", Input.fromIterable([["a", 1], ["bad", 2]] as const)),
+        Dataflow.stateful("check", {
+          state: Schema.Number,
+          onItem: (_s, n: number) => {
+            if (n === 2) throw new Error("no twos")
+            return { state: n, emit: [] }
+          }
+        }),
+        Dataflow.output("out", Output.sink(() => Effect.void))
+      )
+      const exit = yield* Dataflow.run(flow).pipe(Effect.provide(RecoveryStore.layerMemory()), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      assert.isTrue(Option.isSome(failure) && failure.value instanceof DataflowError.StepFailed)
+      const error = Option.getOrThrow(failure) as DataflowError.StepFailed
+      assert.strictEqual(error.stepId, "check")
+      assert.strictEqual(error.key, "bad")
+    }))
+
+  it.effect("reduce with emit: end and a ttl emits at end only the keys still live", () =>
+    Effect.gen(function*() {
+      const queue = yield* Queue.unbounded<readonly [string, number] | typeof End>()
+      const out = yield* Ref.make<Array<unknown>>([])
+      const flow = Dataflow.make("ttl-end").pipe(
+        Dataflow.input("in", queueInput(queue)),
+        Dataflow.reduce("sum", { state: Schema.Number, reduce: (a, b) => a + b, emit: "end", ttl: "5 seconds" }),
+        Dataflow.output("out", Output.collect(out))
+      )
+      const fiber = yield* forkTicking(flow)
+      yield* Queue.offerAll(queue, [["a", 1], ["b", 2]])
+      yield* TestClock.adjust("3 seconds")
+      yield* Queue.offer(queue, ["a", 10])
+      yield* TestClock.adjust("3 seconds") // b expired at 5 s; a was seen at 3 s
+      yield* Queue.offerAll(queue, [["c", 4], End])
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(yield* Ref.get(out), [["a", 11], ["c", 4]])
     }))
 })

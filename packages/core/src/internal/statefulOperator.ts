@@ -97,16 +97,15 @@ export class StatefulOperator extends KeyedStateOperator {
     super(stepId, context, codec, false)
   }
 
+  /** Set after a resume: the timers of the loaded keys are rebuilt on first use, where a throwing `notifyAt` fails the step. */
+  private timersToRebuild = false
+
   override load(
     snapshots: Stream.Stream<Snapshot, RecoveryError>
   ): Effect.Effect<number, RecoveryError | StateDecodeError> {
-    return Effect.tap(super.load(snapshots), () =>
-      Effect.try({
-        try: () => {
-          for (const [key, entry] of this.entries) this.timers.set(key, this.notifyAt(entry.state))
-        },
-        catch: (error) => this.failed(error)
-      }).pipe(Effect.orDie))
+    return Effect.tap(super.load(snapshots), () => {
+      this.timersToRebuild = true
+    })
   }
 
   private notifyAt(state: unknown): number | undefined {
@@ -143,6 +142,13 @@ export class StatefulOperator extends KeyedStateOperator {
       const out: Out = []
       const at: { key?: string } = {}
       try {
+        if (this.timersToRebuild) {
+          this.timersToRebuild = false
+          for (const [key, entry] of this.entries) {
+            at.key = key
+            this.timers.set(key, this.notifyAt(entry.state))
+          }
+        }
         f(now, out, at)
       } catch (error) {
         return Effect.fail(this.failed(error, at.key))
