@@ -554,7 +554,11 @@ export interface StatefulOptions<V, S, O, I = S> {
   readonly state: Schema.Schema<S, I>
   /** Each item of the key, with its state (`undefined` for a new key) and the `Clock` time. */
   readonly onItem: (state: S | undefined, value: V, now: number) => Transition<S, O>
-  /** When `notifyAt(state)` is at or before the `Clock` time. */
+  /**
+   * When `notifyAt(state)` is at or before the `Clock` time. Return a state
+   * with a later `notifyAt` (or none): a timer still due fires again at the
+   * next chunk or epoch end.
+   */
   readonly onNotify?: (state: S, now: number) => Transition<S, O>
   /** For every live key at the end of input, in key order. */
   readonly onEof?: (state: S, now: number) => Transition<S, O>

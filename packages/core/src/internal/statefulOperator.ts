@@ -1,7 +1,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
-import type { RecoveryError, StateDecodeError, StepFailed } from "../DataflowError.js"
+import type { DataflowError, RecoveryError, StateDecodeError, StepFailed } from "../DataflowError.js"
 import type { EpochTransaction, Snapshot } from "../RecoveryStore.js"
 import type { StatefulLogic, Transition } from "./graph.js"
 import { KeyedStateOperator, type RunContext } from "./operators.js"
@@ -157,7 +157,7 @@ export class StatefulOperator extends KeyedStateOperator {
     })
   }
 
-  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(
       this.run((now, out, at) => {
         this.fireDue(now, out, at)
@@ -174,7 +174,7 @@ export class StatefulOperator extends KeyedStateOperator {
   }
 
   /** Timers due by now fire inside the epoch that is closing, before its snapshot. */
-  override barrier(slot: number, transaction: EpochTransaction): Effect.Effect<void, any> {
+  override barrier(slot: number, transaction: EpochTransaction): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(
       this.run((now, out, at) => this.fireDue(now, out, at)),
       (out) => Effect.zipRight(this.emit(0, out), super.barrier(slot, transaction))
@@ -182,7 +182,7 @@ export class StatefulOperator extends KeyedStateOperator {
   }
 
   /** Every live key gets `onEof`, in key order, after the timers due by now. */
-  override end(_slot: number): Effect.Effect<void, any> {
+  override end(_slot: number): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(
       this.run((now, out, at) => {
         this.fireDue(now, out, at)
