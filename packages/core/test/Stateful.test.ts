@@ -337,12 +337,12 @@ describe("countFinal, maxFinal, minFinal (bytewax test_count_final, test_max_min
     Effect.gen(function*() {
       const out = yield* Ref.make<Array<unknown>>([])
       const flow = Dataflow.make("test_df").pipe(
-        Dataflow.input("inp", Input.fromIterable(["a", "a", "a", "b", "b"])),
+        Dataflow.input("inp", Input.fromIterable(["a", "a", "b", "c", "b", "a"])),
         Dataflow.countFinal("count", (s: string) => s),
         Dataflow.output("out", Output.collect(out))
       )
       yield* Dataflow.run(flow, { epoch: Epoch.everyItems(2) }).pipe(Effect.provide(RecoveryStore.layerMemory()))
-      assert.deepStrictEqual(yield* Ref.get(out), [["a", 3], ["b", 2]])
+      assert.deepStrictEqual(yield* Ref.get(out), [["a", 3], ["b", 2], ["c", 1]])
     }))
 
   const events = [{ user: "a", val: 1 }, { user: "a", val: 9 }, { user: "a", val: 3 }]
