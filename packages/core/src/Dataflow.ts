@@ -8,9 +8,11 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
+import type * as Order from "effect/Order"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
 import { type DataflowError, InvalidDataflow } from "./DataflowError.js"
@@ -19,6 +21,7 @@ import type { Input } from "./Input.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
 import { loadDataflow } from "./internal/module.js"
 import * as runtime from "./internal/run.js"
+import { type KeyedStep, withTtl } from "./internal/statefulLogic.js"
 import { WorkerRuntime } from "./internal/workerShare.js"
 import type { Output } from "./Output.js"
 import type { RecoveryStore } from "./RecoveryStore.js"
@@ -121,6 +124,17 @@ const addStep = <A>(
   }
   dataflow.graph.steps.push(step)
   return makeFlow(dataflow, step, 0)
+}
+
+/** A keyed step; with a TTL it runs as `stateful` logic, so the plain path stays as fast as it is. */
+const addKeyedStep = <A>(
+  self: Flow<unknown>,
+  stepId: string,
+  step: KeyedStep,
+  ttl: Duration.DurationInput | undefined
+): Flow<A> => {
+  const { logic, state } = ttl === undefined ? step : withTtl(step, Duration.toMillis(ttl))
+  return addStep(self.dataflow, stepId, [self], { _tag: "Keyed", state, logic })
 }
 
 const makeFlow = <A>(dataflow: Dataflow, step: Step, port: number): Flow<A> => {
@@ -393,22 +407,24 @@ export const statefulMap: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+    readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<B>>
   <V, S, B, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+    readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<B>>
 } = dual(3, <V, S, B, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
+  readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<B>> =>
-  addStep(self.dataflow, stepId, [self], {
-    _tag: "Keyed",
+  addKeyedStep(self, stepId, {
     state: options.state,
     logic: { _tag: "StatefulMap", init: options.init, step: options.step }
-  }))
+  }, options.ttl))
 
 /**
  * Combines the values of each key: the first value is the accumulator, later
@@ -432,22 +448,24 @@ export const reduce: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
     readonly emit?: "each" | "end"
+    readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
   <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
     readonly emit?: "each" | "end"
+    readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<V>>
 } = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<V, I>
   readonly reduce: (acc: V, value: V) => V
   readonly emit?: "each" | "end"
+  readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<V>> =>
-  addStep(self.dataflow, stepId, [self], {
-    _tag: "Keyed",
+  addKeyedStep(self, stepId, {
     state: options.state,
     logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit ?? "each" }
-  }))
+  }, options.ttl))
 
 /**
  * Folds the values of each key into an accumulator that starts at `init`.
@@ -477,24 +495,347 @@ export const fold: {
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
     readonly emit?: "each" | "end"
+    readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<S>>
   <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
     readonly emit?: "each" | "end"
+    readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<S>>
 } = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly fold: (acc: S, value: V) => S
   readonly emit?: "each" | "end"
+  readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<S>> =>
-  addStep(self.dataflow, stepId, [self], {
-    _tag: "Keyed",
+  addKeyedStep(self, stepId, {
     state: options.state,
     logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit ?? "each" }
+  }, options.ttl))
+
+/**
+ * What a `stateful` callback returns: the key's next state, `undefined` to
+ * discard the key (a tombstone at the epoch's commit), and the items to emit.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * const keep: Dataflow.Transition<number, string> = { state: 1, emit: ["seen"] }
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export interface Transition<S, O> {
+  readonly state: S | undefined
+  readonly emit: ReadonlyArray<O>
+}
+
+/**
+ * The callbacks of `stateful`.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const options: Dataflow.StatefulOptions<number, number, number> = {
+ *   state: Schema.Number,
+ *   onItem: (sum, n) => ({ state: (sum ?? 0) + n, emit: [] }),
+ *   onEof: (sum) => ({ state: undefined, emit: [sum] })
+ * }
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export interface StatefulOptions<V, S, O, I = S> {
+  /** The snapshot codec of a key's state (R8). */
+  readonly state: Schema.Schema<S, I>
+  /** Each item of the key, with its state (`undefined` for a new key) and the `Clock` time. */
+  readonly onItem: (state: S | undefined, value: V, now: number) => Transition<S, O>
+  /**
+   * When `notifyAt(state)` is at or before the `Clock` time. Return a state
+   * with a later `notifyAt` (or none): a timer still due fires again at the
+   * next chunk or epoch end.
+   */
+  readonly onNotify?: (state: S, now: number) => Transition<S, O>
+  /** For every live key at the end of input, in key order. */
+  readonly onEof?: (state: S, now: number) => Transition<S, O>
+  /** The key's timer, in epoch millis of the `Clock`; `undefined` for none. */
+  readonly notifyAt?: (state: S) => number | undefined
+  /** Discards a key once this long has passed (`Clock` time) since its last item. */
+  readonly ttl?: Duration.DurationInput
+}
+
+/**
+ * General keyed logic with timers: the building block of the other keyed
+ * operators. `onItem` gets each item with its key's state; a key whose
+ * `notifyAt(state)` is at or before the `Clock` time gets `onNotify` before
+ * the step handles its next chunk and at every epoch end before the snapshot;
+ * `onEof` runs for every live key at end of input (each run, including a
+ * continuation). Timers are derived from state, so they survive a crash with
+ * it. Only keys changed in an epoch are snapshotted (R1).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * // a key's running sum, emitted a second after its first item, or at end
+ * const sums = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 2]] as const)),
+ *   Dataflow.stateful("sum", {
+ *     state: Schema.Struct({ sum: Schema.Number, since: Schema.Number }),
+ *     onItem: (s, n: number, now) => ({ state: { sum: (s?.sum ?? 0) + n, since: s?.since ?? now }, emit: [] }),
+ *     notifyAt: (s) => s.since + 1000,
+ *     onNotify: (s) => ({ state: undefined, emit: [s.sum] }),
+ *     onEof: (s) => ({ state: undefined, emit: [s.sum] })
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const stateful: {
+  <V, S, O, I = S>(stepId: string, options: StatefulOptions<V, S, O, I>): (self: Flow<Keyed<V>>) => Flow<Keyed<O>>
+  <V, S, O, I = S>(self: Flow<Keyed<V>>, stepId: string, options: StatefulOptions<V, S, O, I>): Flow<Keyed<O>>
+} = dual(
+  3,
+  <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: StatefulOptions<V, S, O, I>): Flow<Keyed<O>> =>
+    addKeyedStep(self, stepId, {
+      state: options.state,
+      logic: {
+        _tag: "Stateful",
+        onItem: options.onItem,
+        onNotify: options.onNotify,
+        onEof: options.onEof,
+        notifyAt: options.notifyAt
+      }
+    }, options.ttl)
+)
+
+/**
+ * Keeps a state per key, from `init` for a new key; `step` returns the next
+ * state (`undefined` discards the key) and any number of items to emit
+ * (bytewax `stateful_flat_map`).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * // emits every second item of a key
+ * const pairs = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 2]] as const)),
+ *   Dataflow.statefulFlatMap("pairs", {
+ *     state: Schema.Number,
+ *     init: () => 0,
+ *     step: (seen, n: number) => [seen + 1, seen % 2 === 1 ? [n] : []]
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const statefulFlatMap: {
+  <V, S, O, I = S>(stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: () => S
+    readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+  }): (self: Flow<Keyed<V>>) => Flow<Keyed<O>>
+  <V, S, O, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
+    readonly state: Schema.Schema<S, I>
+    readonly init: () => S
+    readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+  }): Flow<Keyed<O>>
+} = dual(3, <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: {
+  readonly state: Schema.Schema<S, I>
+  readonly init: () => S
+  readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+}): Flow<Keyed<O>> =>
+  stateful(self, stepId, {
+    state: options.state,
+    onItem: (state, value) => {
+      const [next, emit] = options.step(state === undefined ? options.init() : state, value)
+      return { state: next, emit }
+    }
   }))
+
+/**
+ * Gathers each key's items into batches: a batch is emitted when it reaches
+ * `maxSize`, when `timeout` has passed (`Clock` time) since its first item,
+ * or at end of input. Pending batches are state, snapshotted with `item`.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const batches = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 2], ["a", 3]] as const)),
+ *   Dataflow.collect("batch", { item: Schema.Number, maxSize: 2, timeout: "10 seconds" })
+ * )
+ * // ["a", [1, 2]], then ["a", [3]] at end of input
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const collect: {
+  <V, I = V>(stepId: string, options: CollectOptions<V, I>): (self: Flow<Keyed<V>>) => Flow<Keyed<ReadonlyArray<V>>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: CollectOptions<V, I>): Flow<Keyed<ReadonlyArray<V>>>
+} = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: CollectOptions<V, I>) => {
+  const timeout = Duration.toMillis(options.timeout)
+  const maxSize = options.maxSize
+  if (!(maxSize >= 1)) throw new Error(`collect "${stepId}": maxSize must be at least 1, got ${maxSize}`)
+  const flush = (batch: PendingBatch<V>) => ({ state: undefined, emit: [batch.items] })
+  return stateful(self, stepId, {
+    state: Schema.Struct({ items: Schema.mutable(Schema.Array(options.item)), since: Schema.Number }),
+    onItem: (batch: PendingBatch<V> | undefined, value: V, now) => {
+      // the batch is the key's own state, so it grows in place
+      const next = batch ?? { items: [], since: now }
+      next.items.push(value)
+      return next.items.length >= maxSize ? flush(next) : { state: next, emit: [] }
+    },
+    notifyAt: (batch) => batch.since + timeout,
+    onNotify: flush,
+    onEof: flush
+  })
+})
+
+/**
+ * The options of `collect`.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const options: Dataflow.CollectOptions<string> = { item: Schema.String, maxSize: 100, timeout: "1 second" }
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export interface CollectOptions<V, I = V> {
+  /** The snapshot codec of one item of a pending batch. */
+  readonly item: Schema.Schema<V, I>
+  readonly maxSize: number
+  /** How long after its first item a batch is emitted, on `Clock` time. */
+  readonly timeout: Duration.DurationInput
+}
+
+interface PendingBatch<V> {
+  readonly items: Array<V>
+  readonly since: number
+}
+
+/**
+ * Counts the items of each key (from `key`), emitting the counts at end of
+ * input (bytewax `count_final`).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const counts = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.countFinal("count", (word: string) => word)
+ * )
+ * // ["a", 2], ["b", 1]
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const countFinal: {
+  <A>(stepId: string, key: (a: A) => string): (self: Flow<A>) => Flow<Keyed<number>>
+  <A>(self: Flow<A>, stepId: string, key: (a: A) => string): Flow<Keyed<number>>
+} = dual(
+  3,
+  <A>(self: Flow<A>, stepId: string, key: (a: A) => string): Flow<Keyed<number>> =>
+    stateful(keyBy(self, `${stepId}/key`, key), stepId, {
+      state: Schema.Number,
+      onItem: (count: number | undefined) => ({ state: (count ?? 0) + 1, emit: [] }),
+      onEof: emitFinal
+    })
+)
+
+const emitFinal = <S>(state: S): Transition<S, S> => ({ state: undefined, emit: [state] })
+
+/**
+ * The options of `maxFinal` and `minFinal`.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * import { Order, Schema } from "effect"
+ * const options: Dataflow.ExtremeOptions<string> = { value: Schema.String, order: Order.string }
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export interface ExtremeOptions<V, I = V> {
+  /** The snapshot codec of the extreme so far. */
+  readonly value: Schema.Schema<V, I>
+  /** Defaults to `<` on the values (numbers, strings). */
+  readonly order?: Order.Order<V>
+}
+
+const naturalOrder: Order.Order<unknown> = (a, b) => ((a as number) < (b as number) ? -1 : a === b ? 0 : 1)
+
+const extremeFinal = <V, I>(self: Flow<Keyed<V>>, stepId: string, options: ExtremeOptions<V, I>, keepMax: boolean) => {
+  const order = options.order ?? naturalOrder
+  return stateful(self, stepId, {
+    state: options.value,
+    onItem: (best: V | undefined, value: V) => ({
+      state: best === undefined || (keepMax ? order(value, best) > 0 : order(value, best) < 0) ? value : best,
+      emit: []
+    }),
+    onEof: emitFinal
+  })
+}
+
+/**
+ * The largest value of each key, emitted at end of input (bytewax `max_final`).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const max = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.maxFinal("max", { value: Schema.Number })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const maxFinal: {
+  <V, I = V>(stepId: string, options: ExtremeOptions<V, I>): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: ExtremeOptions<V, I>): Flow<Keyed<V>>
+} = dual(
+  3,
+  <V, I>(self: Flow<Keyed<V>>, stepId: string, options: ExtremeOptions<V, I>) =>
+    extremeFinal(self, stepId, options, true)
+)
+
+/**
+ * The smallest value of each key, emitted at end of input (bytewax `min_final`).
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const min = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([["a", 1], ["a", 5]] as const)),
+ *   Dataflow.minFinal("min", { value: Schema.Number })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export const minFinal: {
+  <V, I = V>(stepId: string, options: ExtremeOptions<V, I>): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
+  <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: ExtremeOptions<V, I>): Flow<Keyed<V>>
+} = dual(
+  3,
+  <V, I>(self: Flow<Keyed<V>>, stepId: string, options: ExtremeOptions<V, I>) =>
+    extremeFinal(self, stepId, options, false)
+)
 
 /**
  * What a window step returns: the flow of closed windows, with the flow of

@@ -2,6 +2,7 @@ import { r01Snapshot } from "./internal/rules/R01-snapshot.js"
 import { r02Barrier } from "./internal/rules/R02-barrier.js"
 import { r03Resume } from "./internal/rules/R03-resume.js"
 import { r04r05CrashEquivalence } from "./internal/rules/R04-R05-crash-equivalence.js"
+import { r04StatefulTimers } from "./internal/rules/R04-stateful-timers.js"
 import { r05ExactlyOnce } from "./internal/rules/R05-exactly-once.js"
 import { r06BoundedStore } from "./internal/rules/R06-bounded-store.js"
 import { r07Guards } from "./internal/rules/R07-guards.js"
@@ -22,6 +23,7 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r02Barrier(fixture)
   r03Resume(fixture)
   r04r05CrashEquivalence(fixture)
+  r04StatefulTimers(fixture)
   r05ExactlyOnce(fixture)
   r06BoundedStore(fixture)
   r07Guards(fixture)

@@ -46,4 +46,9 @@ export * from "./WorkerRuns.js"
 /**
  * @since 0.1.0
  */
+export * from "./StatefulRuns.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TestSeed from "./TestSeed.js"

@@ -25,6 +25,23 @@ export type KeyedLogic =
     readonly fold: (acc: any, value: any) => unknown
     readonly emit: "each" | "end"
   }
+  | StatefulLogic
+
+/** What a `stateful` callback returns: the key's next state (`undefined` discards it) and what to emit. @internal */
+export interface Transition {
+  readonly state: unknown
+  readonly emit: ReadonlyArray<unknown>
+}
+
+/** The callbacks of `stateful`, the keyed logic with timers. @internal */
+export interface StatefulLogic {
+  readonly _tag: "Stateful"
+  /** `key` is for the operators built on `stateful` whose state starts from `init(key)`. */
+  readonly onItem: (state: any, value: any, now: number, key: string) => Transition
+  readonly onNotify: ((state: any, now: number) => Transition) | undefined
+  readonly onEof: ((state: any, now: number) => Transition) | undefined
+  readonly notifyAt: ((state: any) => number | undefined) | undefined
+}
 
 /** @internal */
 export type StepKind =

@@ -389,7 +389,12 @@ export abstract class KeyedStateOperator extends Operator {
  * @internal
  */
 export class KeyedOperator extends KeyedStateOperator {
-  constructor(stepId: string, context: RunContext, codec: StateCodec.StateCodec<unknown>, readonly logic: KeyedLogic) {
+  constructor(
+    stepId: string,
+    context: RunContext,
+    codec: StateCodec.StateCodec<unknown>,
+    readonly logic: Exclude<KeyedLogic, { readonly _tag: "Stateful" }>
+  ) {
     super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end")
   }
 

@@ -34,6 +34,7 @@ import {
 } from "./operators.js"
 import { rescaleIfAsked } from "./rescale.js"
 import * as StateCodec from "./stateCodec.js"
+import { StatefulOperator } from "./statefulOperator.js"
 import { WindowOperator } from "./windowOperator.js"
 
 /** @internal */
@@ -137,7 +138,10 @@ export const buildOperators = (dataflow: Dataflow, context: RunContext, transpor
           operator = new MergeOperator(step.stepId, context, step.upstream.length)
           break
         case "Keyed": {
-          const keyedOperator = new KeyedOperator(step.stepId, context, StateCodec.make(kind.state), kind.logic)
+          const codec = StateCodec.make(kind.state)
+          const keyedOperator = kind.logic._tag === "Stateful"
+            ? new StatefulOperator(step.stepId, context, codec, kind.logic)
+            : new KeyedOperator(step.stepId, context, codec, kind.logic)
           keyed.push(keyedOperator)
           operator = keyedOperator
           break
