@@ -9,8 +9,10 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { RecoveryError } from "./DataflowError.js"
 import { fileSystemFor } from "./internal/fileSystem.js"
-import type { EpochTransaction } from "./RecoveryStore.js"
+import type { EpochTransaction, Snapshot } from "./RecoveryStore.js"
 
 /**
  * @since 0.1.0
@@ -60,6 +62,21 @@ export interface OutputWriter<in A> {
 }
 
 /**
+ * What an output is opened with: its step and worker, and the snapshots it
+ * wrote through the epoch transaction (`transaction.write(stepId, key, value)`)
+ * as of the last completed epoch, so that it can undo what an epoch that did
+ * not complete left behind.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenContext {
+  readonly stepId: string
+  readonly workerIndex: number
+  readonly committed: Stream.Stream<Snapshot, RecoveryError>
+}
+
+/**
  * A destination for items of type `A`.
  *
  * @since 0.1.0
@@ -67,10 +84,7 @@ export interface OutputWriter<in A> {
  */
 export interface Output<in A> {
   readonly [TypeId]: TypeId
-  readonly open: (context: {
-    readonly stepId: string
-    readonly workerIndex: number
-  }) => Effect.Effect<OutputWriter<A>, unknown, Scope.Scope>
+  readonly open: (context: OpenContext) => Effect.Effect<OutputWriter<A>, unknown, Scope.Scope>
 }
 
 /**
@@ -153,8 +167,14 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
   )
 
 /**
- * Appends each item as a line to a file, flushed to the OS before each epoch
- * commits. Written through `@effect/platform`'s `FileSystem`: provide
+ * Appends each item as a line to a file, exactly once: an epoch's lines are
+ * written and synced to disk before the epoch commits, and the file's length
+ * after them commits with the epoch. A run that resumes truncates the file back
+ * to the length its last completed epoch committed, so lines of an epoch that
+ * did not complete are written once, by the epoch that does. The file belongs
+ * to the dataflow: a fresh store starts it empty. With several workers each
+ * worker writes its own file, `path` for worker 0 and `path.worker-N` for
+ * worker N. Written through `@effect/platform`'s `FileSystem`: provide
  * `NodeContext.layer` from `@effect/platform-node`.
  *
  * @example
@@ -166,23 +186,37 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
  * @category constructors
  */
 export const toFile = <A>(path: string, format: (item: A) => string = formatItem): Output<A> =>
-  make(() =>
+  make(({ committed, stepId, workerIndex }) =>
     Effect.gen(function*() {
-      const fs = yield* fileSystemFor(`Output.toFile("${path}")`)
-      const file = yield* fs.open(path, { flag: "a" })
+      const target = workerIndex === 0 ? path : `${path}.worker-${workerIndex}`
+      const fs = yield* fileSystemFor(`Output.toFile("${target}")`)
+      const key = `length/${workerIndex}`
+      const stored = yield* Stream.runFold(
+        committed,
+        0,
+        (length, snapshot) => snapshot.key === key ? Number(new TextDecoder().decode(snapshot.value)) : length
+      )
+      // what is past the committed length was written by an epoch that did not complete: its next run writes it again
+      const file = yield* fs.open(target, { flag: "a+" })
+      yield* file.truncate(stored)
       const encoder = new TextEncoder()
+      let length = stored
       let pending: Array<string> = []
       return {
         write: (items) =>
           Effect.sync(() => {
             for (const item of items) pending.push(format(item))
           }),
-        beforeCommit: () =>
-          Effect.suspend(() => {
-            if (pending.length === 0) return Effect.void
+        beforeCommit: ({ transaction }) =>
+          Effect.gen(function*() {
+            if (pending.length === 0) return
             const bytes = encoder.encode(pending.join("\n") + "\n")
             pending = []
-            return file.writeAll(bytes)
+            yield* file.writeAll(bytes)
+            // synced before the commit: a committed length never points past what the disk holds
+            yield* file.sync
+            length += bytes.length
+            transaction.write(stepId, key, encoder.encode(String(length)))
           })
       } satisfies OutputWriter<A>
     })
