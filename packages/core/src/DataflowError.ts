@@ -277,6 +277,32 @@ export class InputFileNotText extends Schema.TaggedError<InputFileNotText>()("In
 }
 
 /**
+ * A CSV input met a record it cannot give: a row whose field count differs
+ * from the header's, or one the input's schema does not decode. The offset is
+ * where the record ends.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InputCsvInvalid({ path: "/data/in.csv", offset: 40, problem: "it has 2 fields where the header has 3" })
+ *   .message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputCsvInvalid extends Schema.TaggedError<InputCsvInvalid>()("InputCsvInvalid", {
+  path: Schema.String,
+  offset: Schema.Number,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `input file ${this.path} has a CSV record ending at byte ${this.offset} that cannot be read: ` +
+      `${this.problem}; fix the record, or read the rows without a schema (or with header: false) and check them ` +
+      `in a step`
+  }
+}
+
+/**
  * A worker thread of a multi-worker run died or threw outside any step. The
  * whole run fails and no worker commits the unfinished epoch.
  *
@@ -337,6 +363,7 @@ export type DataflowError =
   | InputNotResumable
   | InputFileChanged
   | InputFileNotText
+  | InputCsvInvalid
   | WorkerFailed
   | FlowNotImportable
 
@@ -359,6 +386,7 @@ export const DataflowErrorSchema = Schema.Union(
   InputNotResumable,
   InputFileChanged,
   InputFileNotText,
+  InputCsvInvalid,
   WorkerFailed,
   FlowNotImportable
 )

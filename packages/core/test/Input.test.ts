@@ -1,7 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
-import { Cause, Effect, Exit, Option, Ref } from "effect"
+import { Cause, Effect, Exit, Option, Ref, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -63,9 +63,9 @@ describe("Input.fromFile", () => {
 })
 
 /** Runs `input` to its end on the store `handle` and returns what it read, or the failure. */
-const readAll = (input: Input.Input<string>, handle: RecoveryStore.MemoryHandle) =>
+const readAll = <A>(input: Input.Input<A>, handle: RecoveryStore.MemoryHandle) =>
   Effect.gen(function*() {
-    const seen = yield* Ref.make<Array<string>>([])
+    const seen = yield* Ref.make<Array<A>>([])
     const flow = Dataflow.make("files").pipe(
       Dataflow.input("lines", input),
       Dataflow.output("out", Output.collect(seen))
@@ -210,5 +210,53 @@ describe("Input.fromDirectory", () => {
       fs.appendFileSync(path.join(dir, "b.log"), "b2\n")
       fs.writeFileSync(path.join(dir, "c.log"), "c1\n")
       assert.deepStrictEqual((yield* readAll(input, handle)).lines.sort(), ["b2", "c1"])
+    }))
+})
+
+describe("Input.fromCsv", () => {
+  it.scoped("reads rows as records named by the header, with quotes, commas and newlines in fields", () =>
+    Effect.gen(function*() {
+      const file = yield* tempFile(`item,note\r\napple,"red, round"\n\npear,"says ""hi""\nover two lines"\n`)
+      const { lines } = yield* readAll(
+        Input.fromCsv(file),
+        RecoveryStore.makeMemoryHandle()
+      )
+      assert.deepStrictEqual(lines, [
+        { item: "apple", note: "red, round" },
+        { item: "pear", note: "says \"hi\"\nover two lines" }
+      ])
+    }))
+
+  it.scoped("resumes after the last whole record, keeping the header, and never inside a quoted field", () =>
+    Effect.gen(function*() {
+      const file = yield* tempFile(`a,b\n1,"x\ny"\n2,z\n`)
+      const handle = RecoveryStore.makeMemoryHandle()
+      const input = Input.fromCsv(file, { header: false, chunkBytes: 2 })
+      assert.deepStrictEqual((yield* readAll(input, handle)).lines, [["a", "b"], ["1", "x\ny"], ["2", "z"]])
+      fs.appendFileSync(file, `3,"multi\nline"\n`)
+      assert.deepStrictEqual((yield* readAll(input, handle)).lines, [["3", "multi\nline"]])
+      const named = Input.fromCsv(file)
+      const other = RecoveryStore.makeMemoryHandle()
+      assert.strictEqual((yield* readAll(named, other)).lines.length, 3)
+      fs.appendFileSync(file, "4,w\n")
+      assert.deepStrictEqual((yield* readAll(named, other)).lines, [{ a: "4", b: "w" }])
+    }))
+
+  it.scoped("decodes records with a schema, and a record it refuses fails naming file and byte", () =>
+    Effect.gen(function*() {
+      const Sale = Schema.Struct({ item: Schema.String, amount: Schema.NumberFromString })
+      const good = yield* tempFile("item,amount\npen,2\n")
+      const decoded = yield* readAll(Input.fromCsv(good, { schema: Sale }), RecoveryStore.makeMemoryHandle())
+      assert.deepStrictEqual(decoded.lines, [{ item: "pen", amount: 2 }])
+      // the epoch of a refused record is rolled back whole, like any failing step's
+      const file = yield* tempFile("item,amount\npen,2\nink,lots\n")
+      const { exit } = yield* readAll(Input.fromCsv(file, { schema: Sale }), RecoveryStore.makeMemoryHandle())
+      const cause = fileFailure(exit)
+      assert.instanceOf(cause, DataflowError.InputCsvInvalid)
+      assert.strictEqual((cause as DataflowError.InputCsvInvalid).offset, "item,amount\npen,2\nink,lots\n".length)
+      assert.include((cause as DataflowError.InputCsvInvalid).message, file)
+      const short = yield* tempFile("a,b\n1\n")
+      const shortExit = (yield* readAll(Input.fromCsv(short), RecoveryStore.makeMemoryHandle())).exit
+      assert.include(String((fileFailure(shortExit) as Error).message), "1 fields where the header has 2")
     }))
 })

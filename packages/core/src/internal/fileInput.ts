@@ -171,6 +171,24 @@ export const openFileLines = (
   resumeFrom: Option.Option<unknown>,
   options: FileOptions = {}
 ): Effect.Effect<Stream.Stream<Batch<string>, unknown>, unknown, Scope.Scope> =>
+  Effect.map(openFile(user, path, resumeFrom, options), ({ lines }) => lines)
+
+/**
+ * `openFileLines`, saying whether reading starts at the file's start (a fresh
+ * run, or a file started over with `onReplaced: "restart"`).
+ *
+ * @internal
+ */
+export const openFile = (
+  user: string,
+  path: string,
+  resumeFrom: Option.Option<unknown>,
+  options: FileOptions = {}
+): Effect.Effect<
+  { readonly lines: Stream.Stream<Batch<string>, unknown>; readonly fromStart: boolean },
+  unknown,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const fs = yield* fileSystemFor(user)
     const file = yield* fs.open(path, { flag: "r" })
@@ -187,7 +205,7 @@ export const openFileLines = (
       } else return yield* Effect.fail(checked.left)
     }
     yield* file.seek(start.offset, "start")
-    return linesOf(file, path, start.offset, start.before, identity, options)
+    return { lines: linesOf(file, path, start.offset, start.before, identity, options), fromStart: start.offset === 0 }
   })
 
 /**
