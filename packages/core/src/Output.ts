@@ -1,6 +1,7 @@
 /**
  * Outputs: where a dataflow's results go. Outputs are at-least-once (R5): items
- * of an epoch that did not complete are written again after a resume.
+ * of an epoch that did not complete are written again after a resume, except
+ * where an output commits with the epoch (`toFile`, `transactional`).
  *
  * @since 0.1.0
  */
