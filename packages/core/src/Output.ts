@@ -8,6 +8,7 @@
 import * as Chunk from "effect/Chunk"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -74,6 +75,8 @@ export interface OutputWriter<in A> {
 export interface OpenContext {
   readonly stepId: string
   readonly workerIndex: number
+  /** The epoch the run starts at: 1 on a fresh store. */
+  readonly resumeEpoch: number
   readonly committed: Stream.Stream<Snapshot, RecoveryError>
 }
 
@@ -173,7 +176,9 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
  * after them commits with the epoch. A run that resumes truncates the file back
  * to the length its last completed epoch committed, so lines of an epoch that
  * did not complete are written once, by the epoch that does. The file belongs
- * to the dataflow: a fresh store starts it empty. With several workers each
+ * to the dataflow: a fresh store starts it empty. (A resumed run with no
+ * stored length, after renaming the step or rescaling the store, keeps the
+ * file and appends.) With several workers each
  * worker writes its own file, `path` for worker 0 and `path.worker-N` for
  * worker N. Written through `@effect/platform`'s `FileSystem`: provide
  * `NodeContext.layer` from `@effect/platform-node`.
@@ -187,21 +192,28 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
  * @category constructors
  */
 export const toFile = <A>(path: string, format: (item: A) => string = formatItem): Output<A> =>
-  make(({ committed, stepId, workerIndex }) =>
+  make(({ committed, resumeEpoch, stepId, workerIndex }) =>
     Effect.gen(function*() {
       const target = workerIndex === 0 ? path : `${path}.worker-${workerIndex}`
       const fs = yield* fileSystemFor(`Output.toFile("${target}")`)
       const key = `length/${workerIndex}`
       const stored = yield* Stream.runFold(
         committed,
-        0,
-        (length, snapshot) => snapshot.key === key ? Number(new TextDecoder().decode(snapshot.value)) : length
+        Option.none<number>(),
+        (length, snapshot) =>
+          snapshot.key === key ? Option.some(Number(new TextDecoder().decode(snapshot.value))) : length
       )
-      // what is past the committed length was written by an epoch that did not complete: its next run writes it again
       const file = yield* fs.open(target, { flag: "a+" })
-      yield* file.truncate(stored)
+      // what is past the committed length was written by an epoch that did not complete: its next run writes it again.
+      // A resumed run without a stored length (a store rescaled to other workers) cannot tell, and keeps the file.
+      const committedLength = Option.isSome(stored)
+        ? stored.value
+        : resumeEpoch === 1
+        ? 0
+        : Number((yield* file.stat).size)
+      yield* file.truncate(committedLength)
       const encoder = new TextEncoder()
-      let length = stored
+      let length = committedLength
       let pending: Array<string> = []
       return {
         write: (items) =>

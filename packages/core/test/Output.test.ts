@@ -65,4 +65,25 @@ describe("Output.toFile", () => {
       yield* Dataflow.run(flow).pipe(Effect.provide(RecoveryStore.layerMemory()), Effect.provide(NodeContext.layer))
       assert.strictEqual(fs.readFileSync(file, "utf8"), "a\n")
     }))
+
+  it.scoped("a resumed run with no stored length for the file (a renamed step, a rescaled store) keeps the file", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-out-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "out.txt")
+      const handle = RecoveryStore.makeMemoryHandle()
+      const flow = (outputId: string, items: ReadonlyArray<string>) =>
+        Dataflow.make("file-kept").pipe(
+          Dataflow.input("in", Input.fromIterable(items)),
+          Dataflow.output(outputId, Output.toFile(file))
+        )
+      const run = (outputId: string, items: ReadonlyArray<string>) =>
+        Dataflow.run(flow(outputId, items)).pipe(
+          Effect.provide(RecoveryStore.layerMemory(handle)),
+          Effect.provide(NodeContext.layer)
+        )
+      yield* run("out", ["a"])
+      yield* run("renamed", ["a", "b"])
+      assert.strictEqual(fs.readFileSync(file, "utf8"), "a\nb\n")
+    }))
 })

@@ -164,6 +164,7 @@ export const buildOperators = (
           const writer = yield* kind.output.open({
             stepId: step.stepId,
             workerIndex: context.workerIndex,
+            resumeEpoch: context.epoch,
             committed: snapshots(step.stepId)
           }).pipe(
             Effect.mapError((cause) => new StepFailed({ stepId: step.stepId, epoch: context.epoch, cause }))
