@@ -129,9 +129,9 @@ export const mutations: ReadonlyArray<Mutation> = [
   },
   {
     id: "file-input-resumes-one-byte-late",
-    file: "packages/core/src/Input.ts",
-    find: "const start = Option.getOrElse(resumeFrom, () => 0) as number",
-    replace: "const start = Option.match(resumeFrom, { onNone: () => 0, onSome: (p) => (p as number) + 1 })",
+    file: "packages/core/src/internal/fileInput.ts",
+    find: "    let offset = position.offset\n",
+    replace: "    let offset = position.offset + 1\n",
     suites: [memoryRules],
     why: "the stored position is taken as the last byte read rather than the first one to read, so a resumed file " +
       "input loses the first byte of the next line (R11)"

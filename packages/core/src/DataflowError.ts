@@ -217,6 +217,92 @@ export class InputNotResumable extends Schema.TaggedError<InputNotResumable>()("
 }
 
 /**
+ * A file input was asked to resume at a stored position, but the file there is
+ * not the one the position was taken in: another file (device and inode, or the
+ * bytes before the position, differ), a shorter one, or one whose unterminated
+ * last line, already read as a complete line, has since been extended. Nothing
+ * was read; choose: start that input over (`onReplaced: "restart"`), or put the
+ * original file back.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InputFileChanged({ path: "/data/in.txt", offset: 120, change: "truncated" }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputFileChanged extends Schema.TaggedError<InputFileChanged>()("InputFileChanged", {
+  path: Schema.String,
+  offset: Schema.Number,
+  change: Schema.Literal("replaced", "truncated", "line extended")
+}) {
+  override get message(): string {
+    const choice = `pass onReplaced: "restart" to read it again from its start, or put the original file back`
+    switch (this.change) {
+      case "replaced":
+        return `input file ${this.path} is not the file the stored position (byte ${this.offset}) was taken in: ` +
+          `its device and inode, or the bytes before that position, differ; ${choice}`
+      case "truncated":
+        return `input file ${this.path} is shorter than the stored position (byte ${this.offset}): it was truncated ` +
+          `or replaced; ${choice}`
+      case "line extended":
+        return `input file ${this.path} ended in a line without a newline, read as complete, and bytes were appended ` +
+          `to that line at byte ${this.offset}; end lines with a newline before appending, or pass ` +
+          `unterminatedLastLine: "hold" so such a line waits for its newline, or ${choice}`
+    }
+  }
+}
+
+/**
+ * A file input met bytes that are not UTF-8. Decoding them as U+FFFD would
+ * merge distinct keys, so the input fails instead, naming the byte.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InputFileNotText({ path: "/data/in.txt", offset: 3 }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputFileNotText extends Schema.TaggedError<InputFileNotText>()("InputFileNotText", {
+  path: Schema.String,
+  offset: Schema.Number
+}) {
+  override get message(): string {
+    return `input file ${this.path} is not valid UTF-8 at byte ${this.offset}; pass encoding: "latin1" if that is ` +
+      `its encoding, or invalidUtf8: "replace" to read such bytes as U+FFFD`
+  }
+}
+
+/**
+ * A CSV input met a record it cannot give: a row whose field count differs
+ * from the header's, or one the input's schema does not decode. The offset is
+ * where the record ends.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.InputCsvInvalid({ path: "/data/in.csv", offset: 40, problem: "it has 2 fields where the header has 3" })
+ *   .message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputCsvInvalid extends Schema.TaggedError<InputCsvInvalid>()("InputCsvInvalid", {
+  path: Schema.String,
+  offset: Schema.Number,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `input file ${this.path} has a CSV record ending at byte ${this.offset} that cannot be read: ` +
+      `${this.problem}; fix the record, or read the rows without a schema (or with header: false) and check them ` +
+      `in a step`
+  }
+}
+
+/**
  * A worker thread of a multi-worker run died or threw outside any step. The
  * whole run fails and no worker commits the unfinished epoch.
  *
@@ -275,6 +361,9 @@ export type DataflowError =
   | StoreUnavailable
   | StoreCorrupt
   | InputNotResumable
+  | InputFileChanged
+  | InputFileNotText
+  | InputCsvInvalid
   | WorkerFailed
   | FlowNotImportable
 
@@ -295,6 +384,9 @@ export const DataflowErrorSchema = Schema.Union(
   StoreUnavailable,
   StoreCorrupt,
   InputNotResumable,
+  InputFileChanged,
+  InputFileNotText,
+  InputCsvInvalid,
   WorkerFailed,
   FlowNotImportable
 )

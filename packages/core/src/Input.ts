@@ -5,13 +5,15 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as batch from "./internal/batch.js"
+import * as csv from "./internal/csv.js"
+import * as fileInput from "./internal/fileInput.js"
 import { fileSystemFor } from "./internal/fileSystem.js"
 
 /**
@@ -169,12 +171,43 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Input<A> =>
   })
 
 /**
- * The lines of a text file (UTF-8, `\n` or `\r\n` separated), resumable by
- * byte offset: after a resume, reading continues after the last line of the
- * last completed epoch, so lines appended since are read too (R13). The file
- * is read through `@effect/platform`'s `FileSystem`: provide
- * `NodeContext.layer` (or `NodeFileSystem.layer`) from `@effect/platform-node`.
- * Reading is linear in the line length, however long a line is.
+ * How a file input reads its files: `chunkBytes` (bytes read at once, 64 KiB);
+ * `onReplaced` (`"fail"`, the default, or `"restart"`: what a resume does when
+ * the file is not the one its stored position was taken in); `encoding`
+ * (`"utf-8"`, the default, or `"latin1"`); `invalidUtf8` (`"fail"`, the
+ * default, naming file and byte, or `"replace"` with U+FFFD, which can merge
+ * distinct keys); `unterminatedLastLine` (`"emit"`, the default: a last line
+ * without its newline is read at end of input; `"hold"`: it waits for its
+ * newline, for files that are still being written).
+ *
+ * @example
+ * ```ts
+ * import { Input } from "@sluice/core"
+ * const options: Input.FileOptions = { onReplaced: "restart", unterminatedLastLine: "hold" }
+ * const log = Input.fromFile("./app.log", options)
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export type FileOptions = fileInput.FileOptions
+
+/**
+ * The lines of a text file (`\n` or `\r\n` separated), resumable: after a
+ * resume, reading continues after the last line of the last completed epoch,
+ * so lines appended since are read too (R13). The file is read through
+ * `@effect/platform`'s `FileSystem`: provide `NodeContext.layer` (or
+ * `NodeFileSystem.layer`) from `@effect/platform-node`. Reading is linear in
+ * the line length, however long a line is.
+ *
+ * The partition is the file's resolved path, so `p.txt` and `./p.txt` share
+ * their position. The stored position carries the file's identity: its byte
+ * offset, device and inode, and a hash of the 4 KiB before the offset. A
+ * resume into a replaced or truncated file fails with
+ * `DataflowError.InputFileChanged` (or starts that file over with
+ * `onReplaced: "restart"`); bytes that are not UTF-8 fail with
+ * `DataflowError.InputFileNotText` naming the byte. A last line without its
+ * newline is read at end of input; if the next run finds bytes appended to
+ * that line it fails rather than split it (see `FileOptions` for `"hold"`).
  *
  * @example
  * ```ts
@@ -183,7 +216,7 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Input<A> =>
  * import { Effect, Layer } from "effect"
  *
  * const flow = Dataflow.make("lines").pipe(
- *   Dataflow.input("lines", Input.fromFile("./input.txt")),
+ *   Dataflow.input("lines", Input.fromFile("./input.txt", { onReplaced: "fail" })),
  *   Dataflow.output("out", Output.console())
  * )
  * const program = Dataflow.run(flow).pipe(
@@ -193,85 +226,123 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Input<A> =>
  * @since 0.1.0
  * @category constructors
  */
-export const fromFile = (path: string, options?: { readonly chunkBytes?: number }): Input<string> =>
-  make({
+export const fromFile = (path: string, options?: FileOptions): Input<string> => {
+  const user = `Input.fromFile("${path}")`
+  return make({
     resumable: true,
-    partitions: Effect.succeed([path]),
-    open: (_partition, resumeFrom) =>
-      Effect.gen(function*() {
-        const fs = yield* fileSystemFor(`Input.fromFile("${path}")`)
-        const file = yield* fs.open(path, { flag: "r" })
-        const start = Option.getOrElse(resumeFrom, () => 0) as number
-        yield* file.seek(start, "start")
-        return linesOf(file, start, options?.chunkBytes ?? 1 << 16)
-      })
+    partitions: resolvedPartition(user, path),
+    open: (partition, resumeFrom) => fileInput.openFileLines(user, partition, resumeFrom, options)
   })
+}
 
 /**
- * Cuts a file into lines chunk by chunk. Bytes after a chunk's last newline
- * are kept as pieces and joined once the newline arrives, so a line spread
- * over many chunks costs its length once, not once per chunk.
+ * The lines of every file of a directory whose name matches `glob` (`*` and
+ * `?`, default `*`), one partition per file in sorted order, each read as by
+ * `fromFile` with the same options and checks. The files are listed when the
+ * run starts; a file that appears later is read by a later run.
+ *
+ * @example
+ * ```ts
+ * import { Input } from "@sluice/core"
+ * const logs = Input.fromDirectory("./logs", { glob: "*.log", unterminatedLastLine: "hold" })
+ * ```
+ * @since 0.1.0
+ * @category constructors
  */
-const linesOf = (file: FileSystem.File, start: number, chunkBytes: number): Stream.Stream<Batch<string>, unknown> => {
-  let offset = start // file offset of the first byte not yet emitted
-  let pending: Array<Uint8Array> = []
-  let pendingBytes = 0
-  let ended = false
-  const text = (bytes: Uint8Array, from: number, to: number) => {
-    const end = to > from && bytes[to - 1] === 13 ? to - 1 : to
-    return Buffer.from(bytes.buffer, bytes.byteOffset + from, end - from).toString("utf8")
-  }
-  const takePending = (tail: Uint8Array): Uint8Array => {
-    if (pending.length === 0) return tail
-    const joined = new Uint8Array(pendingBytes + tail.length)
-    let at = 0
-    for (const piece of pending) {
-      joined.set(piece, at)
-      at += piece.length
-    }
-    joined.set(tail, at)
-    pending = []
-    pendingBytes = 0
-    return joined
-  }
-  const nextBatch: Effect.Effect<Batch<string>, Option.Option<unknown>> = Effect.suspend(() => {
-    if (ended) return Effect.fail(Option.none())
-    return Effect.flatMap(Effect.mapError(file.readAlloc(chunkBytes), Option.some), (read) => {
-      if (Option.isNone(read) || read.value.length === 0) {
-        ended = true
-        if (pendingBytes === 0) return Effect.fail(Option.none())
-        // the file ends without a newline: its last bytes are a line
-        const last = takePending(new Uint8Array(0))
-        const end = offset + last.length
-        offset = end
-        return Effect.succeed<Batch<string>>({ items: [text(last, 0, last.length)], positionAfter: () => end })
+export const fromDirectory = (directory: string, options?: FileOptions & { readonly glob?: string }): Input<string> => {
+  const user = `Input.fromDirectory("${directory}")`
+  const pattern = globPattern(options?.glob ?? "*")
+  return make({
+    resumable: true,
+    partitions: Effect.gen(function*() {
+      const fs = yield* fileSystemFor(user)
+      const root = yield* fs.realPath(directory)
+      const names = (yield* fs.readDirectory(root)).filter((name) => pattern.test(name)).sort()
+      const files: Array<string> = []
+      for (const name of names) {
+        const info = yield* fs.stat(`${root}/${name}`)
+        if (info.type === "File") files.push(`${root}/${name}`)
       }
-      const chunk = read.value
-      const firstNewline = chunk.indexOf(10)
-      if (firstNewline === -1) {
-        pending.push(chunk)
-        pendingBytes += chunk.length
-        return nextBatch
-      }
-      const items: Array<string> = []
-      const ends: Array<number> = []
-      const head = takePending(chunk.subarray(0, firstNewline + 1))
-      items.push(text(head, 0, head.length - 1))
-      offset += head.length
-      ends.push(offset)
-      let lineStart = firstNewline + 1
-      for (let newline = chunk.indexOf(10, lineStart); newline !== -1; newline = chunk.indexOf(10, lineStart)) {
-        items.push(text(chunk, lineStart, newline))
-        offset += newline + 1 - lineStart
-        ends.push(offset)
-        lineStart = newline + 1
-      }
-      if (lineStart < chunk.length) {
-        pending.push(chunk.subarray(lineStart))
-        pendingBytes += chunk.length - lineStart
-      }
-      return Effect.succeed<Batch<string>>({ items, positionAfter: (i) => ends[i] })
-    })
+      return files
+    }),
+    open: (partition, resumeFrom) => fileInput.openFileLines(user, partition, resumeFrom, options)
   })
-  return Stream.repeatEffectOption(nextBatch)
 }
+
+/**
+ * How a CSV input reads its file: the options of `FileOptions`, and `header`
+ * (default true: the first record names the fields and each record is an
+ * object) and `schema` (decodes each record's object into your type).
+ *
+ * @example
+ * ```ts
+ * import { Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const Sale = Schema.Struct({ item: Schema.String, amount: Schema.NumberFromString })
+ * const options: Input.CsvOptions<typeof Sale.Type, typeof Sale.Encoded> = { schema: Sale }
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export type CsvOptions<A, I extends Readonly<Record<string, string>>> = csv.CsvOptions<A, I>
+
+/**
+ * The records of a CSV file, on the rules of `fromFile` (identity checks,
+ * encodings, appended rows read by the next run). Fields are separated by
+ * commas and may be quoted with `"` (a quote inside doubled); a quoted field
+ * may hold commas and newlines (a `\r\n` in it reads as `\n`). With a header
+ * (the default) each record is an object keyed by the header's names, decoded
+ * by `schema` if given; with `header: false` each record is an array of
+ * strings. Blank lines are skipped. A record of the wrong field count, or that
+ * the schema refuses, fails with `DataflowError.InputCsvInvalid`.
+ *
+ * @example
+ * ```ts
+ * import { Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ *
+ * const rows = Input.fromCsv("./sales.csv")
+ * const sales = Input.fromCsv("./sales.csv", {
+ *   schema: Schema.Struct({ item: Schema.String, amount: Schema.NumberFromString })
+ * })
+ * const raw = Input.fromCsv("./sales.csv", { header: false })
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export function fromCsv(
+  path: string,
+  options: FileOptions & { readonly header: false }
+): Input<ReadonlyArray<string>>
+export function fromCsv<A, I extends Readonly<Record<string, string>>>(
+  path: string,
+  options: FileOptions & { readonly header?: true; readonly schema: Schema.Schema<A, I> }
+): Input<A>
+export function fromCsv(
+  path: string,
+  options?: FileOptions & { readonly header?: true }
+): Input<Readonly<Record<string, string>>>
+export function fromCsv(
+  path: string,
+  options: CsvOptions<unknown, Readonly<Record<string, string>>> = {}
+): Input<unknown> {
+  const user = `Input.fromCsv("${path}")`
+  return make({
+    resumable: true,
+    partitions: resolvedPartition(user, path),
+    open: (partition, resumeFrom) => csv.openCsvRecords(user, partition, resumeFrom, options)
+  })
+}
+
+/** A file's one partition: its resolved path, so that every spelling of the file shares its position. */
+const resolvedPartition = (user: string, path: string) =>
+  Effect.flatMap(fileSystemFor(user), (fs) => fs.realPath(path)).pipe(Effect.map((real) => [real]))
+
+/** A file-name glob (`*`, `?`) as an anchored regular expression. */
+const globPattern = (glob: string): RegExp =>
+  new RegExp(
+    `^${
+      glob.split("").map((c) => c === "*" ? "[^/]*" : c === "?" ? "[^/]" : c.replace(/[.+^${}()|[\]\\]/g, "\\$&"))
+        .join("")
+    }$`
+  )

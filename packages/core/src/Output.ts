@@ -1,16 +1,20 @@
 /**
  * Outputs: where a dataflow's results go. Outputs are at-least-once (R5): items
- * of an epoch that did not complete are written again after a resume.
+ * of an epoch that did not complete are written again after a resume, except
+ * where an output commits with the epoch (`toFile`, `transactional`).
  *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { RecoveryError } from "./DataflowError.js"
 import { fileSystemFor } from "./internal/fileSystem.js"
-import type { EpochTransaction } from "./RecoveryStore.js"
+import type { EpochTransaction, Snapshot } from "./RecoveryStore.js"
 
 /**
  * @since 0.1.0
@@ -60,6 +64,23 @@ export interface OutputWriter<in A> {
 }
 
 /**
+ * What an output is opened with: its step and worker, and the snapshots it
+ * wrote through the epoch transaction (`transaction.write(stepId, key, value)`)
+ * as of the last completed epoch, so that it can undo what an epoch that did
+ * not complete left behind.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenContext {
+  readonly stepId: string
+  readonly workerIndex: number
+  /** The epoch the run starts at: 1 on a fresh store. */
+  readonly resumeEpoch: number
+  readonly committed: Stream.Stream<Snapshot, RecoveryError>
+}
+
+/**
  * A destination for items of type `A`.
  *
  * @since 0.1.0
@@ -67,10 +88,7 @@ export interface OutputWriter<in A> {
  */
 export interface Output<in A> {
   readonly [TypeId]: TypeId
-  readonly open: (context: {
-    readonly stepId: string
-    readonly workerIndex: number
-  }) => Effect.Effect<OutputWriter<A>, unknown, Scope.Scope>
+  readonly open: (context: OpenContext) => Effect.Effect<OutputWriter<A>, unknown, Scope.Scope>
 }
 
 /**
@@ -153,8 +171,16 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
   )
 
 /**
- * Appends each item as a line to a file, flushed to the OS before each epoch
- * commits. Written through `@effect/platform`'s `FileSystem`: provide
+ * Appends each item as a line to a file, exactly once: an epoch's lines are
+ * written and synced to disk before the epoch commits, and the file's length
+ * after them commits with the epoch. A run that resumes truncates the file back
+ * to the length its last completed epoch committed, so lines of an epoch that
+ * did not complete are written once, by the epoch that does. The file belongs
+ * to the dataflow: a fresh store starts it empty. (A resumed run with no
+ * stored length, after renaming the step or rescaling the store, keeps the
+ * file and appends.) With several workers each
+ * worker writes its own file, `path` for worker 0 and `path.worker-N` for
+ * worker N. Written through `@effect/platform`'s `FileSystem`: provide
  * `NodeContext.layer` from `@effect/platform-node`.
  *
  * @example
@@ -166,23 +192,44 @@ export const console = <A>(format: (item: A) => string = formatItem): Output<A> 
  * @category constructors
  */
 export const toFile = <A>(path: string, format: (item: A) => string = formatItem): Output<A> =>
-  make(() =>
+  make(({ committed, resumeEpoch, stepId, workerIndex }) =>
     Effect.gen(function*() {
-      const fs = yield* fileSystemFor(`Output.toFile("${path}")`)
-      const file = yield* fs.open(path, { flag: "a" })
+      const target = workerIndex === 0 ? path : `${path}.worker-${workerIndex}`
+      const fs = yield* fileSystemFor(`Output.toFile("${target}")`)
+      const key = `length/${workerIndex}`
+      const stored = yield* Stream.runFold(
+        committed,
+        Option.none<number>(),
+        (length, snapshot) =>
+          snapshot.key === key ? Option.some(Number(new TextDecoder().decode(snapshot.value))) : length
+      )
+      const file = yield* fs.open(target, { flag: "a+" })
+      // what is past the committed length was written by an epoch that did not complete: its next run writes it again.
+      // A resumed run without a stored length (a store rescaled to other workers) cannot tell, and keeps the file.
+      const committedLength = Option.isSome(stored)
+        ? stored.value
+        : resumeEpoch === 1
+        ? 0
+        : Number((yield* file.stat).size)
+      yield* file.truncate(committedLength)
       const encoder = new TextEncoder()
+      let length = committedLength
       let pending: Array<string> = []
       return {
         write: (items) =>
           Effect.sync(() => {
             for (const item of items) pending.push(format(item))
           }),
-        beforeCommit: () =>
-          Effect.suspend(() => {
-            if (pending.length === 0) return Effect.void
+        beforeCommit: ({ transaction }) =>
+          Effect.gen(function*() {
+            if (pending.length === 0) return
             const bytes = encoder.encode(pending.join("\n") + "\n")
             pending = []
-            return file.writeAll(bytes)
+            yield* file.writeAll(bytes)
+            // synced before the commit: a committed length never points past what the disk holds
+            yield* file.sync
+            length += bytes.length
+            transaction.write(stepId, key, encoder.encode(String(length)))
           })
       } satisfies OutputWriter<A>
     })

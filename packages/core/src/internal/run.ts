@@ -82,7 +82,7 @@ export const run = (
     const store = yield* RecoveryStore
     const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
     const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }
-    const { inputs, keyed } = yield* buildOperators(dataflow, context)
+    const { inputs, keyed } = yield* buildOperators(dataflow, context, recovery.snapshots)
 
     for (const operator of keyed) yield* operator.load(recovery.snapshots(operator.stepId))
     const stream = yield* openInputs(inputs, recovery, options, context)
@@ -110,7 +110,12 @@ export const run = (
   }).pipe(Effect.scoped, Effect.annotateLogs("dataflowId", dataflow.id))
 
 /** @internal */
-export const buildOperators = (dataflow: Dataflow, context: RunContext, transport?: ExchangeTransport) =>
+export const buildOperators = (
+  dataflow: Dataflow,
+  context: RunContext,
+  snapshots: WorkerRecovery["snapshots"],
+  transport?: ExchangeTransport
+) =>
   Effect.gen(function*() {
     const operators: Array<Operator> = []
     const inputs: Array<InputBinding> = []
@@ -160,7 +165,12 @@ export const buildOperators = (dataflow: Dataflow, context: RunContext, transpor
           break
         }
         case "Output": {
-          const writer = yield* kind.output.open({ stepId: step.stepId, workerIndex: context.workerIndex }).pipe(
+          const writer = yield* kind.output.open({
+            stepId: step.stepId,
+            workerIndex: context.workerIndex,
+            resumeEpoch: context.epoch,
+            committed: snapshots(step.stepId)
+          }).pipe(
             Effect.mapError((cause) => new StepFailed({ stepId: step.stepId, epoch: context.epoch, cause }))
           )
           operator = new OutputOperator(step.stepId, context, writer)

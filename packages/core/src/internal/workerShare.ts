@@ -52,7 +52,7 @@ export const runShare = (dataflow: Dataflow, share: WorkerShare): Effect.Effect<
   Effect.gen(function*() {
     const context: RunContext = { dataflowId: dataflow.id, workerIndex: share.workerIndex, epoch: share.resumeEpoch }
     const transport = new ExchangeTransport(share.link)
-    const { inputs, keyed } = yield* buildOperators(dataflow, context, transport)
+    const { inputs, keyed } = yield* buildOperators(dataflow, context, share.snapshots, transport)
     for (const operator of keyed) yield* operator.load(share.snapshots(operator.stepId))
     const stream = yield* openInputs(
       inputs,

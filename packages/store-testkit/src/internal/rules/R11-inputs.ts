@@ -98,4 +98,30 @@ export const r11Inputs = (fixture: StoreFixture) =>
         assert.deepStrictEqual((yield* Ref.get(first)).slice(0, 2), ["héllo", "wörld"])
         assert.deepStrictEqual(yield* Ref.get(second), ["three", "four", "five", "six"])
       }))
+
+    it.scoped("R11: a file input's position carries its file: a replaced file refuses to resume unless told to restart", () =>
+      Effect.gen(function*() {
+        const store = yield* fixture.fresh()
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-file-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const file = path.join(dir, "in.txt")
+        fs.writeFileSync(file, "one\ntwo\n")
+        const run = (input: Input.Input<string>, ref: Ref.Ref<Array<string>>) =>
+          Dataflow.run(collectFlow("replaced", input, ref), { epoch: Epoch.everyItems(1) }).pipe(
+            Effect.provide(store.layer()),
+            Effect.provide(NodeContext.layer),
+            Effect.exit
+          )
+        const first = yield* Ref.make<Array<string>>([])
+        assert.isTrue(Exit.isSuccess(yield* run(Input.fromFile(file), first)))
+        fs.writeFileSync(`${file}.next`, "uno\ndos\n")
+        fs.renameSync(`${file}.next`, file)
+        const refused = yield* run(Input.fromFile(file), first)
+        const error = Exit.isFailure(refused) ? Option.getOrThrow(Cause.failureOption(refused.cause)) : undefined
+        assert.instanceOf(error, DataflowError.StepFailed)
+        assert.instanceOf((error as DataflowError.StepFailed).cause, DataflowError.InputFileChanged)
+        const restarted = yield* Ref.make<Array<string>>([])
+        assert.isTrue(Exit.isSuccess(yield* run(Input.fromFile(file, { onReplaced: "restart" }), restarted)))
+        assert.deepStrictEqual(yield* Ref.get(restarted), ["uno", "dos"])
+      }))
   })
