@@ -39,6 +39,9 @@ const sqliteStore: Suite = {
     "test/SqliteFaults.test.ts"
   ]
 }
+const sqliteStorageFaults: Suite = { project: "recovery-sqlite", files: ["test/SqliteStorageFaults.test.ts"] }
+const fileInputs: Suite = { project: "core", files: ["test/Input.test.ts"] }
+const statefulOperators: Suite = { project: "core", files: ["test/Stateful.test.ts"] }
 
 export const mutations: ReadonlyArray<Mutation> = [
   {
@@ -179,5 +182,32 @@ export const mutations: ReadonlyArray<Mutation> = [
     suites: [memoryRules, crashProperty],
     why: "the fast path of statefulMap for an existing key skips marking it changed, so only new keys are " +
       "snapshotted and a resume reads stale counts (R1, R4)"
+  },
+  {
+    id: "sqlite-checksum-not-checked",
+    file: "packages/recovery-sqlite/src/internal/resume.ts",
+    find: "if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum) {",
+    replace: "if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum && false) {",
+    suites: [sqliteStorageFaults],
+    why: "the resume reads the checksum column but never compares it, so a damaged value is resumed as real state " +
+      "(issue 12, item 5)"
+  },
+  {
+    id: "file-identity-not-checked",
+    file: "packages/core/src/internal/fileInput.ts",
+    find: "if (!sameFile) return yield* new InputFileChanged(",
+    replace: "if (!sameFile && false) return yield* new InputFileChanged(",
+    suites: [fileInputs],
+    why: "a file replaced by renaming another over it is read on from the old offset: lines lost or a fragment " +
+      "counted (issue 12, item 3)"
+  },
+  {
+    id: "timers-not-rebuilt-on-resume",
+    file: "packages/core/src/internal/statefulOperator.ts",
+    find: "        if (this.timersToRebuild) {",
+    replace: "        if (this.timersToRebuild && false) {",
+    suites: [statefulOperators, { project: "store-testkit", files: ["test/StatefulCrashProperty.test.ts"] }],
+    why: "timers come from state, but after a resume the loaded keys' due times are never computed, so a session " +
+      "that was waiting for its timeout never closes (issue 13)"
   }
 ]
