@@ -1,5 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
+import type { DataflowError } from "../DataflowError.js"
 import { ownerOfKey } from "./keyGroup.js"
 import { BarrierAlignment, Operator, type RunContext } from "./operators.js"
 
@@ -52,12 +53,12 @@ export class ExchangeTransport {
   }
 
   /** Hands one received message to the exchange step it is for. */
-  dispatch(message: ExchangeMessage): Effect.Effect<void, any> {
+  dispatch(message: ExchangeMessage): Effect.Effect<void, DataflowError> {
     return this.exchanges[message.exchange].receiveMessage(message)
   }
 
   /** Serves incoming messages until `ready` holds, so waiting for credit cannot deadlock. */
-  serveUntil(ready: () => boolean): Effect.Effect<void, any> {
+  serveUntil(ready: () => boolean): Effect.Effect<void, DataflowError> {
     return Effect.whileLoop({
       while: () => !ready(),
       body: () => Effect.flatMap(Queue.take(this.link.inbox), (message) => this.dispatch(message)),
@@ -106,7 +107,7 @@ export class ExchangeOperator extends Operator {
     return this.alignment.allEnded
   }
 
-  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, DataflowError> {
     return Effect.suspend(() => {
       const { workerCount, workerIndex } = this.transport
       const shares: Array<Array<readonly [string, unknown]>> = Array.from({ length: workerCount }, () => [])
@@ -126,11 +127,11 @@ export class ExchangeOperator extends Operator {
   }
 
   /** Items from worker `from`, local or decoded from a message. */
-  receive(from: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+  receive(from: number, items: ReadonlyArray<unknown>): Effect.Effect<void, DataflowError> {
     return this.alignment.items(from, items, this.pass)
   }
 
-  receiveMessage(message: ExchangeMessage): Effect.Effect<void, any> {
+  receiveMessage(message: ExchangeMessage): Effect.Effect<void, DataflowError> {
     switch (message._tag) {
       case "Items":
         return Effect.suspend(() => {
@@ -153,7 +154,7 @@ export class ExchangeOperator extends Operator {
     }
   }
 
-  override barrier(_slot: number): Effect.Effect<void, any> {
+  override barrier(_slot: number): Effect.Effect<void, DataflowError> {
     return Effect.suspend(() => {
       const { workerCount, workerIndex } = this.transport
       const epoch = this.context.epoch
@@ -166,7 +167,7 @@ export class ExchangeOperator extends Operator {
     })
   }
 
-  private receiveBarrier(from: number, epoch: number): Effect.Effect<void, any> {
+  private receiveBarrier(from: number, epoch: number): Effect.Effect<void, DataflowError> {
     const forward = Effect.suspend(() => {
       const transaction = this.context.transaction
       return transaction === undefined || transaction.epoch !== epoch
@@ -176,7 +177,7 @@ export class ExchangeOperator extends Operator {
     return this.alignment.barrier(from, epoch, forward, this.pass)
   }
 
-  override end(_slot: number): Effect.Effect<void, any> {
+  override end(_slot: number): Effect.Effect<void, DataflowError> {
     return Effect.suspend(() => {
       const { workerCount, workerIndex } = this.transport
       for (let to = 0; to < workerCount; to++) {
@@ -188,7 +189,7 @@ export class ExchangeOperator extends Operator {
     })
   }
 
-  private receiveEnd(from: number): Effect.Effect<void, any> {
+  private receiveEnd(from: number): Effect.Effect<void, DataflowError> {
     return this.alignment.end(from, Effect.suspend(() => this.forwardEnd()))
   }
 }

@@ -2,6 +2,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { DataflowError } from "../DataflowError.js"
 import type { EpochTransaction } from "../RecoveryStore.js"
 import type { WindowClock, Windowed, WindowPolicy } from "../Window.js"
 import { byKey, KeyedStateOperator, type RunContext } from "./operators.js"
@@ -66,7 +67,7 @@ export class WindowOperator extends KeyedStateOperator {
     return state.maxTimestamp === null ? -Infinity : state.maxTimestamp - this.lateness + (now - state.seenAt)
   }
 
-  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, any> {
+  push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const closed: Array<readonly [string, Windowed<unknown>]> = []
       const late: Array<readonly [string, unknown]> = []
@@ -196,7 +197,7 @@ export class WindowOperator extends KeyedStateOperator {
   }
 
   /** Idle keys' watermarks advance with time: close what became due before snapshotting (R12). */
-  override barrier(slot: number, transaction: EpochTransaction): Effect.Effect<void, any> {
+  override barrier(slot: number, transaction: EpochTransaction): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(
       Clock.currentTimeMillis,
       (now) => Effect.zipRight(this.emit(0, this.closeAll(now, false)), super.barrier(slot, transaction))
@@ -204,7 +205,7 @@ export class WindowOperator extends KeyedStateOperator {
   }
 
   /** At end of input every open window closes and emits. */
-  override end(_slot: number): Effect.Effect<void, any> {
+  override end(_slot: number): Effect.Effect<void, DataflowError> {
     return Effect.flatMap(
       Clock.currentTimeMillis,
       (now) => Effect.zipRight(this.emit(0, this.closeAll(now, true)), this.forwardEnd())
