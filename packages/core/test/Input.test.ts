@@ -103,6 +103,19 @@ describe("Input.fromFile knows its file", () => {
       assert.deepStrictEqual(restarted.lines, ["uno", "dos", "tres"])
     }))
 
+  it.scoped("a file replaced by one with the same bytes before the position fails too: identity is the inode", () =>
+    Effect.gen(function*() {
+      const file = yield* tempFile("one\ntwo\n")
+      const handle = RecoveryStore.makeMemoryHandle()
+      yield* readAll(Input.fromFile(file), handle)
+      // a copy that only grew, renamed over the original: the bytes before the position hash the same
+      fs.writeFileSync(`${file}.new`, "one\ntwo\nthree\n")
+      fs.renameSync(`${file}.new`, file)
+      const cause = fileFailure((yield* readAll(Input.fromFile(file), handle)).exit)
+      assert.instanceOf(cause, DataflowError.InputFileChanged)
+      assert.strictEqual((cause as DataflowError.InputFileChanged).change, "replaced")
+    }))
+
   it.scoped("a file rewritten in place with other bytes before the position fails as replaced", () =>
     Effect.gen(function*() {
       const file = yield* tempFile("alpha\nbeta\n")

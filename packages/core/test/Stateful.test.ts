@@ -75,6 +75,39 @@ const forkTicking = (flow: Dataflow.Dataflow) =>
 const allKey = (flow: Dataflow.Flow<number>) => flow.pipe(Dataflow.keyBy("key", () => "ALL"))
 
 describe("stateful (bytewax test_stateful)", () => {
+  it.effect("a timer that fell due while the dataflow was down fires for its key after the resume, not at end of input", () =>
+    Effect.gen(function*() {
+      const handle = RecoveryStore.makeMemoryHandle()
+      const out = yield* Ref.make<Array<unknown>>([])
+      let abort = true
+      const flow = () =>
+        Dataflow.make("timers").pipe(
+          Dataflow.input("inp", Input.fromIterable(["a", "b", "b"])),
+          Dataflow.map("abort", (key: string) => {
+            if (key === "b" && abort) {
+              abort = false
+              throw new Error("ABORT")
+            }
+            return key
+          }),
+          Dataflow.keyBy("key", (key) => key),
+          Dataflow.stateful("timer", {
+            state: Schema.Number,
+            onItem: (deadline: number | undefined, _key: string, now) => ({ state: deadline ?? now + 1000, emit: [] }),
+            onNotify: () => ({ state: undefined, emit: ["notified"] }),
+            onEof: () => ({ state: undefined, emit: ["eof"] }),
+            notifyAt: (deadline) => deadline
+          }),
+          Dataflow.output("out", Output.collect(out))
+        )
+      // epoch 1 commits key a with its deadline at 1000; epoch 2 fails
+      assert.isTrue(Exit.isFailure(yield* runIn(flow(), handle)))
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue(Exit.isSuccess(yield* runIn(flow(), handle)))
+      const forA = (yield* Ref.get(out)).filter((item) => (item as readonly [string, string])[0] === "a")
+      assert.deepStrictEqual(forA, [["a", "notified"]])
+    }))
+
   const runPhases = (options: Parameters<typeof phases>[0]) =>
     Effect.gen(function*() {
       const out = yield* Ref.make<Array<unknown>>([])
