@@ -48,6 +48,41 @@ const run = (command, args, options = {}) =>
 step("building the packages")
 run("pnpm", ["exec", "tsc", "-b", "tsconfig.build.json"], { cwd: repository })
 
+// the declarations as built must hold together on their own: stripInternal drops whatever is marked @internal,
+// and a public type that names such a declaration breaks a user's tsc (found twice here before this check)
+step("checking the built .d.ts files")
+const declarations = path.join(work, "declarations")
+fs.mkdirSync(declarations, { recursive: true })
+fs.writeFileSync(
+  path.join(declarations, "tsconfig.json"),
+  JSON.stringify({
+    compilerOptions: {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      types: ["node"],
+      typeRoots: [path.join(repository, "node_modules", "@types")]
+    },
+    include: packages.map((name) => path.join(repository, "packages", name, "dist", "**", "*.d.ts"))
+  })
+)
+const declarationErrors = (() => {
+  try {
+    execFileSync("pnpm", ["exec", "tsc", "-p", declarations], { cwd: repository, env, encoding: "utf8" })
+    return []
+  } catch (error) {
+    // only our own files count: @effect/platform-node's declarations need @types/ws, which is not ours to add
+    return String(error.stdout).split("\n").filter((line) => /packages\/[^/]+\/dist\//.test(line))
+  }
+})()
+check(
+  declarationErrors.length === 0,
+  `the built .d.ts files type-check on their own${declarationErrors.length ? `:\n${declarationErrors.join("\n")}` : ""}`
+)
+
 step("packing")
 fs.rmSync(packs, { recursive: true, force: true })
 fs.mkdirSync(packs, { recursive: true })

@@ -12,8 +12,6 @@ import { type FileOptions, type FilePosition, openFile } from "./fileInput.js"
 
 /**
  * How a CSV input reads its file. Public as `Input.CsvOptions`.
- *
- * @internal
  */
 export interface CsvOptions<A, I extends Readonly<Record<string, string>>> extends FileOptions {
   /** Whether the first record names the fields (default true): records are then objects. */

@@ -9,8 +9,6 @@ import { fileSystemFor } from "./fileSystem.js"
 
 /**
  * How a file input reads its file. Public as `Input.FileOptions`.
- *
- * @internal
  */
 export interface FileOptions {
   /** Bytes read at once (64 KiB). */

@@ -10,13 +10,13 @@ import * as Stream from "effect/Stream"
 import type { Options } from "../KafkaRecovery.js"
 import type { StoreErrors } from "./storeErrors.js"
 
-/** @internal */
+/** The progress and state topics of a store. */
 export interface Topics {
   readonly progress: string
   readonly state: string
 }
 
-/** @internal */
+/** The store's two topics; re-exported by `backend.ts` for the tests and the bench. */
 export const topicsOf = (topicPrefix: string): Topics => ({
   progress: `${topicPrefix}-progress`,
   state: `${topicPrefix}-state`
