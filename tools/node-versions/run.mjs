@@ -69,7 +69,21 @@ for (const file of files) {
 say("installing with pnpm (builds better-sqlite3 for this Node)")
 const pnpm = (args, cwd = copy) => execFileSync("pnpm", args, { cwd, env, stdio: ["ignore", "inherit", "inherit"] })
 pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--config.confirmModulesPurge=false"])
-pnpm(["rebuild", "better-sqlite3"])
+// the install builds better-sqlite3 for this Node; rebuild only when what is there does not load (a copy whose
+// node_modules came from another Node, or a build that pnpm restored from its cache for another ABI)
+const sqliteLoads = (() => {
+  try {
+    execFileSync(node, ["-e", "new (require('better-sqlite3'))(':memory:').close()"], {
+      cwd: path.join(copy, "packages", "recovery-sqlite"),
+      env,
+      stdio: "ignore"
+    })
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!sqliteLoads) pnpm(["rebuild", "better-sqlite3"])
 
 say("running the core, store-testkit, platform-node and recovery-sqlite suites")
 pnpm([
