@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import { type DataflowError, InvalidDataflow } from "./DataflowError.js"
 import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
+import { describe as describeGraph } from "./internal/describe.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
 import { loadDataflow } from "./internal/module.js"
 import * as runtime from "./internal/run.js"
@@ -1281,3 +1282,64 @@ export const run = (
 }
 
 const isFlow = (u: unknown): u is Flow<unknown> => typeof u === "object" && u !== null && "dataflow" in u && "node" in u
+
+/**
+ * One step of a dataflow as `describe` reports it.
+ *
+ * @since 0.2.0
+ * @category introspection
+ */
+export interface StepDescription {
+  /** The step id given when the step was added. */
+  readonly id: string
+  /** The operator family that added the step. */
+  readonly kind:
+    | "input"
+    | "transform"
+    | "mapEffect"
+    | "statefulMap"
+    | "fold"
+    | "stateful"
+    | "window"
+    | "merge"
+    | "branch"
+    | "output"
+  /** Whether the step keeps recoverable state: keyed and window steps, and resumable inputs' positions. */
+  readonly stateful: boolean
+}
+
+/**
+ * The steps of a dataflow and the edges between them, in the order the steps
+ * were added (a topological order).
+ *
+ * @since 0.2.0
+ * @category introspection
+ */
+export interface DataflowGraph {
+  readonly id: string
+  readonly steps: ReadonlyArray<StepDescription>
+  /** `port` is present on the edges that leave a `branch`: `"true"` or `"false"`. */
+  readonly edges: ReadonlyArray<{ readonly from: string; readonly to: string; readonly port?: "true" | "false" }>
+}
+
+/**
+ * Describes a dataflow's steps and edges, e.g. to draw the graph or to check
+ * which steps keep state.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Output } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const flow = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.keyBy("key", (word) => word),
+ *   Dataflow.map("one", ([word]) => [word, 1] as const),
+ *   Dataflow.reduce("count", { state: Schema.Number, reduce: (a, b) => a + b }),
+ *   Dataflow.output("out", Output.console())
+ * )
+ * Dataflow.describe(flow).steps.map((step) => step.kind) // ["input", "transform", "transform", "fold", "output"]
+ * ```
+ * @since 0.2.0
+ * @category introspection
+ */
+export const describe: (dataflow: Dataflow) => DataflowGraph = describeGraph
