@@ -54,7 +54,7 @@ const prepare = (spec: CellSpec): Prepared => {
       if (spec.kind === "loop") return { items: spec.size, expected, run: async () => W.wordcountLoop(lines) }
       if (spec.kind === "workers") {
         const flow = Dataflow.fromModule<typeof import("./workersFlow.js")>(
-          new URL("./workersFlow.ts", import.meta.url),
+          new URL(spec.builtPackages === true ? "./dist/workersFlow.js" : "./workersFlow.ts", import.meta.url),
           "wordcount"
         )
         // per run: start to the first commit (threads, imports, first epoch), the

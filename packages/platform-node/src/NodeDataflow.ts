@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { DataflowErrorSchema } from "@sluice/core/DataflowError"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DataflowError, Epoch, type RecoveryStore, WorkerRuntime } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
