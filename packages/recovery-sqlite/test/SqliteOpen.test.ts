@@ -10,16 +10,15 @@ import { packageDirectory } from "./fixtures/processes.js"
 
 const openScript = path.join(packageDirectory, "test", "fixtures", "openStore.ts")
 const isRoot = process.getuid?.() === 0
-const nobody = { uid: 65534, gid: 65534 }
-const asNobody = ["setpriv", `--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, "--clear-groups"]
-
 /**
- * Root meets no permission, so the permission cases run their child as
- * `nobody`, who must be able to read this checkout: not so under a private
- * home directory (a clone in /root), where they cannot run at all.
+ * Root meets no permission. In a user namespace of its own (`unshare --user`)
+ * the same process keeps its uid on the files but loses the capability to
+ * override their modes, so it meets the permissions a user without them meets,
+ * and still reads this checkout wherever it lies (a clone in a private home or
+ * a mode-700 temporary directory).
  */
-const permissionsTestable = !isRoot ||
-  spawnSync(asNobody[0], [...asNobody.slice(1), "test", "-r", openScript]).status === 0
+const withoutOverride = ["unshare", "--user"]
+const permissionsTestable = !isRoot || spawnSync(withoutOverride[0], [...withoutOverride.slice(1), "true"]).status === 0
 
 interface Opened {
   readonly opened?: true
@@ -30,9 +29,8 @@ interface Opened {
 }
 
 /**
- * Opens the store in `directory` in a child process; with `asAnotherUser`, as
- * `nobody` when this process is root: root writes read-only files, so only
- * another user meets the permissions a user without them meets.
+ * Opens the store in `directory` in a child process; with `asAnotherUser`, one
+ * that permissions bind when this process is root (root writes read-only files).
  */
 const openInChild = (
   directory: string,
@@ -40,7 +38,7 @@ const openInChild = (
 ): Opened => {
   const node = [process.execPath, "--import", "tsx", openScript, directory]
   const [command, ...args] = isRoot && options.asAnotherUser
-    ? [...asNobody, ...node]
+    ? [...withoutOverride, ...node]
     : node
   const result = spawnSync(command, args, {
     cwd: packageDirectory,
@@ -52,7 +50,7 @@ const openInChild = (
   return JSON.parse(result.stdout.trim().split("\n").at(-1)!) as Opened
 }
 
-/** A store directory the other user can reach: under a fresh directory of the system's temporary directory. */
+/** A store directory under a fresh directory of the system's temporary directory. */
 const storeDirectory = () => {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-open-"))
   fs.chmodSync(parent, 0o755)
@@ -72,18 +70,12 @@ const seed = (directory: string) =>
     }).pipe(Effect.scoped, Effect.provide(SqliteRecovery.layer({ directory })))
   )
 
-const chownTree = (directory: string, owner: { uid: number; gid: number }) => {
-  fs.chownSync(directory, owner.uid, owner.gid)
-  for (const name of fs.readdirSync(directory)) fs.chownSync(path.join(directory, name), owner.uid, owner.gid)
-}
-
 describe("SqliteRecovery open", () => {
   it.skipIf(!permissionsTestable)("fails at open, naming the file, when a store file is read-only", async () => {
     const { directory, parent } = storeDirectory()
     try {
       await seed(directory)
       const file = path.join(directory, "worker-0.sqlite3")
-      if (isRoot) chownTree(directory, nobody) // the other user owns the store: it may write it
       assert.deepStrictEqual(openInChild(directory, { asAnotherUser: true }), { opened: true })
 
       fs.chmodSync(file, 0o444)
@@ -103,7 +95,6 @@ describe("SqliteRecovery open", () => {
       const { directory, parent } = storeDirectory()
       try {
         await seed(directory)
-        if (isRoot) chownTree(directory, nobody)
         fs.chmodSync(directory, 0o555)
         const opened = openInChild(directory, { asAnotherUser: true })
         assert.strictEqual(opened.tag, "StoreUnavailable")
