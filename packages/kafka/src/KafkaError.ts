@@ -81,7 +81,8 @@ export class OffsetOutOfRange extends Schema.TaggedError<OffsetOutOfRange>()("Of
 }
 
 /**
- * A record's value does not decode with the input's schema.
+ * A record's value does not decode with the input's schema. The record stays
+ * in the topic, so every rerun stops at it: the message says how to go on.
  *
  * @example
  * ```ts
@@ -98,7 +99,9 @@ export class RecordDecodeError extends Schema.TaggedError<RecordDecodeError>()("
   issue: Schema.String
 }) {
   override get message(): string {
-    return `record ${this.topic}/${this.partition}@${this.offset} does not decode with the input's schema: ${this.issue}`
+    return `record ${this.topic}/${this.partition}@${this.offset} does not decode with the input's schema: ` +
+      `${this.issue}\nevery rerun stops at this record: read the topic with KafkaInput.withErrors to send ` +
+      `records that do not decode to an error flow and go on, or change the schema to accept it`
   }
 }
 
