@@ -217,6 +217,30 @@ describe("Kafka store: transactions", () => {
       assert.strictEqual(Object.keys(read).length, 300)
       assert.strictEqual(read.k299, big)
     }))
+
+  it.scoped("a snapshot over the state topic's max.message.bytes fails the commit naming step, key, size and setting", () =>
+    Effect.gen(function*() {
+      const options = yield* freshStore("too-large", { topicConfig: { "max.message.bytes": "10000" } })
+      const backend = KafkaRecovery.backend(options)
+      const worker = yield* backend.open(single)
+      yield* worker.commit(1, [put("small", "1")], [])
+      const error = failureOf(
+        yield* Effect.exit(worker.commit(2, [put("small", "2"), put("big", "x".repeat(20_000))], []))
+      )
+      assert.instanceOf(error, DataflowError.StoreUnavailable)
+      const state = KafkaRecovery.topics(options.topicPrefix).state
+      assert.include(
+        error.message,
+        `commit of epoch 2 failed: the snapshot of step s at key big is too large for the broker; ` +
+          `raise max.message.bytes of topic ${state} (kafka-configs.sh --alter --entity-type topics --entity-name ${state} ` +
+          `--add-config max.message.bytes=<bytes>) or keep it smaller`
+      )
+      assert.match(error.message, /\(20\d{3} bytes of key and value\) is larger than topic .* accepts/)
+      assert.include(error.message, "(10000 bytes)")
+      // the epoch was rolled back: a resume finds epoch 1
+      const reopened = yield* backend.open(single)
+      assert.deepStrictEqual(yield* snapshots(reopened, 2), { small: "1" })
+    }))
 })
 
 describe("Kafka store: R5 with several workers", () => {
