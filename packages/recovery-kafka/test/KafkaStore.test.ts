@@ -6,6 +6,7 @@ import { readResumeEpoch, readState } from "@sluice/store-testkit"
 import { Cause, Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
 import Kafkajs from "kafkajs"
 import * as net from "node:net"
+import { ownBroker } from "../../kafka/test/fixtures/ownBroker.js"
 import { countVersions, freshStore, readOutputs, readTopic, testClient } from "./fixtures/KafkaFixture.js"
 
 const encoder = new TextEncoder()
@@ -127,6 +128,38 @@ describe("Kafka store: topics", () => {
       )
       assert.isBelow(Date.now() - startedAt, 8_000)
     }))
+
+  it.live(
+    "a stopped broker (SIGSTOP) fails the commit within requestTimeout, saying how long it waited; the epoch is rolled back",
+    () =>
+      Effect.gen(function*() {
+        // a broker of this test's own: the one every other test uses must not stop
+        const { brokers, pid } = yield* ownBroker()
+        const backend = KafkaRecovery.backend({ brokers, topicPrefix: "stopped", requestTimeout: "3 seconds" })
+        const worker = yield* backend.open(single)
+        yield* worker.commit(1, [put("a", "1")], [])
+        process.kill(pid, "SIGSTOP")
+        const startedAt = Date.now()
+        const error = failureOf(yield* Effect.exit(worker.commit(2, [put("a", "2")], [])))
+        const millis = Date.now() - startedAt
+        assert.instanceOf(error, DataflowError.StoreUnavailable)
+        assert.include(
+          error.message,
+          `recovery store kafka stopped: commit of epoch 2 failed: kafka at ${brokers[0]}: `
+        )
+        assert.include(error.message, "no answer within 3s (requestTimeout)")
+        // the time the message gives is the time the commit took, abort included
+        assert.isBelow(millis, 3_000 + 2_000 + 1_000)
+        const said = /failed after (\d+\.\d)s: /.exec(error.message)
+        assert.isNotNull(said, error.message)
+        assert.isAtMost(Number(said![1]) * 1000, millis + 100)
+        assert.isAtLeast(Number(said![1]) * 1000, millis - 1_500)
+        process.kill(pid, "SIGCONT")
+        const reopened = yield* backend.open(single)
+        assert.deepStrictEqual(yield* snapshots(reopened, 2), { a: "1" })
+      }).pipe(Effect.scoped),
+    120_000
+  )
 
   it.scoped("R9: reset deletes the store's topics and the next run starts at epoch 1", () =>
     Effect.gen(function*() {
