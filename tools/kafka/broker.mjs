@@ -43,7 +43,8 @@ const toolHeap = ["-Xmx256m"]
  * @param {string} [options.cacheDir] default $SLUICE_KAFKA_CACHE or <repo>/.cache/kafka
  * @param {number} [options.timeoutMs] how long to wait for the broker to start; default 90000
  * @param {boolean} [options.quiet] no progress lines on stderr
- * @returns {Promise<{ brokers: string[], stop: () => Promise<void>, reused: boolean }>}
+ * @returns {Promise<{ brokers: string[], stop: () => Promise<void>, reused: boolean, pid?: number }>} `pid`: the
+ *   broker's process, when this call started it (a test may stop it with SIGSTOP to play a hung broker)
  */
 export async function startBroker(options = {}) {
   return launch(settingsFrom(options), { detached: false })
@@ -190,7 +191,7 @@ async function launch(requested, { detached }) {
     throw new Error(`the broker on ${brokers[0]} answers as cluster ${started ?? "(none)"}, not ${cluster} that was just started`)
   }
   say(settings, `kafka ${settings.version} started on ${brokers[0]} in ${seconds(Date.now() - startedAt)} (pid ${child.pid}, log ${path.join(runDir, "server.log")})`)
-  return { brokers, stop, reused: false }
+  return { brokers, stop, reused: false, pid: child.pid }
 }
 
 function serverProperties(settings, runDir) {

@@ -19,7 +19,7 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/client.js"
-import type { KafkaUnavailable, OffsetOutOfRange, TopicNotFound } from "./KafkaError.js"
+import type { KafkaUnavailable, OffsetOutOfRange, RecordTooLarge, TopicNotFound } from "./KafkaError.js"
 
 /**
  * How to reach the cluster.
@@ -34,6 +34,13 @@ export interface Options {
   readonly clientId?: string
   /** How long the first connection may take before the client gives up; default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput
+  /**
+   * How long one operation (a send, a commit, a fetch beyond its `maxWait`, an
+   * admin request), kafkajs's retries included, waits for the brokers before
+   * it fails with `KafkaUnavailable`; default 30 seconds, as kafkajs's and the
+   * Java client's request timeout.
+   */
+  readonly requestTimeout?: Duration.DurationInput
   /** What kafkajs itself prints to the console; default `nothing` (failures reach you as errors). */
   readonly logLevel?: "nothing" | "error" | "warn" | "info" | "debug"
 }
@@ -157,8 +164,13 @@ export interface ProducerOptions {
  * @category models
  */
 export interface Transaction {
-  /** Sends records as part of the transaction; they become visible to read_committed readers with its commit. */
-  readonly send: (batch: ReadonlyArray<TopicRecords>) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable>
+  /**
+   * Sends records as part of the transaction; they become visible to read_committed readers with its commit.
+   * Records the broker refuses as too large fail with `RecordTooLarge`.
+   */
+  readonly send: (
+    batch: ReadonlyArray<TopicRecords>
+  ) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable | RecordTooLarge>
 }
 
 /**
@@ -185,8 +197,10 @@ export interface Transaction {
  * @category models
  */
 export interface Producer {
-  /** Sends records outside any transaction. */
-  readonly send: (batch: ReadonlyArray<TopicRecords>) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable>
+  /** Sends records outside any transaction; records the broker refuses as too large fail with `RecordTooLarge`. */
+  readonly send: (
+    batch: ReadonlyArray<TopicRecords>
+  ) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaUnavailable | RecordTooLarge>
   /**
    * Runs `body` in a transaction (transactional producers only): it commits
    * when `body` succeeds and is aborted when `body` fails or is interrupted.

@@ -9,7 +9,9 @@ import * as Schema from "effect/Schema"
 
 /**
  * The brokers could not be reached, or refused a request that retrying did
- * not fix.
+ * not fix. `waitedMillis` is how long the operation waited before it gave up,
+ * measured, retries and clean-up included: a broker that accepts connections
+ * but does not answer costs that long.
  *
  * @example
  * ```ts
@@ -17,9 +19,10 @@ import * as Schema from "effect/Schema"
  * const error = new KafkaError.KafkaUnavailable({
  *   brokers: ["127.0.0.1:9092"],
  *   operation: "connect",
- *   cause: new Error("Connection refused")
+ *   cause: new Error("Connection refused"),
+ *   waitedMillis: 2_140
  * })
- * error.message // "kafka at 127.0.0.1:9092: connect failed: Connection refused"
+ * error.message // "kafka at 127.0.0.1:9092: connect failed after 2.1s: Connection refused"
  * ```
  * @since 0.1.0
  * @category errors
@@ -27,10 +30,38 @@ import * as Schema from "effect/Schema"
 export class KafkaUnavailable extends Schema.TaggedError<KafkaUnavailable>()("KafkaUnavailable", {
   brokers: Schema.Array(Schema.String),
   operation: Schema.String,
-  cause: Schema.Defect
+  cause: Schema.Defect,
+  waitedMillis: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    return `kafka at ${this.brokers.join(",")}: ${this.operation} failed: ${describeCause(this.cause)}`
+    const after = this.waitedMillis === undefined ? "" : ` after ${(this.waitedMillis / 1000).toFixed(1)}s`
+    return `kafka at ${this.brokers.join(",")}: ${this.operation} failed${after}: ${describeCause(this.cause)}`
+  }
+}
+
+/**
+ * The brokers did not answer an operation within the client's limit
+ * (`connectTimeout` to connect, `requestTimeout` for anything else): they
+ * are down, stopped, overloaded, or something that is not Kafka listens on
+ * their port. It is the `cause` of a `KafkaUnavailable`, whose message says
+ * how long the operation waited in all.
+ *
+ * @example
+ * ```ts
+ * import { KafkaError } from "@sluice/kafka"
+ * new KafkaError.NoAnswer({ limit: "requestTimeout", limitMillis: 30_000 }).message
+ * // "no answer within 30s (requestTimeout): the broker is stopped, overloaded or not Kafka; ..."
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", {
+  limit: Schema.Literal("connectTimeout", "requestTimeout"),
+  limitMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `no answer within ${this.limitMillis / 1000}s (${this.limit}): the broker is stopped, overloaded or ` +
+      `not Kafka; check it, or raise ${this.limit} if it is only slow`
   }
 }
 
@@ -81,7 +112,8 @@ export class OffsetOutOfRange extends Schema.TaggedError<OffsetOutOfRange>()("Of
 }
 
 /**
- * A record's value does not decode with the input's schema.
+ * A record's value does not decode with the input's schema. The record stays
+ * in the topic, so every rerun stops at it: the message says how to go on.
  *
  * @example
  * ```ts
@@ -98,9 +130,59 @@ export class RecordDecodeError extends Schema.TaggedError<RecordDecodeError>()("
   issue: Schema.String
 }) {
   override get message(): string {
-    return `record ${this.topic}/${this.partition}@${this.offset} does not decode with the input's schema: ${this.issue}`
+    return `record ${this.topic}/${this.partition}@${this.offset} does not decode with the input's schema: ` +
+      `${this.issue}\nevery rerun stops at this record: read the topic with KafkaInput.withErrors to send ` +
+      `records that do not decode to an error flow and go on, or change the schema to accept it`
   }
 }
+
+/**
+ * The broker refused records as too large (`MESSAGE_TOO_LARGE`): a record
+ * batch may not be larger than the topic's `max.message.bytes` (its default
+ * is the broker's `message.max.bytes`, 1 MiB). The broker does not say which
+ * record: `key` and `bytes` are those of the largest record of the request
+ * (`bytes`: its key and value), the one that does not fit, unless the
+ * request's records only add up to too much.
+ *
+ * @example
+ * ```ts
+ * import { KafkaError } from "@sluice/kafka"
+ * new KafkaError.RecordTooLarge({
+ *   topic: "counts",
+ *   key: "ada",
+ *   bytes: 2_000_000,
+ *   records: 1,
+ *   limitBytes: 1_048_588
+ * }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class RecordTooLarge extends Schema.TaggedError<RecordTooLarge>()("RecordTooLarge", {
+  topic: Schema.String,
+  /** The largest record's key as UTF-8 text, `null` when it has none. */
+  key: Schema.NullOr(Schema.String),
+  bytes: Schema.Number,
+  /** How many records the refused request held for the topic. */
+  records: Schema.Number,
+  /** The topic's `max.message.bytes`, when it could be read. */
+  limitBytes: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    const limit = this.limitBytes === undefined ? "" : ` (${this.limitBytes} bytes)`
+    const key = this.key === null ? "without a key" : `for key ${JSON.stringify(this.key)}`
+    const size = `${this.bytes} bytes of key and value`
+    const what = this.limitBytes === undefined || this.bytes + recordBatchOverhead > this.limitBytes
+      ? `the record ${key} (${size}) is larger than topic ${this.topic} accepts`
+      : `${this.records} records sent together to topic ${this.topic} are larger than it accepts ` +
+        `(the largest, ${key}, has ${size})`
+    return `${what}: its max.message.bytes is the limit${limit}; raise max.message.bytes on the topic ` +
+      `(the broker's message.max.bytes sets it for topics without their own), or write smaller values`
+  }
+}
+
+/** What a record batch of one record adds to its key and value, about: batch header and record framing. */
+const recordBatchOverhead = 61 + 21
 
 /**
  * Any error of the Kafka connectors.
@@ -108,7 +190,7 @@ export class RecordDecodeError extends Schema.TaggedError<RecordDecodeError>()("
  * @since 0.1.0
  * @category models
  */
-export type KafkaError = KafkaUnavailable | TopicNotFound | OffsetOutOfRange | RecordDecodeError
+export type KafkaError = KafkaUnavailable | TopicNotFound | OffsetOutOfRange | RecordDecodeError | RecordTooLarge
 
 /**
  * A one-line description of an error thrown by kafkajs, with the Kafka error

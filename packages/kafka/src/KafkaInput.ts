@@ -10,11 +10,12 @@
  *
  * @since 0.1.0
  */
-import { Input } from "@sluice/core"
+import { Dataflow, Input } from "@sluice/core"
 import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -65,9 +66,50 @@ export interface Options<A, I extends string | null> extends KafkaClient.Options
 }
 
 /**
+ * A record whose value does not decode with the input's schema, as the error
+ * flow of {@link withErrors} carries it: where it is, its raw bytes, and what
+ * the schema said. Plain data, so it crosses worker threads and outputs as it
+ * is.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvalidRecord {
+  readonly _tag: "InvalidRecord"
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  /** The record key as UTF-8 text, `null` when the record has none. */
+  readonly key: string | null
+  /** The value's bytes as they are in the topic, `null` for a tombstone. */
+  readonly value: Uint8Array | null
+  /** Milliseconds since the epoch, as the producer or broker stamped it. */
+  readonly timestamp: number
+  /** Why the value does not decode, as the schema says it. */
+  readonly issue: string
+}
+
+/**
+ * What {@link withErrors} returns: the decoded records, and the records that
+ * did not decode.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WithErrors<A> {
+  readonly items: Dataflow.Flow<Message<A>>
+  readonly errors: Dataflow.Flow<InvalidRecord>
+}
+
+/**
  * Reads a topic. Positions are offsets (a JSON number per partition), stored
  * with each epoch; on resume every partition continues after its stored
  * offset, and a partition without one starts at its first record.
+ *
+ * A record whose value does not decode fails the step with
+ * `RecordDecodeError`, and every rerun fails on it the same way: read the
+ * topic with {@link withErrors} to send such records to an error flow and go
+ * on.
  *
  * @example
  * ```ts
@@ -88,14 +130,87 @@ export interface Options<A, I extends string | null> extends KafkaClient.Options
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, I extends string | null>(options: Options<A, I>): Input.Input<Message<A>> => {
+export const make = <A, I extends string | null>(options: Options<A, I>): Input.Input<Message<A>> =>
+  topicInput(options, (invalid) =>
+    Either.left(
+      new RecordDecodeError({
+        topic: invalid.topic,
+        partition: invalid.partition,
+        offset: invalid.offset,
+        issue: invalid.issue
+      })
+    ))
+
+/**
+ * Reads a topic as {@link make} does, as an input step named `stepId`, and
+ * splits what it reads: `items` are the records whose values decode, `errors`
+ * the ones that do not ({@link InvalidRecord}, with their raw bytes). A record
+ * in `errors` is read like any other: its offset commits with the epoch, so a
+ * rerun goes on after it, and it is kept wherever the error flow's output
+ * puts it. This is bytewax's `oks`/`errs`.
+ *
+ * The split is a `Dataflow.branch` step named `<stepId>-errors`.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Output } from "@sluice/core"
+ * import { KafkaInput } from "@sluice/kafka"
+ * import { Schema } from "effect"
+ *
+ * const Click = Schema.Struct({ user: Schema.String, page: Schema.String })
+ * const flow = Dataflow.make("clicks")
+ * const { errors, items } = flow.pipe(
+ *   KafkaInput.withErrors("clicks", {
+ *     brokers: ["127.0.0.1:9092"],
+ *     topic: "clicks",
+ *     value: Schema.parseJson(Click)
+ *   })
+ * )
+ * items.pipe(
+ *   Dataflow.map("user", (message) => message.value.user),
+ *   Dataflow.output("users", Output.console())
+ * )
+ * errors.pipe(
+ *   Dataflow.map("where", (invalid) => `${invalid.topic}/${invalid.partition}@${invalid.offset}: ${invalid.issue}`),
+ *   Dataflow.output("dead-letters", Output.console())
+ * )
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withErrors: {
+  <A, I extends string | null>(stepId: string, options: Options<A, I>): (self: Dataflow.Dataflow) => WithErrors<A>
+  <A, I extends string | null>(self: Dataflow.Dataflow, stepId: string, options: Options<A, I>): WithErrors<A>
+} = dual(
+  3,
+  <A, I extends string | null>(self: Dataflow.Dataflow, stepId: string, options: Options<A, I>): WithErrors<A> => {
+    const both = self.pipe(
+      Dataflow.input(stepId, topicInput<A, I, never, InvalidRecord>(options, Either.right))
+    )
+    const { falses: items, trues: errors } = Dataflow.branch(both, `${stepId}-errors`, isInvalidRecord)
+    return { items, errors }
+  }
+)
+
+const isInvalidRecord = <A>(item: Message<A> | InvalidRecord): item is InvalidRecord =>
+  "_tag" in item && item._tag === "InvalidRecord"
+
+/**
+ * The input of a topic: each record's value decoded with the schema, and a
+ * record that does not decode handed to `onInvalid`, which fails the input or
+ * turns it into an item. Either way the record's offset is its position.
+ */
+const topicInput = <A, I extends string | null, E, B>(
+  options: Options<A, I>,
+  onInvalid: (invalid: InvalidRecord) => Either.Either<B, E>
+): Input.Input<Message<A> | B> => {
   const { topic } = options
   const client = KafkaClient.makeShared(options)
   const decode = Schema.decodeUnknownEither(options.value)
   const decoder = new TextDecoder()
   /** Bounded mode: where each partition stops, taken once for all partitions when the run lists them. */
   let ends = new Map<number, number>()
-  return Input.partitioned<Message<A>, number, KafkaError>({
+  return Input.partitioned<Message<A> | B, number, KafkaError | E>({
     partitions: Effect.scoped(Effect.gen(function*() {
       const c = yield* client
       const description = yield* c.describeTopic(topic)
@@ -116,27 +231,33 @@ export const make = <A, I extends string | null>(options: Options<A, I>): Input.
           ...(options.maxWait === undefined ? {} : { maxWait: options.maxWait })
         }).pipe(
           Stream.mapChunksEffect((records) => {
-            const out: Array<readonly [Message<A>, number]> = []
+            const out: Array<readonly [Message<A> | B, number]> = []
             for (const record of records) {
+              const key = record.key === null ? null : decoder.decode(record.key)
               const decoded = decode(record.value === null ? null : decoder.decode(record.value))
-              if (Either.isLeft(decoded)) {
-                return Effect.fail(
-                  new RecordDecodeError({
-                    topic,
-                    partition,
-                    offset: record.offset,
-                    issue: ParseResult.TreeFormatter.formatErrorSync(decoded.left)
-                  })
-                )
+              if (Either.isRight(decoded)) {
+                out.push([{
+                  topic,
+                  partition,
+                  offset: record.offset,
+                  key,
+                  value: decoded.right,
+                  timestamp: record.timestamp
+                }, record.offset])
+                continue
               }
-              out.push([{
+              const handled = onInvalid({
+                _tag: "InvalidRecord",
                 topic,
                 partition,
                 offset: record.offset,
-                key: record.key === null ? null : decoder.decode(record.key),
-                value: decoded.right,
-                timestamp: record.timestamp
-              }, record.offset])
+                key,
+                value: record.value,
+                timestamp: record.timestamp,
+                issue: ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+              })
+              if (Either.isLeft(handled)) return Effect.fail(handled.left)
+              out.push([handled.right, record.offset])
             }
             return Effect.succeed(Chunk.unsafeFromArray(out))
           })

@@ -167,6 +167,63 @@ describe("KafkaInput", () => {
       assert.instanceOf(error.cause, KafkaError.RecordDecodeError)
       assert.include(error.message, `record ${topic}/0@2 does not decode with the input's schema`)
       assert.include(error.message, "Expected number, actual \"three\"")
+      assert.include(error.message, "every rerun stops at this record: read the topic with KafkaInput.withErrors")
+    }))
+
+  it.scoped("withErrors: a record that does not decode goes to the error flow, its offset commits, and a rerun goes on after it", () =>
+    Effect.gen(function*() {
+      const client = yield* testClient()
+      const topic = yield* client.topic("poison", 1)
+      const poison = "{\"n\":\"three\"}"
+      yield* produce(client, topic, [...events(0, 2), { key: "bad", value: poison }, ...events(3, 2)])
+      const handle = RecoveryStore.makeMemoryHandle()
+      const run = Effect.gen(function*() {
+        const items: Array<Message> = []
+        const errors: Array<KafkaInput.InvalidRecord> = []
+        const flow = Dataflow.make("kafka-in")
+        const split = flow.pipe(
+          KafkaInput.withErrors("events", { brokers: brokers(), topic, value: Schema.parseJson(Event), bounded: true })
+        )
+        split.items.pipe(Dataflow.output(
+          "out",
+          Output.sink((messages: Iterable<Message>) =>
+            Effect.sync(() => {
+              items.push(...messages)
+            })
+          )
+        ))
+        split.errors.pipe(
+          Dataflow.output(
+            "dead-letters",
+            Output.sink((invalid: Iterable<KafkaInput.InvalidRecord>) =>
+              Effect.sync(() => {
+                errors.push(...invalid)
+              })
+            )
+          )
+        )
+        yield* Dataflow.run(flow, { epoch: Epoch.everyItems(2) }).pipe(
+          Effect.provide(RecoveryStore.layerMemory(handle))
+        )
+        return { items, errors }
+      })
+      const first = yield* run
+      assert.deepStrictEqual(first.items.map((m) => [m.offset, m.value.n]), [[0, 0], [1, 1], [3, 3], [4, 4]])
+      assert.strictEqual(first.errors.length, 1)
+      const [invalid] = first.errors
+      assert.strictEqual(invalid._tag, "InvalidRecord")
+      assert.strictEqual(invalid.topic, topic)
+      assert.strictEqual(invalid.partition, 0)
+      assert.strictEqual(invalid.offset, 2)
+      assert.strictEqual(invalid.key, "bad")
+      assert.strictEqual(new TextDecoder().decode(invalid.value!), poison)
+      assert.isAtLeast(invalid.timestamp, Date.now() - 60_000)
+      assert.include(invalid.issue, "Expected number, actual \"three\"")
+      // the poison record's offset committed with its epoch: the rerun reads only what came since
+      yield* produce(client, topic, events(5, 1))
+      const second = yield* run
+      assert.deepStrictEqual(second.items.map((m) => [m.offset, m.value.n]), [[5, 5]])
+      assert.deepStrictEqual(second.errors, [])
     }))
 
   it.scoped("a missing topic fails the input with TopicNotFound", () =>

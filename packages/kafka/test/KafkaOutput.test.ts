@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, Input, RecoveryStore } from "@sluice/core"
-import { KafkaOutput } from "@sluice/kafka"
+import { KafkaError, KafkaOutput } from "@sluice/kafka"
 import { Cause, Chunk, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { brokers, testClient, uniqueTopic } from "./fixtures/kafka.js"
 
@@ -110,6 +110,47 @@ describe("KafkaOutput", () => {
       const held = (handle.outputs.get(topic) ?? []).map((r) => [decoder.decode(r.key!), decoder.decode(r.value)])
       assert.deepStrictEqual(held, [["a", "[\"a\",1]"], ["b", "[\"b\",2]"]])
       assert.deepStrictEqual((yield* readAll(topic)).records, [])
+    }))
+
+  it.scoped("a record over the topic's max.message.bytes fails the output step naming the key, its size and the setting", () =>
+    Effect.gen(function*() {
+      const client = yield* testClient()
+      const topic = uniqueTopic("too-large")
+      yield* client.createTopic({ topic, partitions: 1, config: { "max.message.bytes": "10000" } })
+      yield* Effect.addFinalizer(() => Effect.ignore(client.deleteTopics([topic])))
+      const exit = yield* Dataflow.run(pairsFlow(topic, [["small", 1], ["x".repeat(20_000), 2]])).pipe(
+        Effect.provide(Layer.fresh(RecoveryStore.layerMemory())),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Option.getOrThrow(Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none())
+      assert.instanceOf(error, DataflowError.StepFailed)
+      const failed = error as DataflowError.StepFailed
+      assert.strictEqual(failed.stepId, "out")
+      assert.instanceOf(failed.cause, KafkaError.RecordTooLarge)
+      const tooLarge = failed.cause as KafkaError.RecordTooLarge
+      assert.strictEqual(tooLarge.key, "x".repeat(20_000))
+      // key and value: the word twice (the value is the JSON pair)
+      assert.strictEqual(tooLarge.bytes, 20_000 + `["${"x".repeat(20_000)}",2]`.length)
+      assert.strictEqual(tooLarge.limitBytes, 10_000)
+      assert.include(failed.message, "step out failed")
+      assert.include(failed.message, `bytes of key and value) is larger than topic ${topic} accepts`)
+      assert.include(failed.message, "its max.message.bytes is the limit (10000 bytes); raise max.message.bytes")
+      assert.include(failed.message, "message.max.bytes")
+    }))
+
+  it.scoped("many small records over the topic's max.message.bytes together are sent in requests it accepts", () =>
+    Effect.gen(function*() {
+      const client = yield* testClient()
+      const topic = uniqueTopic("many-small")
+      // the broker's default max.message.bytes: 1 MiB
+      yield* client.createTopic({ topic, partitions: 1 })
+      yield* Effect.addFinalizer(() => Effect.ignore(client.deleteTopics([topic])))
+      // 12,000 records of about 130 bytes: 1.5 MB in one epoch, and 1.3 MB in one send of batchSize records
+      const items = Array.from({ length: 12_000 }, (_, i) => [`${"w".repeat(50)}${i}`, i] as const)
+      yield* Dataflow.run(pairsFlow(topic, items)).pipe(Effect.provide(Layer.fresh(RecoveryStore.layerMemory())))
+      const { records } = yield* readAll(topic)
+      assert.deepStrictEqual(records.map((r) => JSON.parse(r.value)[1]), items.map(([, n]) => n))
     }))
 
   it.scoped("an item that does not encode fails the output step", () =>

@@ -61,6 +61,12 @@ export interface Options {
   readonly transactionTimeout?: Duration.DurationInput
   /** How long connecting may take before opening fails with `StoreUnavailable`; default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput
+  /**
+   * How long one request to the brokers (a commit's send or commit, a read),
+   * retries included, may wait before it fails with `StoreUnavailable`; default
+   * 30 seconds. A stopped broker costs that long per commit.
+   */
+  readonly requestTimeout?: Duration.DurationInput
   /** Sent to the brokers; default `sluice-<topicPrefix>-<worker index>`. */
   readonly clientId?: string
 }

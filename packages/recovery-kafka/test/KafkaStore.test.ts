@@ -6,6 +6,7 @@ import { readResumeEpoch, readState } from "@sluice/store-testkit"
 import { Cause, Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
 import Kafkajs from "kafkajs"
 import * as net from "node:net"
+import { ownBroker } from "../../kafka/test/fixtures/ownBroker.js"
 import { countVersions, freshStore, readOutputs, readTopic, testClient } from "./fixtures/KafkaFixture.js"
 
 const encoder = new TextEncoder()
@@ -128,6 +129,38 @@ describe("Kafka store: topics", () => {
       assert.isBelow(Date.now() - startedAt, 8_000)
     }))
 
+  it.live(
+    "a stopped broker (SIGSTOP) fails the commit within requestTimeout, saying how long it waited; the epoch is rolled back",
+    () =>
+      Effect.gen(function*() {
+        // a broker of this test's own: the one every other test uses must not stop
+        const { brokers, pid } = yield* ownBroker()
+        const backend = KafkaRecovery.backend({ brokers, topicPrefix: "stopped", requestTimeout: "3 seconds" })
+        const worker = yield* backend.open(single)
+        yield* worker.commit(1, [put("a", "1")], [])
+        process.kill(pid, "SIGSTOP")
+        const startedAt = Date.now()
+        const error = failureOf(yield* Effect.exit(worker.commit(2, [put("a", "2")], [])))
+        const millis = Date.now() - startedAt
+        assert.instanceOf(error, DataflowError.StoreUnavailable)
+        assert.include(
+          error.message,
+          `recovery store kafka stopped: commit of epoch 2 failed: kafka at ${brokers[0]}: `
+        )
+        assert.include(error.message, "no answer within 3s (requestTimeout)")
+        // the time the message gives is the time the commit took, abort included
+        assert.isBelow(millis, 3_000 + 2_000 + 1_000)
+        const said = /failed after (\d+\.\d)s: /.exec(error.message)
+        assert.isNotNull(said, error.message)
+        assert.isAtMost(Number(said![1]) * 1000, millis + 100)
+        assert.isAtLeast(Number(said![1]) * 1000, millis - 1_500)
+        process.kill(pid, "SIGCONT")
+        const reopened = yield* backend.open(single)
+        assert.deepStrictEqual(yield* snapshots(reopened, 2), { a: "1" })
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
   it.scoped("R9: reset deletes the store's topics and the next run starts at epoch 1", () =>
     Effect.gen(function*() {
       const options = yield* freshStore("reset")
@@ -216,6 +249,30 @@ describe("Kafka store: transactions", () => {
       const read = yield* snapshots(reopened, 1)
       assert.strictEqual(Object.keys(read).length, 300)
       assert.strictEqual(read.k299, big)
+    }))
+
+  it.scoped("a snapshot over the state topic's max.message.bytes fails the commit naming step, key, size and setting", () =>
+    Effect.gen(function*() {
+      const options = yield* freshStore("too-large", { topicConfig: { "max.message.bytes": "10000" } })
+      const backend = KafkaRecovery.backend(options)
+      const worker = yield* backend.open(single)
+      yield* worker.commit(1, [put("small", "1")], [])
+      const error = failureOf(
+        yield* Effect.exit(worker.commit(2, [put("small", "2"), put("big", "x".repeat(20_000))], []))
+      )
+      assert.instanceOf(error, DataflowError.StoreUnavailable)
+      const state = KafkaRecovery.topics(options.topicPrefix).state
+      assert.include(
+        error.message,
+        `commit of epoch 2 failed: the snapshot of step s at key big is too large for the broker; ` +
+          `raise max.message.bytes of topic ${state} (kafka-configs.sh --alter --entity-type topics --entity-name ${state} ` +
+          `--add-config max.message.bytes=<bytes>) or keep it smaller`
+      )
+      assert.match(error.message, /\(20\d{3} bytes of key and value\) is larger than topic .* accepts/)
+      assert.include(error.message, "(10000 bytes)")
+      // the epoch was rolled back: a resume finds epoch 1
+      const reopened = yield* backend.open(single)
+      assert.deepStrictEqual(yield* snapshots(reopened, 2), { small: "1" })
     }))
 })
 

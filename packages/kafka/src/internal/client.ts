@@ -22,8 +22,16 @@ import type {
   TopicRecords,
   Transaction
 } from "../KafkaClient.js"
-import { KafkaUnavailable, OffsetOutOfRange, TopicNotFound } from "../KafkaError.js"
+import {
+  KafkaUnavailable,
+  NoAnswer,
+  OffsetOutOfRange,
+  protocolErrorType,
+  RecordTooLarge,
+  TopicNotFound
+} from "../KafkaError.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
+import { recordBytes, splitRequests } from "./produceRequests.js"
 
 const logLevels = {
   nothing: Kafkajs.logLevel.NOTHING,
@@ -63,6 +71,17 @@ const createRetry = Schedule.exponential("100 millis").pipe(Schedule.intersect(S
 const producerRetry = { initialRetryTime: 20, retries: 10, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 }
 
 /**
+ * kafkajs waits for a connection's requests in flight before it closes it,
+ * up to its request timeout: a broker that stopped answering would hold a
+ * closing scope that long. Closing waits this long; the rest of the close
+ * goes on in the background, and the broker aborts whatever transaction was
+ * left open (after its timeout, or when the transactional id comes back).
+ */
+const cleanupWait = Duration.seconds(2)
+
+const wallClock = Clock.make()
+
+/**
  * The wall clock. Requests to the brokers and the waits between them live on
  * it: they must not stop under a `TestClock` that drives a dataflow's epochs
  * and windows.
@@ -70,7 +89,7 @@ const producerRetry = { initialRetryTime: 20, retries: 10, maxRetryTime: 2_000, 
  * @internal
  */
 export const onWallClock: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Effect.withClock(
-  Clock.make()
+  wallClock
 )
 
 /** @internal */
@@ -78,36 +97,76 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
   Effect.gen(function*() {
     const brokers = [...options.brokers]
     const unavailable = (operation: string) => (cause: unknown) => new KafkaUnavailable({ brokers, operation, cause })
+    const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
+    const requestTimeout = Duration.decode(options.requestTimeout ?? "30 seconds")
     const kafka = new Kafkajs.Kafka({
       clientId: options.clientId ?? "sluice",
       brokers,
       logLevel: logLevels[options.logLevel ?? "nothing"],
       connectionTimeout: 3_000,
+      // kafkajs's own timer per request; `bounded` below holds each operation, its retries included, to it
+      requestTimeout: Duration.toMillis(requestTimeout),
       retry: connectRetry
     })
     const admin = kafka.admin({ retry: connectRetry })
     const cluster = makeReadCluster(kafka)
-    const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
-    const connect = (name: string, connect: () => Promise<void>, disconnect: () => Promise<void>) =>
+
+    /**
+     * Runs an operation against the brokers within a limit, on the wall
+     * clock. kafkajs retries inside a request, and its timers are not ours:
+     * left alone, a broker that accepts connections but never answers costs
+     * several request timeouts. The limit cuts that; `cleanUp` (closing what
+     * the operation left half-open) runs before the failure is measured, so
+     * `waitedMillis` is the time the caller actually waited.
+     */
+    const bounded = <A>(
+      operation: string,
+      limit: { readonly name: NoAnswer["limit"]; readonly duration: Duration.Duration },
+      effect: Effect.Effect<A, unknown>,
+      cleanUp: Effect.Effect<void> = Effect.void
+    ): Effect.Effect<A, KafkaUnavailable> =>
       Effect.gen(function*() {
-        // registered before connecting: a connect that times out still leaves sockets and timers to stop
-        yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(disconnect)))
-        yield* Effect.tryPromise({ try: connect, catch: unavailable(`connect (${name})`) }).pipe(
-          // opening may run in a finalizer: the attempt must stay interruptible for the timeout to end it
+        const startedAt = yield* Clock.currentTimeMillis
+        return yield* effect.pipe(
+          // it may run where interruption is masked (a transaction, a finalizer): the limit must still end it
           Effect.interruptible,
           Effect.timeoutFail({
-            duration: connectTimeout,
-            onTimeout: () =>
-              unavailable(`connect (${name})`)(new Error(`no answer within ${Duration.format(connectTimeout)}`))
+            duration: limit.duration,
+            onTimeout: () => new NoAnswer({ limit: limit.name, limitMillis: Duration.toMillis(limit.duration) })
           }),
-          onWallClock
+          Effect.catchAll((cause) =>
+            Effect.gen(function*() {
+              yield* cleanUp
+              const waitedMillis = (yield* Clock.currentTimeMillis) - startedAt
+              return yield* new KafkaUnavailable({ brokers, operation, cause, waitedMillis })
+            })
+          )
+        )
+      }).pipe(onWallClock)
+    const requestLimit = { name: "requestTimeout", duration: requestTimeout } as const
+
+    /** Closes a connection, waiting at most `cleanupWait` for kafkajs to let go of it. */
+    const close = (disconnect: () => Promise<void>) =>
+      Effect.tryPromise(disconnect).pipe(Effect.ignore, Effect.timeoutOption(cleanupWait), Effect.asVoid, onWallClock)
+
+    const connect = (name: string, connect: () => Promise<void>, disconnect: () => Promise<void>) =>
+      Effect.gen(function*() {
+        // once: a connect that fails closes at once, and its finalizer then has nothing left to wait for
+        const closing = yield* Effect.cached(close(disconnect))
+        // registered before connecting: a connect that fails still leaves sockets and timers to stop
+        yield* Effect.addFinalizer(() => closing)
+        yield* bounded(
+          `connect (${name})`,
+          { name: "connectTimeout", duration: connectTimeout },
+          Effect.tryPromise(connect),
+          closing
         )
       })
     yield* connect("admin", () => admin.connect(), () => admin.disconnect())
     yield* connect("reader", () => cluster.connect(), () => cluster.disconnect())
 
     const attempt = <A>(operation: string, f: () => Promise<A>) =>
-      Effect.tryPromise({ try: f, catch: unavailable(operation) })
+      bounded(operation, requestLimit, Effect.tryPromise(f))
 
     const topicExists = (topic: string) =>
       Effect.map(attempt("list topics", () => admin.listTopics()), (topics) => topics.includes(topic))
@@ -190,7 +249,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
       readonly maxWaitMs: number
     }) => {
       const { offset, partition, topic } = request
-      return Effect.tryPromise({
+      const fetched = Effect.tryPromise({
         try: () => fetchPartition(cluster, { ...request, maxBytes: fetchMaxBytes }),
         catch: (cause) => cause
       }).pipe(
@@ -199,12 +258,14 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
             Schedule.whileInput(isRetriable),
             Schedule.tapInput(() => Effect.ignore(Effect.tryPromise(() => cluster.refreshMetadata())))
           )
-        ),
-        onWallClock,
-        Effect.catchAll((cause) =>
-          errorName(cause) === "KafkaJSOffsetOutOfRange"
-            ? outOfRange(topic, partition, offset)
-            : Effect.fail(new KafkaUnavailable({ brokers, operation: `fetch ${topic}/${partition}@${offset}`, cause }))
+        )
+      )
+      // a fetch may wait maxWait for records on top of the broker's answer
+      const limit = { ...requestLimit, duration: Duration.sum(requestTimeout, Duration.millis(request.maxWaitMs)) }
+      return bounded(`fetch ${topic}/${partition}@${offset}`, limit, fetched).pipe(
+        Effect.catchIf(
+          (error) => errorName(error.cause) === "KafkaJSOffsetOutOfRange",
+          () => outOfRange(topic, partition, offset)
         )
       )
     }
@@ -264,6 +325,40 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
         return Stream.repeatEffectChunkOption(Effect.mapError(pull, (e) => Option.isOption(e) ? e : Option.some(e)))
       })
 
+    /**
+     * The broker refused a request as too large without saying which record:
+     * the largest is the one that does not fit (or the nearest to the limit,
+     * when the records only add up to too much). The topic's limit is asked
+     * for the message; a broker that cannot tell leaves it out.
+     */
+    const tooLarge = (batch: ReadonlyArray<TopicRecords>, refused: KafkaUnavailable) =>
+      Effect.gen(function*() {
+        let largest: {
+          readonly topic: string
+          readonly record: TopicRecords["records"][number]
+          readonly bytes: number
+        } | undefined
+        for (const { records, topic } of batch) {
+          for (const record of records) {
+            const bytes = recordBytes(record)
+            if (largest === undefined || bytes > largest.bytes) largest = { topic, record, bytes }
+          }
+        }
+        if (largest === undefined) return yield* refused
+        const { topic } = largest
+        const limit = yield* describeTopic(topic).pipe(
+          Effect.map(Option.flatMap((description) => Option.fromNullable(description.config["max.message.bytes"]))),
+          Effect.orElseSucceed(() => Option.none<string>())
+        )
+        return yield* new RecordTooLarge({
+          topic,
+          key: largest.record.key === null ? null : textOf(largest.record.key),
+          bytes: largest.bytes,
+          records: batch.filter((b) => b.topic === topic).reduce((count, b) => count + b.records.length, 0),
+          ...(Option.isSome(limit) ? { limitBytes: Number(limit.value) } : {})
+        })
+      })
+
     const producer: KafkaClient["producer"] = (producerOptions = {}) =>
       Effect.gen(function*() {
         const created = kafka.producer({
@@ -275,7 +370,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
           transactionTimeout: Duration.toMillis(producerOptions.transactionTimeout ?? "60 seconds"),
           ...(producerOptions.transactionalId === undefined ? {} : { transactionalId: producerOptions.transactionalId })
         })
-        yield* Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => created.disconnect())))
+        yield* Effect.addFinalizer(() => close(() => created.disconnect()))
         yield* attempt("connect (producer)", () => created.connect())
         const send = (
           operation: string,
@@ -285,26 +380,51 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
         ) =>
         (batch: ReadonlyArray<TopicRecords>) =>
           Effect.map(
-            attempt(
-              `${operation} to topic ${batch.map((b) => b.topic).join(", ")}`,
-              () => write({ topicMessages: batch.map(toTopicMessages), acks: -1 })
-            ),
-            (sent) => sent.map(toMetadata)
+            Effect.forEach(splitRequests(batch), (request) =>
+              attempt(
+                `${operation} to topic ${[...new Set(request.map((b) => b.topic))].join(", ")}`,
+                () => write({ topicMessages: request.map(toTopicMessages), acks: -1 })
+              ).pipe(
+                Effect.catchIf(
+                  (error) => protocolErrorType(error.cause) === "MESSAGE_TOO_LARGE",
+                  (error) => tooLarge(request, error)
+                )
+              )),
+            (sent) => sent.flat().map(toMetadata)
           )
         const transaction: Producer["transaction"] = (body) =>
-          Effect.uninterruptibleMask((restore) =>
-            Effect.gen(function*() {
-              const open = yield* attempt("begin a transaction", () => created.transaction())
-              const abort = Effect.ignore(
-                Effect.tryPromise(() => open.isActive() ? open.abort() : Promise.resolve())
+          Effect.flatMap(wallClock.currentTimeMillis, (startedAt) =>
+            Effect.uninterruptibleMask((restore) =>
+              Effect.gen(function*() {
+                const open = yield* attempt("begin a transaction", () =>
+                  created.transaction())
+                const abort = close(() => open.isActive() ? open.abort() : Promise.resolve())
+                const inside: Transaction = {
+                  send: send("send in a transaction", (request) => open.sendBatch(request))
+                }
+                const result = yield* Effect.onError(restore(body(inside)), () => abort)
+                yield* Effect.onError(attempt("commit a transaction", () => open.commit()), () => abort)
+                return result
+              }).pipe(
+                // the abort after a failure is part of the wait: the message says the whole of it
+                Effect.catchIf(
+                  (error): error is KafkaUnavailable => error instanceof KafkaUnavailable,
+                  (error) =>
+                    Effect.flatMap(wallClock.currentTimeMillis, (now) =>
+                      new KafkaUnavailable({
+                        brokers,
+                        operation: error.operation,
+                        cause: error.cause,
+                        waitedMillis: now - startedAt
+                      }))
+                )
               )
-              const inside: Transaction = { send: send("send in a transaction", (request) => open.sendBatch(request)) }
-              const result = yield* Effect.onError(restore(body(inside)), () => abort)
-              yield* Effect.onError(attempt("commit a transaction", () => open.commit()), () => abort)
-              return result
-            })
-          )
-        return { send: send("send", (request) => created.sendBatch(request)), transaction } satisfies Producer
+            ))
+        return {
+          send: send("send", (request) =>
+            created.sendBatch(request)),
+          transaction
+        } satisfies Producer
       })
 
     return {
@@ -353,6 +473,9 @@ const toTopicMessages = ({ records, topic }: TopicRecords) => ({
     ...(record.headers === undefined ? {} : { headers: { ...record.headers } })
   }))
 })
+
+const textOf = (bytes: Uint8Array | string): string =>
+  typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes)
 
 const toBuffer = (bytes: Uint8Array | string | null): Buffer | string | null =>
   bytes === null || typeof bytes === "string" ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)

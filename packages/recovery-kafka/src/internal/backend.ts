@@ -33,7 +33,8 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
   const shared = KafkaClient.makeShared({
     brokers: options.brokers,
     clientId: options.clientId ?? `sluice-${options.topicPrefix}`,
-    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout })
+    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
+    ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
   })
 
   return {

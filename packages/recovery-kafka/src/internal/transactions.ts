@@ -13,12 +13,10 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { ProgressRecord } from "./progressLog.js"
+import { decodeStateKey } from "./records.js"
 import type { Plan } from "./stateIndex.js"
 import type { StoreErrors } from "./storeErrors.js"
 import type { Topics } from "./topics.js"
-
-/** Bytes per produce request; Kafka refuses batches over `message.max.bytes` (1 MiB by default). */
-const requestBytes = 512 * 1024
 
 /** How long a commit waits for its records to become readable before it goes on with a warning. */
 const visibilityTimeout = Duration.seconds(10)
@@ -103,24 +101,44 @@ export const make = (options: {
       producer.transaction((transaction) =>
         Effect.gen(function*() {
           const written = new Map<string, Map<number, number>>()
-          for (const request of splitRequests(batch)) {
-            for (const { baseOffset, partition, topic } of yield* transaction.send(request)) {
-              if (baseOffset === undefined) continue
-              let partitions = written.get(topic)
-              if (partitions === undefined) written.set(topic, partitions = new Map())
-              if (!partitions.has(partition)) partitions.set(partition, baseOffset)
-            }
+          // the client splits the batch into requests the broker accepts, and answers in their order
+          for (const { baseOffset, partition, topic } of yield* transaction.send(batch)) {
+            if (baseOffset === undefined) continue
+            let partitions = written.get(topic)
+            if (partitions === undefined) written.set(topic, partitions = new Map())
+            if (!partitions.has(partition)) partitions.set(partition, baseOffset)
           }
           return written
         })
       ).pipe(Effect.mapError((cause) =>
-        fencedTypes.has(KafkaError.protocolErrorType(cause) ?? "")
+        cause._tag === "RecordTooLarge"
+          ? errors.unavailable(`${what} failed: ${tooLarge(cause)}`)(cause)
+          : fencedTypes.has(KafkaError.protocolErrorType(cause) ?? "")
           ? errors.unavailable(
             `worker ${workerIndex} was fenced: another process opened this store as the same worker ` +
               `(transactional id ${transactionalId})`
           )(cause)
           : errors.unavailable(`${what} failed`)(cause)
       ))
+
+    /**
+     * What the broker refused, in the store's terms: a snapshot is named by
+     * its step and key (from the record key), and the setting to raise is the
+     * topic's, which `topicConfig` sets only when the store creates it.
+     */
+    const tooLarge = (cause: KafkaError.RecordTooLarge): string => {
+      const key = cause.key === null ? undefined : decodeStateKey(utf8.encode(cause.key))
+      const record = cause.topic !== topics.state
+        ? `an output record for topic ${cause.topic}`
+        : key?._tag === "Version"
+        ? `the snapshot of step ${key.stepId} at key ${key.key}`
+        : key?._tag === "Held"
+        ? `an output record held for epoch ${key.epoch}`
+        : "a record"
+      return `${record} is too large for the broker; raise max.message.bytes of topic ${cause.topic} ` +
+        `(kafka-configs.sh --alter --entity-type topics --entity-name ${cause.topic} ` +
+        `--add-config max.message.bytes=<bytes>) or keep it smaller`
+    }
 
     /**
      * read_committed readers see a transaction only once the broker has
@@ -170,38 +188,4 @@ export const make = (options: {
     }
   })
 
-/**
- * Splits a transaction's records into produce requests Kafka accepts,
- * keeping their order.
- *
- * @internal
- */
-export const splitRequests = (
-  batch: ReadonlyArray<KafkaClient.TopicRecords>,
-  maxBytes = requestBytes
-): Array<Array<KafkaClient.TopicRecords>> => {
-  const requests: Array<Array<KafkaClient.TopicRecords>> = []
-  let current: Array<KafkaClient.TopicRecords> = []
-  let bytes = 0
-  for (const { records, topic } of batch) {
-    let part: Array<KafkaClient.ProducerRecord> = []
-    for (const record of records) {
-      const size = 64 + sizeOf(record.key) + sizeOf(record.value)
-      if (bytes + size > maxBytes && bytes > 0) {
-        if (part.length > 0) current.push({ topic, records: part })
-        requests.push(current)
-        current = []
-        part = []
-        bytes = 0
-      }
-      part.push(record)
-      bytes += size
-    }
-    if (part.length > 0) current.push({ topic, records: part })
-  }
-  if (current.length > 0) requests.push(current)
-  return requests
-}
-
-const sizeOf = (value: Uint8Array | string | null): number =>
-  value === null ? 0 : typeof value === "string" ? Buffer.byteLength(value) : value.byteLength
+const utf8 = new TextEncoder()

@@ -1,14 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { KafkaClient } from "@sluice/kafka"
-import { splitRequests } from "../src/internal/transactions.js"
+import { splitRequests } from "../src/internal/produceRequests.js"
 
 const record = (n: number, bytes: number): KafkaClient.ProducerRecord => ({
   key: `k${n}`,
   value: new Uint8Array(bytes)
 })
 
-describe("Kafka store: transactions", () => {
-  it("splits a transaction's records into requests under the size limit, keeping their order across topics", () => {
+describe("produce requests", () => {
+  it("splits records into requests under the size limit, keeping their order across topics", () => {
     const batch: Array<KafkaClient.TopicRecords> = [
       { topic: "state", records: Array.from({ length: 5 }, (_, n) => record(n, 250)) },
       { topic: "progress", records: [record(5, 10)] }
