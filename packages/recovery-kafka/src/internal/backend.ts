@@ -53,6 +53,8 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         })
         yield* progress.refresh(range(0, partitions))
 
+        // set when a rescale being applied opens its new layout: the first write grows the topics
+        let growTo: number | undefined
         if (partitions !== workerCount) {
           const meta = progress.meta
           const pending = progress.rescalePlan
@@ -62,10 +64,11 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
             yield* adoptRescale(client, topics, errors, progress, partitions, workerCount)
           } else if (partitions < workerCount) {
             // A rescale being applied opens the workers of both layouts, and only its new layout may grow
-            // the topics; core refuses any other worker count when it reads the plan.
+            // the topics, at its first write: core refuses a run without `rescale: true` when it reads the
+            // plan, and that run must leave the topics as they are.
             const plan = StoreKit.decodeRescalePlan(pending)
             if (Either.isLeft(plan) || plan.right.to !== workerCount) return guardOnly(meta, pending, errors)
-            yield* growTopics(client, topics, errors, progress, workerCount)
+            growTo = workerCount
           }
         }
         const everyPartition = range(0, workerCount)
@@ -96,6 +99,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         // Connecting the producer fences the previous process of this worker, so it comes before any read.
         const ready = yield* Effect.cached(
           Effect.gen(function*() {
+            if (growTo !== undefined) {
+              yield* growTopics(client, topics, errors, progress, growTo)
+            }
             const transactions = yield* Transactions.make({
               client,
               topics,
@@ -259,7 +265,11 @@ const adoptRescale = (
     if (partitions < workerCount) yield* growTopics(client, topics, errors, progress, workerCount)
   })
 
-/** More workers than partitions: the topics grow (Kafka cannot shrink them). */
+/**
+ * More workers than partitions: the topics grow (Kafka cannot shrink them).
+ * The state topic goes first and a topic already grown is left alone, so a
+ * growth killed between the two topics is completed by the next one.
+ */
 const growTopics = (
   client: KafkaClient.KafkaClient,
   topics: Topics,
@@ -268,10 +278,12 @@ const growTopics = (
   workerCount: number
 ) =>
   Effect.gen(function*() {
-    yield* Effect.forEach([topics.progress, topics.state], (topic) =>
-      client.createPartitions(topic, workerCount).pipe(
-        Effect.mapError(errors.unavailable(`cannot grow topic ${topic} to ${workerCount} partitions`))
-      ), { discard: true })
+    for (const topic of [topics.state, topics.progress]) {
+      const grow = errors.unavailable(`cannot grow topic ${topic} to ${workerCount} partitions`)
+      const described = yield* Effect.mapError(client.describeTopic(topic), grow)
+      if (Option.isSome(described) && described.value.partitions >= workerCount) continue
+      yield* Effect.mapError(client.createPartitions(topic, workerCount), grow)
+    }
     progress.grow(workerCount)
   })
 
