@@ -104,8 +104,36 @@ export class RecoveryMismatch extends Schema.TaggedError<RecoveryMismatch>()("Re
   override get message(): string {
     const hint = this.field === "dataflowId"
       ? "point the run at this dataflow's own store, or delete the store to start fresh"
-      : "run with the worker count the store was written with, or delete the store to start fresh"
+      : "run with the worker count the store was written with, run with `rescale: true` to move the store to " +
+        "this worker count, or delete the store to start fresh"
     return `recovery store was written with ${this.field} ${this.found}, this run has ${this.expected}; ${hint}`
+  }
+}
+
+/**
+ * A rescale was stopped (killed, or a store failure) after its plan was
+ * stored and before it finished: some workers may be reset, others not. The
+ * run refused before changing anything; a run with `rescale: true`, with
+ * either worker count, finishes the rescale from the plan.
+ *
+ * @example
+ * ```ts
+ * import { DataflowError } from "@sluice/core"
+ * new DataflowError.RescaleUnfinished({ store: "sqlite ./state", dataflowId: "wc", from: 2, to: 3 }).message
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class RescaleUnfinished extends Schema.TaggedError<RescaleUnfinished>()("RescaleUnfinished", {
+  store: Schema.String,
+  dataflowId: Schema.String,
+  from: Schema.Number,
+  to: Schema.Number
+}) {
+  override get message(): string {
+    return `a rescale of dataflow ${this.dataflowId} in ${this.store} from ${this.from} to ${this.to} workers ` +
+      `was stopped before it finished; nothing was changed. Run again with \`rescale: true\` (with ${this.from} ` +
+      `or ${this.to} workers, or any other count) to finish it`
   }
 }
 
@@ -356,6 +384,7 @@ export type DataflowError =
   | DuplicateStepId
   | InvalidDataflow
   | RecoveryMismatch
+  | RescaleUnfinished
   | StoreVersionUnsupported
   | StateDecodeError
   | StoreUnavailable
@@ -379,6 +408,7 @@ export const DataflowErrorSchema = Schema.Union(
   DuplicateStepId,
   InvalidDataflow,
   RecoveryMismatch,
+  RescaleUnfinished,
   StoreVersionUnsupported,
   StateDecodeError,
   StoreUnavailable,
@@ -397,4 +427,9 @@ export const DataflowErrorSchema = Schema.Union(
  * @since 0.1.0
  * @category models
  */
-export type RecoveryError = RecoveryMismatch | StoreVersionUnsupported | StoreUnavailable | StoreCorrupt
+export type RecoveryError =
+  | RecoveryMismatch
+  | RescaleUnfinished
+  | StoreVersionUnsupported
+  | StoreUnavailable
+  | StoreCorrupt

@@ -14,13 +14,28 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type RecoveryError, RecoveryMismatch, StoreUnavailable, StoreVersionUnsupported } from "./DataflowError.js"
+import {
+  type RecoveryError,
+  RecoveryMismatch,
+  RescaleUnfinished,
+  StoreCorrupt,
+  StoreUnavailable,
+  StoreVersionUnsupported
+} from "./DataflowError.js"
 import * as memory from "./internal/memoryBackend.js"
 import * as agreement from "./internal/storeKit/agreement.js"
+import {
+  decodeRescalePlan,
+  encodeRescalePlan,
+  type PlannedSnapshot,
+  planRescale,
+  type RescalePlan
+} from "./internal/storeKit/rescalePlan.js"
 
 /**
  * The version of the store layout written by this release. A store with a
@@ -149,9 +164,43 @@ export interface BackendWorker {
   ) => Effect.Effect<void, RecoveryError>
   /**
    * Deletes this worker's metadata, progress and snapshots; output records are
-   * delivered results and stay. A store without it cannot be rescaled.
+   * delivered results and stay. A store without it, or without
+   * `rescaleJournal`, cannot be rescaled.
    */
   readonly reset?: Effect.Effect<void, RecoveryError>
+  /** Where a rescale keeps its plan while it rewrites the workers; every worker sees the same journal. */
+  readonly rescaleJournal?: RescaleJournal
+}
+
+/**
+ * The one place a store keeps the plan of a rescale (`StoreKit.encodeRescalePlan`
+ * bytes) while the rescale resets the old workers and writes the new ones.
+ * Storing the plan is the rescale's atomic step: before it the old layout is
+ * untouched, after it the rescale is finished from the plan by the next run
+ * with `rescale: true`, and runs without refuse with `RescaleUnfinished`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { RecoveryStore } from "@sluice/core"
+ * // a journal in memory: a durable store writes a file or a record instead
+ * let stored: Uint8Array | undefined
+ * const journal: RecoveryStore.RescaleJournal = {
+ *   read: Effect.sync(() => Option.fromNullable(stored)),
+ *   write: (plan) => Effect.sync(() => { stored = plan }),
+ *   clear: Effect.sync(() => { stored = undefined })
+ * }
+ * ```
+ * @since 0.1.0
+ * @category backends
+ */
+export interface RescaleJournal {
+  /** The stored plan, if a rescale was stopped before `clear`. */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, RecoveryError>
+  /** Stores the plan durably and atomically: after a crash, either all of it is there or none. */
+  readonly write: (plan: Uint8Array) => Effect.Effect<void, RecoveryError>
+  /** Removes the plan once the rescale it describes is applied; does nothing without one. */
+  readonly clear: Effect.Effect<void, RecoveryError>
 }
 
 /**
@@ -245,22 +294,21 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
   open: ({ dataflowId, workerCount, workerIndex }) =>
     Effect.gen(function*() {
       const worker = yield* backend.open({ workerIndex, workerCount })
+      const plan = yield* readPlan(backend, worker)
+      if (Option.isSome(plan)) {
+        // R7: a stopped rescale is finished by `rescale: true`; this run changes nothing.
+        yield* checkIdentity(plan.value.meta, dataflowId)
+        return yield* new RescaleUnfinished({
+          store: backend.name,
+          dataflowId,
+          from: plan.value.from,
+          to: plan.value.to
+        })
+      }
       const meta = yield* worker.readMeta
       if (Option.isSome(meta)) {
         // R7: refuse before changing anything.
-        if (meta.value.schemaVersion > STORE_SCHEMA_VERSION) {
-          return yield* new StoreVersionUnsupported({
-            found: meta.value.schemaVersion,
-            supported: STORE_SCHEMA_VERSION
-          })
-        }
-        if (meta.value.dataflowId !== dataflowId) {
-          return yield* new RecoveryMismatch({
-            field: "dataflowId",
-            expected: dataflowId,
-            found: meta.value.dataflowId
-          })
-        }
+        yield* checkIdentity(meta.value, dataflowId)
         if (meta.value.workerCount !== workerCount) {
           return yield* new RecoveryMismatch({
             field: "workerCount",
@@ -311,10 +359,53 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
     })
 })
 
+/** The plan a stopped rescale left in the store, if any. */
+const readPlan = (backend: Backend, worker: BackendWorker): Effect.Effect<Option.Option<RescalePlan>, RecoveryError> =>
+  worker.rescaleJournal === undefined ? Effect.succeed(Option.none()) : Effect.flatMap(
+    worker.rescaleJournal.read,
+    Option.match({
+      onNone: () => Effect.succeed(Option.none()),
+      onSome: (bytes) =>
+        Either.match(decodeRescalePlan(bytes), {
+          onLeft: (problem) =>
+            new StoreCorrupt({ store: backend.name, reason: `the stored rescale plan does not parse: ${problem}` }),
+          onRight: (plan) => Effect.succeed(Option.some(plan))
+        })
+    })
+  )
+
+/** R7 checks that do not depend on the worker count: refuse before changing anything. */
+const checkIdentity = (meta: StoreMeta, dataflowId: string): Effect.Effect<void, RecoveryError> => {
+  if (meta.schemaVersion > STORE_SCHEMA_VERSION) {
+    return new StoreVersionUnsupported({ found: meta.schemaVersion, supported: STORE_SCHEMA_VERSION })
+  }
+  if (meta.dataflowId !== dataflowId) {
+    return new RecoveryMismatch({ field: "dataflowId", expected: dataflowId, found: meta.dataflowId })
+  }
+  return Effect.void
+}
+
+const cannotRescale = (backend: Backend, missing: string) =>
+  new StoreUnavailable({
+    store: backend.name,
+    reason: `this store cannot be rescaled: its backend has no ${missing}`,
+    cause: undefined
+  })
+
 /**
  * Rescaling is an explicit operation (R7 refuses a changed worker count
- * otherwise). It stages the resume point's snapshots in memory, then resets the
- * old workers and commits each new worker's share as the last completed epoch.
+ * otherwise), crash-safe in three phases:
+ *
+ * 1. read the old layout's resume point and route its snapshots to the new
+ *    workers, writing nothing;
+ * 2. store that plan in the journal, in one atomic step;
+ * 3. apply the plan: discard the epochs to be redone and reset every worker
+ *    of both layouts, then write each new worker's meta and share, then clear
+ *    the journal.
+ *
+ * A stop before phase 2 leaves the old layout as it was; a stop in phase 3
+ * leaves the plan, and the next rescale applies it again from the start
+ * (every step of phase 3 can be repeated) before anything else.
  */
 const rescaleWith = (
   backend: Backend,
@@ -323,50 +414,78 @@ const rescaleWith = (
   Effect.gen(function*() {
     const { dataflowId, route, stepIds, workerCount } = options
     // each phase opens and closes its own workers: a store may lock a worker while it is open
-    const meta = yield* Effect.scoped(Effect.flatMap(backend.open({ workerIndex: 0, workerCount }), (w) => w.readMeta))
+    const found = yield* Effect.scoped(Effect.gen(function*() {
+      const worker = yield* backend.open({ workerIndex: 0, workerCount })
+      return { plan: yield* readPlan(backend, worker), meta: yield* worker.readMeta }
+    }))
+    let meta = found.meta
+    if (Option.isSome(found.plan)) {
+      const plan = found.plan.value
+      yield* checkIdentity(plan.meta, dataflowId)
+      yield* Effect.logInfo(
+        `finishing the stopped rescale of dataflow ${dataflowId} from ${plan.from} to ${plan.to} workers ` +
+          `at epoch ${plan.resumeEpoch}`
+      )
+      yield* applyPlan(backend, plan)
+      if (plan.to === workerCount) return Option.some(plan.from)
+      meta = Option.some({ ...plan.meta, workerCount: plan.to })
+    }
     if (Option.isNone(meta) || meta.value.workerCount === workerCount) return Option.none()
-    if (meta.value.dataflowId !== dataflowId) {
-      return yield* new RecoveryMismatch({ field: "dataflowId", expected: dataflowId, found: meta.value.dataflowId })
-    }
-    if (meta.value.schemaVersion > STORE_SCHEMA_VERSION) {
-      return yield* new StoreVersionUnsupported({ found: meta.value.schemaVersion, supported: STORE_SCHEMA_VERSION })
-    }
+    yield* checkIdentity(meta.value, dataflowId)
     const from = meta.value.workerCount
-    const shares: Array<Array<SnapshotWrite>> = Array.from({ length: workerCount }, () => [])
+    const snapshots: Array<PlannedSnapshot> = []
     let resumeEpoch = 1
     for (let workerIndex = 0; workerIndex < from; workerIndex++) {
       yield* Effect.scoped(Effect.gen(function*() {
         const worker = yield* backend.open({ workerIndex, workerCount: from })
-        if (worker.reset === undefined) {
-          return yield* new StoreUnavailable({
-            store: backend.name,
-            reason: "this store cannot be rescaled",
-            cause: undefined
-          })
-        }
+        if (worker.reset === undefined) return yield* cannotRescale(backend, "reset")
+        if (worker.rescaleJournal === undefined) return yield* cannotRescale(backend, "rescaleJournal")
         if (workerIndex === 0) resumeEpoch = resumeEpochOf(yield* worker.readProgress, from)
         for (const stepId of stepIds) {
           yield* Stream.runForEach(worker.readSnapshots(stepId, resumeEpoch - 1), ({ key, value }) =>
             Effect.sync(() => {
-              shares[route(stepId, key)].push({ stepId, key, value })
+              snapshots.push({ stepId, key, value })
             }))
         }
       }))
     }
+    const plan = planRescale({ meta: meta.value, to: workerCount, resumeEpoch, snapshots, route })
     yield* Effect.logInfo(
       `rescaling dataflow ${dataflowId} from ${from} to ${workerCount} workers at epoch ${resumeEpoch}`
     )
-    for (let workerIndex = 0; workerIndex < from; workerIndex++) {
-      yield* Effect.scoped(Effect.flatMap(backend.open({ workerIndex, workerCount: from }), (w) => w.reset!))
-    }
-    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+    yield* Effect.scoped(Effect.flatMap(
+      backend.open({ workerIndex: 0, workerCount: from }),
+      (worker) => worker.rescaleJournal!.write(encodeRescalePlan(plan))
+    ))
+    yield* applyPlan(backend, plan)
+    return Option.some(Option.isSome(found.plan) ? found.plan.value.from : from)
+  })
+
+/** Phase 3 of a rescale; every step can run again after a stop anywhere in it. */
+const applyPlan = (backend: Backend, plan: RescalePlan): Effect.Effect<void, RecoveryError> =>
+  Effect.gen(function*() {
+    const { from, resumeEpoch, shares, to } = plan
+    for (let workerIndex = 0; workerIndex < Math.max(from, to); workerIndex++) {
       yield* Effect.scoped(Effect.gen(function*() {
-        const worker = yield* backend.open({ workerIndex, workerCount })
-        yield* worker.writeMeta({ ...meta.value, workerCount })
+        const worker = yield* backend.open({ workerIndex, workerCount: workerIndex < from ? from : to })
+        if (worker.reset === undefined) return yield* cannotRescale(backend, "reset")
+        // Output records of epochs the new workers redo must go before the reset keeps the rest.
+        if (workerIndex < from) yield* worker.discardFrom(resumeEpoch)
+        yield* worker.reset
+      }))
+    }
+    for (let workerIndex = 0; workerIndex < to; workerIndex++) {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const worker = yield* backend.open({ workerIndex, workerCount: to })
+        yield* worker.writeMeta({ ...plan.meta, workerCount: to })
         if (resumeEpoch > 1) yield* worker.commit(resumeEpoch - 1, shares[workerIndex], [])
       }))
     }
-    return Option.some(from)
+    yield* Effect.scoped(Effect.flatMap(
+      backend.open({ workerIndex: 0, workerCount: to }),
+      (worker) =>
+        worker.rescaleJournal === undefined ? cannotRescale(backend, "rescaleJournal") : worker.rescaleJournal.clear
+    ))
   })
 
 /**

@@ -15,6 +15,9 @@
  *   writes of epochs not yet agreed.
  * - **coding**: `encodeStoreMeta` / `decodeStoreMeta` and `encodeProgress` /
  *   `decodeProgress`, the Schema coding of a store's own records.
+ * - **rescaling**: `planRescale` routes the resume point's snapshots to the
+ *   new workers; `encodeRescalePlan` / `decodeRescalePlan` code the plan a
+ *   store's `rescaleJournal` keeps while a rescale is applied.
  * - **integrity**: `snapshotChecksum`, the checksum a store keeps with each
  *   snapshot and checks on resume.
  * - **errors**: `describeCause`, one line for a failure's cause.
@@ -27,6 +30,7 @@ import * as agreement from "./internal/storeKit/agreement.js"
 import * as causes from "./internal/storeKit/cause.js"
 import * as checksum from "./internal/storeKit/checksum.js"
 import * as pending from "./internal/storeKit/pendingEpochs.js"
+import * as rescalePlan from "./internal/storeKit/rescalePlan.js"
 import * as coding from "./internal/storeKit/storeCoding.js"
 import * as versionLog from "./internal/storeKit/versionLog.js"
 import type { StoreMeta, WorkerProgress } from "./RecoveryStore.js"
@@ -292,6 +296,83 @@ export const encodeProgress: (epoch: number) => Uint8Array = coding.encodeProgre
  * @category coding
  */
 export const decodeProgress: (bytes: Uint8Array) => Either.Either<number, string> = coding.decodeProgress
+
+/**
+ * One snapshot a new worker starts from after a rescale.
+ *
+ * @since 0.1.0
+ * @category rescaling
+ */
+export type PlannedSnapshot = rescalePlan.PlannedSnapshot
+
+/**
+ * What a rescale writes: the old layout's meta and worker count, the new
+ * worker count, the resume epoch, and each new worker's share of the
+ * snapshots. Stored whole, in one atomic step, by the store's
+ * `rescaleJournal` before any worker of the old layout changes, so a killed
+ * rescale is finished from it.
+ *
+ * @since 0.1.0
+ * @category rescaling
+ */
+export type RescalePlan = rescalePlan.RescalePlan
+
+/**
+ * Routes the snapshots of the old layout's resume point to the new workers.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const meta = { dataflowId: "wc", workerCount: 2, schemaVersion: 1, createdAt: 0 }
+ * const value = new TextEncoder().encode("1")
+ * const plan = StoreKit.planRescale({
+ *   meta,
+ *   to: 3,
+ *   resumeEpoch: 4,
+ *   snapshots: [{ stepId: "count", key: "a", value }],
+ *   route: () => 2
+ * })
+ * plan.shares[2] // [{ stepId: "count", key: "a", value }]
+ * ```
+ * @since 0.1.0
+ * @category rescaling
+ */
+export const planRescale: (options: {
+  readonly meta: StoreMeta
+  readonly to: number
+  readonly resumeEpoch: number
+  readonly snapshots: Iterable<PlannedSnapshot>
+  readonly route: (stepId: string, key: string) => number
+}) => RescalePlan = rescalePlan.planRescale
+
+/**
+ * A rescale plan as bytes (JSON, values in base64), for a store's journal.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const meta = { dataflowId: "wc", workerCount: 1, schemaVersion: 1, createdAt: 0 }
+ * const bytes = StoreKit.encodeRescalePlan({ meta, from: 1, to: 2, resumeEpoch: 1, shares: [[], []] })
+ * StoreKit.decodeRescalePlan(bytes) // Either.right of the same plan
+ * ```
+ * @since 0.1.0
+ * @category rescaling
+ */
+export const encodeRescalePlan: (plan: RescalePlan) => Uint8Array = rescalePlan.encodeRescalePlan
+
+/**
+ * Decodes bytes written by `encodeRescalePlan`; the left side says what does not parse.
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * StoreKit.decodeRescalePlan(new TextEncoder().encode("{}")) // Either.left, naming the missing fields
+ * ```
+ * @since 0.1.0
+ * @category rescaling
+ */
+export const decodeRescalePlan: (bytes: Uint8Array) => Either.Either<RescalePlan, string> =
+  rescalePlan.decodeRescalePlan
 
 /**
  * One line for the cause of a store error: an error's message, a string as

@@ -17,9 +17,12 @@
  * - **R7** The store records its dataflow id and worker count; another
  *   dataflow or another worker count refuses to resume, and topics with the
  *   wrong partition count or cleanup policy refuse to open.
- * - **Rescaling** `rescale: true` resets every worker (tombstones, and a
- *   `retired` marker per partition), then writes the new workers' shares:
- *   more workers add partitions, fewer leave the ones above them retired.
+ * - **Rescaling** `rescale: true` first stores its plan in partition 0 of
+ *   the progress topic (one transaction), then resets every worker
+ *   (tombstones, and a `retired` marker per partition) and writes the new
+ *   workers' shares: more workers add partitions, fewer leave the ones above
+ *   them retired. A kill anywhere is finished from the plan by the next run
+ *   with `rescale: true`.
  * - **R5** Output records (from `Output.transactional` or an exactly-once
  *   `KafkaOutput`) are produced to the topic named by their destination, in
  *   the epoch's transaction. With several workers, records of an epoch that

@@ -20,6 +20,10 @@
  *   database. A changed value, a deleted `-wal` or a deleted worker file is
  *   `StoreCorrupt`, never a replay from an older epoch. A full disk, an I/O
  *   error or a read-only file is `StoreUnavailable` naming file and epoch.
+ * - A rescale (`rescale: true`) stores its plan in `rescale-plan` (written,
+ *   synced and renamed into place) before it changes any worker file, and
+ *   removes it when done: a kill anywhere is finished from the plan by the
+ *   next run with `rescale: true`.
  * - Records of `Output.transactional` commit with their epoch into the table
  *   `sluice_outputs (id, destination, epoch, key, value)` of the worker's
  *   file; read them in `id` order.

@@ -348,6 +348,45 @@ export const backendSuite = (
         }))
       }))
 
+    it.scoped("rescaleJournal: a written plan is read back whole by every worker until cleared", () =>
+      Effect.gen(function*() {
+        const backend = yield* makeBackend()
+        // one worker writes, others of both worker counts read: a rescale opens both layouts
+        const journalOf = (workerIndex: number, workerCount: number) =>
+          Effect.map(backend.open({ workerIndex, workerCount }), (worker) => worker.rescaleJournal)
+        const plan = Uint8Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 31) % 251)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const journal = yield* journalOf(0, 2)
+          if (journal === undefined) return
+          assert.isTrue(Option.isNone(yield* journal.read))
+          // clearing without a plan does nothing
+          yield* journal.clear
+          yield* journal.write(plan)
+          assert.deepStrictEqual(Option.getOrUndefined(yield* journal.read), plan)
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const journal = yield* journalOf(1, 2)
+          if (journal === undefined) return
+          assert.deepStrictEqual(Option.getOrUndefined(yield* journal.read), plan)
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const journal = yield* journalOf(2, 3)
+          if (journal === undefined) return
+          assert.deepStrictEqual(Option.getOrUndefined(yield* journal.read), plan)
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const journal = yield* journalOf(1, 2)
+          if (journal === undefined) return
+          yield* journal.clear
+          assert.isTrue(Option.isNone(yield* journal.read))
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const journal = yield* journalOf(0, 2)
+          if (journal === undefined) return
+          assert.isTrue(Option.isNone(yield* journal.read))
+        }))
+      }))
+
     if (options.readOutputs !== undefined) {
       const readOutputs = options.readOutputs
       it.scoped("R5: output records commit with their epoch and are forgotten with it", () =>

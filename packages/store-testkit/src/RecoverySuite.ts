@@ -12,10 +12,12 @@ import { r11Inputs } from "./internal/rules/R11-inputs.js"
 import { r12Windows } from "./internal/rules/R12-windows.js"
 import { r13Continuation } from "./internal/rules/R13-continuation.js"
 import { r14ResumeCost } from "./internal/rules/R14-resume-cost.js"
+import { r15CrashSafeRescale } from "./internal/rules/R15-crash-safe-rescale.js"
 import type { StoreFixture } from "./StoreFixture.js"
 
 /**
- * The behaviour every recovery store must show, rule by rule of SEMANTICS.md.
+ * The behaviour every recovery store must show, rule by rule of SEMANTICS.md, and
+ * rescaling that survives a kill at any of its steps.
  * Each backend's tests call this with a fixture of their store.
  */
 export const recoverySuite = (fixture: StoreFixture) => {
@@ -33,4 +35,5 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r12Windows(fixture)
   r13Continuation(fixture)
   r14ResumeCost(fixture)
+  r15CrashSafeRescale(fixture)
 }

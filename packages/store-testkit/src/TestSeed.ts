@@ -17,6 +17,30 @@ import { randomInt } from "node:crypto"
 export const SEED_VARIABLE = "SLUICE_SEED"
 
 /**
+ * A seeded random number generator (mulberry32: small, good enough to pick
+ * delays and kill points) returning numbers in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { TestSeed } from "@sluice/store-testkit"
+ * const next = TestSeed.random(42)
+ * const delayMs = Math.floor(next() * 100)
+ * ```
+ * @since 0.1.0
+ * @category seeds
+ */
+export const random = (seed: number): () => number => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
  * The seed named by `SLUICE_SEED`, else a new one (a positive 31-bit integer,
  * which fast-check and the crash harnesses all accept).
  *

@@ -51,4 +51,9 @@ export * from "./StatefulRuns.js"
 /**
  * @since 0.1.0
  */
+export * from "./RescaleRuns.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TestSeed from "./TestSeed.js"

@@ -8,6 +8,8 @@ import { VersionLog } from "./storeKit/versionLog.js"
 /** In-memory store data; public through `RecoveryStore.MemoryHandle`. */
 export class MemoryHandle {
   meta: StoreMeta | undefined = undefined
+  /** The plan of a rescale being applied (`RescaleJournal`). */
+  rescalePlan: Uint8Array | undefined = undefined
   readonly progress = new Map<number, number>()
   /** Per worker, its snapshot versions: the log is the data. */
   readonly versions = new Map<number, VersionLog>()
@@ -64,6 +66,16 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
           log.planReset().apply()
           // output records are delivered results: a reset for rescaling keeps them
         }),
+        rescaleJournal: {
+          read: Effect.sync(() => Option.fromNullable(handle.rescalePlan)),
+          write: (plan) =>
+            Effect.sync(() => {
+              handle.rescalePlan = plan
+            }),
+          clear: Effect.sync(() => {
+            handle.rescalePlan = undefined
+          })
+        },
         readSnapshots: (stepId, atOrBefore) =>
           Stream.suspend(() => Stream.fromIterable(log.snapshotsAt(stepId, atOrBefore) ?? [])),
         commit: (epoch, writes, outputs) =>

@@ -10,11 +10,12 @@
 import { DataflowError, type RecoveryStore, StoreKit } from "@sluice/core"
 import { KafkaClient } from "@sluice/kafka"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Options } from "../KafkaRecovery.js"
-import { ProgressLog } from "./progressLog.js"
+import { ProgressLog, type ProgressRecord } from "./progressLog.js"
 import { decodeHeld, decodeStateKey, recordName, valueOf } from "./records.js"
 import { StateIndex } from "./stateIndex.js"
 import { describe, type StoreErrors, storeErrors } from "./storeErrors.js"
@@ -53,11 +54,23 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         })
         yield* progress.refresh(range(0, partitions))
 
+        // set when a rescale being applied opens its new layout: the first write grows the topics
+        let growTo: number | undefined
         if (partitions !== workerCount) {
           const meta = progress.meta
-          // R7: the store's own meta says which worker count wrote it; core turns that into RecoveryMismatch.
-          if (meta !== undefined && meta.workerCount !== workerCount) return guardOnly(meta, errors)
-          yield* adoptRescale(client, topics, errors, progress, partitions, workerCount)
+          const pending = progress.rescalePlan
+          if (pending === undefined) {
+            // R7: the store's own meta says which worker count wrote it; core turns that into RecoveryMismatch.
+            if (meta !== undefined && meta.workerCount !== workerCount) return guardOnly(meta, undefined, errors)
+            yield* adoptRescale(client, topics, errors, progress, partitions, workerCount)
+          } else if (partitions < workerCount) {
+            // A rescale being applied opens the workers of both layouts, and only its new layout may grow
+            // the topics, at its first write: core refuses a run without `rescale: true` when it reads the
+            // plan, and that run must leave the topics as they are.
+            const plan = StoreKit.decodeRescalePlan(pending)
+            if (Either.isLeft(plan) || plan.right.to !== workerCount) return guardOnly(meta, pending, errors)
+            growTo = workerCount
+          }
         }
         const everyPartition = range(0, workerCount)
         const peers = everyPartition.filter((p) => p !== workerIndex)
@@ -87,6 +100,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         // Connecting the producer fences the previous process of this worker, so it comes before any read.
         const ready = yield* Effect.cached(
           Effect.gen(function*() {
+            if (growTo !== undefined) {
+              yield* growTopics(client, topics, errors, progress, growTo)
+            }
             const transactions = yield* Transactions.make({
               client,
               topics,
@@ -103,6 +119,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
             yield* loadState(index)
             yield* progress.refresh(everyPartition)
             progress.markOwnLoaded()
+            // Outputs held for epochs every worker has completed since are results: produced now,
+            // a rescale that resets this worker after others cannot tell any more which are due.
+            yield* release(transactions)
             if (workerCount > 1) {
               yield* Effect.addFinalizer(() =>
                 releaseHeld(transactions)
@@ -115,8 +134,8 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         const agreedNow = () =>
           progress.agreedWith(progress.completed.get(workerIndex) ?? 0, workerCount)
 
-        // Best effort at shutdown: outputs held for epochs every worker has completed since.
-        const releaseHeld = (transactions: Transactions.Transactions) =>
+        // Outputs held for epochs every worker has completed since.
+        const release = (transactions: Transactions.Transactions) =>
           Effect.gen(function*() {
             if (index.heldCount === 0) return
             yield* progress.refresh(peers)
@@ -124,17 +143,25 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
             if (plan.outputs.length === 0) return
             yield* transactions.transact("releasing held outputs", { plan, progress: [] })
             plan.apply()
-          }).pipe(Effect.catchAll((error) => Effect.logWarning(`held outputs stay held: ${error.message}`)))
+          })
+
+        // Best effort at shutdown; the next open releases what stays held.
+        const releaseHeld = (transactions: Transactions.Transactions) =>
+          release(transactions).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`held outputs stay held: ${error.message}`))
+          )
+
+        // A transaction of the progress topic alone: the store meta, the rescale plan.
+        const writeProgress = (what: string, records: ReadonlyArray<ProgressRecord>) =>
+          Effect.flatMap(
+            ready,
+            (transactions) => transactions.transact(what, { plan: nothing.plan, progress: records })
+          )
 
         const worker: RecoveryStore.BackendWorker = {
           readMeta: Effect.sync(() => Option.fromNullable(progress.meta)),
           writeMeta: (next) =>
-            Effect.gen(function*() {
-              const transactions = yield* ready
-              yield* transactions.transact("writing the store meta", {
-                plan: nothing.plan,
-                progress: [progress.metaRecord(next)]
-              })
+            Effect.map(writeProgress("writing the store meta", [progress.metaRecord(next)]), () => {
               progress.setMeta(next)
             }),
           readProgress: Effect.gen(function*() {
@@ -167,6 +194,20 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
             plan.apply()
             progress.applyReset()
           }),
+          rescaleJournal: {
+            read: Effect.sync(() => Option.fromNullable(progress.rescalePlan)),
+            write: (plan) =>
+              Effect.map(writeProgress("writing the rescale plan", progress.rescalePlanRecords(plan)), () => {
+                progress.setRescalePlan(plan)
+              }),
+            clear: Effect.suspend(() => {
+              const records = progress.rescalePlanRecords(null)
+              if (records.length === 0) return Effect.void
+              return Effect.map(writeProgress("clearing the finished rescale plan", records), () => {
+                progress.setRescalePlan(null)
+              })
+            })
+          },
           readSnapshots: (stepId, atOrBefore) =>
             Stream.unwrap(Effect.gen(function*() {
               yield* ready
@@ -197,9 +238,9 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
 
 /**
  * Topics with another partition count than the run's worker count are a
- * rescale's doing, or a mistake. A rescale resets every worker first
- * (`retired`): then fewer workers leave the partitions above them unused, and
- * more workers grow the topics (Kafka cannot shrink them).
+ * rescale's doing, or a mistake. A rescale resets every worker (`retired`)
+ * while its plan is stored: then fewer workers leave the partitions above
+ * them unused, and more workers grow the topics (Kafka cannot shrink them).
  */
 const adoptRescale = (
   client: KafkaClient.KafkaClient,
@@ -222,13 +263,29 @@ const adoptRescale = (
           (retired.size > 0 ? "; a rescale of this store was left unfinished" : "")
       )
     }
-    if (partitions < workerCount) {
-      yield* Effect.forEach([topics.progress, topics.state], (topic) =>
-        client.createPartitions(topic, workerCount).pipe(
-          Effect.mapError(errors.unavailable(`cannot grow topic ${topic} to ${workerCount} partitions`))
-        ), { discard: true })
-      progress.grow(workerCount)
+    if (partitions < workerCount) yield* growTopics(client, topics, errors, progress, workerCount)
+  })
+
+/**
+ * More workers than partitions: the topics grow (Kafka cannot shrink them).
+ * The state topic goes first and a topic already grown is left alone, so a
+ * growth killed between the two topics is completed by the next one.
+ */
+const growTopics = (
+  client: KafkaClient.KafkaClient,
+  topics: Topics,
+  errors: StoreErrors,
+  progress: ProgressLog,
+  workerCount: number
+) =>
+  Effect.gen(function*() {
+    for (const topic of [topics.state, topics.progress]) {
+      const grow = errors.unavailable(`cannot grow topic ${topic} to ${workerCount} partitions`)
+      const described = yield* Effect.mapError(client.describeTopic(topic), grow)
+      if (Option.isSome(described) && described.value.partitions >= workerCount) continue
+      yield* Effect.mapError(client.createPartitions(topic, workerCount), grow)
     }
+    progress.grow(workerCount)
   })
 
 /** R9: deleting the topics starts the dataflow over. @internal */
@@ -254,15 +311,31 @@ export const reset = (
   )
 }
 
-/** A store opened with another worker count: it shows its meta, so core can refuse it (R7), and does nothing else. */
-const guardOnly = (meta: RecoveryStore.StoreMeta, errors: StoreErrors): RecoveryStore.BackendWorker => {
-  const refuse = errors.corrupt(`it was written with ${meta.workerCount} workers; open it with that worker count`)
+/**
+ * A store opened with another worker count: it shows its meta and a stored
+ * rescale plan, so core can refuse it (R7), and does nothing else.
+ */
+const guardOnly = (
+  meta: RecoveryStore.StoreMeta | undefined,
+  plan: Uint8Array | undefined,
+  errors: StoreErrors
+): RecoveryStore.BackendWorker => {
+  const refuse = errors.corrupt(
+    plan === undefined
+      ? `it was written with ${meta?.workerCount} workers; open it with that worker count`
+      : "a rescale of it is being applied; run with `rescale: true` to finish it"
+  )
   return {
-    readMeta: Effect.succeed(Option.some(meta)),
+    readMeta: Effect.succeed(Option.fromNullable(meta)),
     writeMeta: () => Effect.fail(refuse),
     readProgress: Effect.fail(refuse),
     discardFrom: () => Effect.fail(refuse),
     readSnapshots: () => Stream.fail(refuse),
-    commit: () => Effect.fail(refuse)
+    commit: () => Effect.fail(refuse),
+    rescaleJournal: {
+      read: Effect.succeed(Option.fromNullable(plan)),
+      write: () => Effect.fail(refuse),
+      clear: Effect.fail(refuse)
+    }
   }
 }

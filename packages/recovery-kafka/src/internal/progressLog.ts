@@ -1,6 +1,7 @@
 /**
  * The progress topic as one worker sees it: every worker's last completed
- * epoch, the workers retired by a rescale, and the store meta. Each partition
+ * epoch, the workers retired by a rescale, the store meta, and the plan of a
+ * rescale being applied. Each partition
  * is read from where the previous read stopped, so a refresh costs what was
  * written since.
  */
@@ -8,7 +9,16 @@ import { DataflowError, type RecoveryStore, StoreKit } from "@sluice/core"
 import type { KafkaClient } from "@sluice/kafka"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { decodeProgressKey, encodeValue, metaKey, progressKey, recordName, retiredKey, valueOf } from "./records.js"
+import {
+  decodeProgressKey,
+  encodeValue,
+  metaKey,
+  progressKey,
+  recordName,
+  rescalePlanKey,
+  retiredKey,
+  valueOf
+} from "./records.js"
 import type { StoreErrors } from "./storeErrors.js"
 
 /** Reads a partition of the progress topic from an offset to its end, and returns the end. @internal */
@@ -25,12 +35,27 @@ export interface ProgressRecord {
   readonly partition: number
 }
 
+/**
+ * A plan goes in pieces: one record must stay under the broker's
+ * `message.max.bytes` (1 MiB by default), and the transaction that writes
+ * them all makes the plan visible whole or not at all.
+ */
+const PLAN_PIECE_BYTES = 256 * 1024
+
+const piecesOf = (plan: Uint8Array | null): Array<Uint8Array> =>
+  plan === null ? [] : Array.from(
+    { length: Math.max(1, Math.ceil(plan.byteLength / PLAN_PIECE_BYTES)) },
+    (_, piece) => plan.subarray(piece * PLAN_PIECE_BYTES, (piece + 1) * PLAN_PIECE_BYTES)
+  )
+
 /** @internal */
 export class ProgressLog {
   private metaValue: RecoveryStore.StoreMeta | undefined
   private readonly progress = new Map<number, number>()
   /** Partitions whose worker was reset for a rescale. */
   private readonly retiredWorkers = new Set<number>()
+  /** The pieces of a stored rescale plan, by index. */
+  private readonly planPieces = new Map<number, Uint8Array>()
   /** Where the next read of each partition starts. */
   private readonly readFrom: Array<number | "start">
   /** Once loaded, this worker's own progress changes only by its own transactions, which it applies itself. */
@@ -53,6 +78,13 @@ export class ProgressLog {
 
   get retired(): ReadonlySet<number> {
     return this.retiredWorkers
+  }
+
+  /** The plan of a rescale being applied, as stored: its pieces in order. */
+  get rescalePlan(): Uint8Array | undefined {
+    if (this.planPieces.size === 0) return undefined
+    const pieces = [...this.planPieces].sort(([a], [b]) => a - b).map(([, piece]) => piece)
+    return Buffer.concat(pieces)
   }
 
   get completed(): ReadonlyMap<number, number> {
@@ -91,9 +123,20 @@ export class ProgressLog {
     if (key === undefined) {
       return Effect.fail(errors.corrupt(`${recordName(record)} has a key sluice does not write`))
     }
-    const kind = key._tag === "Meta" ? "meta" : key._tag === "Retired" ? "retired" : "progress"
+    const kind = key._tag === "Meta"
+      ? "meta"
+      : key._tag === "Retired"
+      ? "retired"
+      : key._tag === "RescalePlan"
+      ? "plan"
+      : "progress"
     return Effect.flatMap(valueOf(record, [kind], errors), (value) => {
       switch (key._tag) {
+        case "RescalePlan": {
+          if (value === null) this.planPieces.delete(key.piece)
+          else this.planPieces.set(key.piece, value.payload.slice())
+          return Effect.void
+        }
         case "Retired": {
           if (value === null) this.retiredWorkers.delete(key.workerIndex)
           else this.retiredWorkers.add(key.workerIndex)
@@ -159,6 +202,30 @@ export class ProgressLog {
 
   setMeta(meta: RecoveryStore.StoreMeta | undefined): void {
     this.metaValue = meta
+  }
+
+  /**
+   * The records that store `plan` in partition 0, replacing any stored one
+   * (pieces beyond its own are deleted); with `null`, the records that
+   * delete the stored plan.
+   */
+  rescalePlanRecords(plan: Uint8Array | null): Array<ProgressRecord> {
+    const pieces = piecesOf(plan)
+    const records: Array<ProgressRecord> = pieces.map((bytes, piece) => ({
+      key: rescalePlanKey(piece),
+      value: encodeValue("plan", bytes),
+      partition: 0
+    }))
+    for (const piece of this.planPieces.keys()) {
+      if (piece >= pieces.length) records.push({ key: rescalePlanKey(piece), value: null, partition: 0 })
+    }
+    return records
+  }
+
+  /** After the transaction of `rescalePlanRecords(plan)` committed. */
+  setRescalePlan(plan: Uint8Array | null): void {
+    this.planPieces.clear()
+    piecesOf(plan).forEach((bytes, piece) => this.planPieces.set(piece, bytes))
   }
 
   /** What resetting this worker writes: no progress, the `retired` marker, and for worker 0 no meta. */

@@ -5,7 +5,8 @@
  *
  * - `<prefix>-progress`, partition `w`: `["progress", w]` → the last epoch
  *   worker `w` completed, and `["retired", w]` once worker `w` was reset for
- *   a rescale; partition 0 also holds `["meta"]` → the store meta.
+ *   a rescale; partition 0 also holds `["meta"]` → the store meta, and while
+ *   a rescale is applied `["rescale", i]` → the `i`-th piece of its plan.
  * - `<prefix>-state`, partition `w`: `["v", stepId, key, epoch]` → one snapshot
  *   version (a value, or a deletion marker), and `["o", epoch, sequence]` → an
  *   output record held until every worker has completed its epoch.
@@ -40,7 +41,8 @@ const kindCodes = {
   snapshot: 0x53, // S
   deleted: 0x44, // D
   held: 0x4f, // O
-  retired: 0x52 // R
+  retired: 0x52, // R
+  plan: 0x4c // L
 } as const
 
 /** @internal */
@@ -73,6 +75,17 @@ const ProgressOf = workerKey("progress", "Progress")
 /** `["retired", w]`: worker `w` was reset for a rescale; a smaller worker count may leave its partition unused. */
 const RetiredOf = workerKey("retired", "Retired")
 
+/** `["rescale", i]`: the `i`-th piece of the plan of a rescale being applied, in partition 0. */
+const RescalePlanOf = Schema.transform(
+  Schema.Tuple(Schema.Literal("rescale"), Count),
+  Schema.TaggedStruct("RescalePlan", { piece: Count }),
+  {
+    strict: true,
+    decode: ([, piece]) => ({ _tag: "RescalePlan" as const, piece }),
+    encode: ({ piece }) => ["rescale", piece] as const
+  }
+)
+
 /** `["v", stepId, key, epoch]`: one snapshot version. */
 const VersionOf = Schema.transform(
   Schema.Tuple(Schema.Literal("v"), Schema.String, Schema.String, Count),
@@ -95,7 +108,7 @@ const HeldOf = Schema.transform(
   }
 )
 
-const ProgressKeyJson = Schema.parseJson(Schema.Union(MetaKey, ProgressOf, RetiredOf))
+const ProgressKeyJson = Schema.parseJson(Schema.Union(MetaKey, ProgressOf, RetiredOf, RescalePlanOf))
 const StateKeyJson = Schema.parseJson(Schema.Union(VersionOf, HeldOf))
 
 /** @internal */
@@ -130,6 +143,9 @@ export const progressKey = (workerIndex: number): Buffer =>
 /** @internal */
 export const retiredKey = (workerIndex: number): Buffer =>
   Buffer.from(encodeProgressKey({ _tag: "Retired", workerIndex }))
+
+/** @internal */
+export const rescalePlanKey = (piece: number): Buffer => Buffer.from(encodeProgressKey({ _tag: "RescalePlan", piece }))
 
 /** @internal */
 export const versionKey = (stepId: string, key: string, epoch: number): Buffer =>

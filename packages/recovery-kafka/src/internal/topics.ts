@@ -69,7 +69,9 @@ export const ensureTopics = (
         )
       }
     }
-    if (described.length !== 2 || described[0].partitions !== described[1].partitions) {
+    // A rescale grows the state topic first: a state topic with more partitions is a growth stopped
+    // halfway, which the rescale completes when it runs again.
+    if (described.length !== 2 || described[0].partitions > described[1].partitions) {
       return yield* errors.corrupt(
         `topics ${topics.progress} and ${topics.state} must have the same partition count, one per worker`
       )

@@ -28,6 +28,7 @@ import * as path from "node:path"
 import type { Options, Synchronous } from "../SqliteRecovery.js"
 import * as CommittedEpoch from "./committedEpoch.js"
 import * as Peers from "./peers.js"
+import * as RescaleJournal from "./rescaleJournal.js"
 import * as Resume from "./resume.js"
 import * as Schema from "./schema.js"
 import { ensureDirectory, inspect, refail, workerFile } from "./storeFile.js"
@@ -206,7 +207,7 @@ const openWorker = (
       meta: undefined
     }
     const peers = yield* Peers.make({ directory, workerIndex, workerCount })
-    return makeWorker({ file, record, lockHeld, sql, peers, state, workerIndex, workerCount }, hooks)
+    return makeWorker({ directory, file, record, lockHeld, sql, peers, state, workerIndex, workerCount }, hooks)
   })
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
@@ -225,6 +226,7 @@ const inTransaction = <A, E>(sql: SqlClient.SqlClient, body: Effect.Effect<A, E>
 
 const makeWorker = (
   context: {
+    readonly directory: string
     readonly file: string
     /** The file recording the last committed epoch outside the database. */
     readonly record: string
@@ -238,7 +240,7 @@ const makeWorker = (
   },
   hooks: Hooks
 ): BackendWorker => {
-  const { file, lockHeld, peers, record, sql, state, workerCount, workerIndex } = context
+  const { directory, file, lockHeld, peers, record, sql, state, workerCount, workerIndex } = context
   const writeRecord = (epoch: number) => Effect.try(() => CommittedEpoch.write(record, epoch))
   const run: Run = (text, params) => sql.unsafe(text, params)
 
@@ -391,6 +393,7 @@ const makeWorker = (
     readProgress,
     discardFrom,
     reset,
+    rescaleJournal: RescaleJournal.make(directory),
     // The pending check belongs to the moment the stream runs, not the moment it is built.
     readSnapshots: (stepId, atOrBefore) =>
       Stream.suspend(() =>

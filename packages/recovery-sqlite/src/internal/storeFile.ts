@@ -47,8 +47,11 @@ export const ensureDirectory = (directory: string): Effect.Effect<void, StoreUna
       })
   })
 
-/** The files a store keeps in its directory: worker databases with SQLite's journal files, the worker locks and epoch records. */
-const STORE_FILE = /^worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock|epoch)$/
+/**
+ * The files a store keeps in its directory: worker databases with SQLite's
+ * journal files, the worker locks and epoch records, and a rescale's plan.
+ */
+const STORE_FILE = /^(?:worker-\d+\.(?:sqlite3(?:-wal|-shm|-journal)?|lock|epoch)|rescale-plan(?:\.tmp)?)$/
 
 const requireWritable = (file: string, what: string): void => {
   try {

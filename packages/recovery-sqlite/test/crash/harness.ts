@@ -14,7 +14,7 @@
  * Runs outside vitest too (the soak script), so it asserts with node:assert.
  */
 import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
-import { expectedCounts } from "@sluice/store-testkit"
+import { expectedCounts, TestSeed } from "@sluice/store-testkit"
 import { readState } from "@sluice/store-testkit"
 import Database from "better-sqlite3"
 import { Effect, Schema } from "effect"
@@ -87,18 +87,6 @@ const buildChild = () =>
     fs.renameSync(outfile, script)
     return script
   })()
-
-/** mulberry32: small, seeded, good enough to pick delays. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const parseOutput = (text: string): Map<number, Array<string>> => {
   const byEpoch = new Map<number, Array<string>>()
@@ -212,7 +200,7 @@ const checkOutput = (clean: Map<number, Array<string>>, runs: ReadonlyArray<Run>
 export const runCrashTest = async (options: CrashTestOptions): Promise<CrashTestReport> => {
   const started = Date.now()
   const log = options.log ?? (() => {})
-  const next = random(options.randomSeed)
+  const next = TestSeed.random(options.randomSeed)
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-crash-"))
   const describe = `input seed ${options.inputSeed}, random seed ${options.randomSeed}, ` +
     `${options.lines} lines, epochs of ${options.epochItems}, store ${directory}`

@@ -31,7 +31,8 @@ const decodeText = (bytes: Uint8Array): Either.Either<string, string> => {
   }
 }
 
-const decodeWith =
+/** Decodes UTF-8 JSON bytes with `decode`; the left side says what does not parse. */
+export const decodeWith =
   <A>(decode: (text: string) => Either.Either<A, ParseResult.ParseError>) =>
   (bytes: Uint8Array): Either.Either<A, string> =>
     Either.flatMap(
