@@ -173,16 +173,43 @@ describe("SqliteRecovery faults", () => {
       }
     }))
 
-  it.scoped("a lock file deleted under a live run stops that run at its next commit", () =>
+  it.scoped("a lock file deleted under a live run keeps every other run out, and the live run goes on", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
+      const lock = path.join(directory, "worker-0.lock")
       const first = yield* openStore(directory)
       yield* commitEpochs(first, 1)
-      fs.rmSync(path.join(directory, "worker-0.lock"))
+      fs.rmSync(lock)
+      // a second run finds the worker file without its lock: refused, not a run alongside the first
+      const refused = failureOf(yield* Effect.exit(Effect.scoped(openStore(directory))))
+      assert.instanceOf(refused, DataflowError.StoreUnavailable)
+      assert.include(refused.message, "worker-0.lock is missing")
+      assert.include(refused.message, "touch")
+      assert.isFalse(fs.existsSync(lock), "the refused run created the lock")
+      // the live run locks its path again before its next commit and goes on
+      yield* commitEpochs(first, 1)
+      assert.isTrue(fs.existsSync(lock))
+      const busy = failureOf(yield* Effect.exit(Effect.scoped(openStore(directory))))
+      assert.instanceOf(busy, DataflowError.StoreUnavailable)
+      assert.include(busy.message, "already open in another live process")
+    }))
+
+  it.scoped("a lock file replaced by one another run holds stops the live run before its next commit", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const lock = path.join(directory, "worker-0.lock")
+      const first = yield* openStore(directory)
+      yield* commitEpochs(first, 1)
+      fs.rmSync(lock)
+      // what a second run does once somebody recreated the lock file: it holds the new one
+      const other = new Database(lock, { timeout: 0 })
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.pragma("locking_mode = EXCLUSIVE")
+      other.exec("BEGIN EXCLUSIVE")
       const error = failureOf(yield* Effect.exit(commitEpochs(first, 1)))
       assert.instanceOf(error, DataflowError.StoreUnavailable)
-      assert.include(error.message, "worker-0.lock")
-      assert.include(error.message, "deleted")
+      assert.include(error.message, "worker-0.lock was deleted or replaced")
+      assert.include(error.message, "another run now holds the new one")
     }))
 
   it("SQLite's read-only and I/O codes name their cause, not the client's \"Failed to prepare statement\"", () => {

@@ -154,6 +154,7 @@ const openWorker = (
     const file = workerFile(directory, workerIndex)
     // The directory may have been deleted since the layer was built (R9).
     yield* ensureDirectory(directory)
+    yield* WorkerLock.refuseIfDeleted(directory, workerIndex, file)
     const lockHeld = yield* WorkerLock.acquire(directory, workerIndex, file)
     yield* inspect(file)
     const sql: SqlClient.SqlClient = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
