@@ -93,7 +93,7 @@ export abstract class Operator {
   }
 }
 
-/** @internal */
+/** An input step, and any step that passes items on as they come (`redistribute`). @internal */
 export class InputOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
     return this.emit(0, items)
