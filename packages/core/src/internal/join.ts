@@ -34,7 +34,11 @@ export const joinStateSchema = (sides: ReadonlyArray<Schema.Schema<any, any>>): 
 export const taggedSchema = (sides: ReadonlyArray<Schema.Schema<any, any>>): Schema.Schema<any, any> =>
   Schema.Union(...sides.map((side, index) => Schema.Tuple(Schema.Literal(index), side)))
 
-const emptySeen = (sides: number): Seen => Array.from({ length: sides }, () => [])
+const emptySeen = (sides: number): Seen => {
+  const seen: Seen = new Array(sides)
+  for (let i = 0; i < sides; i++) seen[i] = []
+  return seen
+}
 
 const insertValue = (seen: Seen, side: number, value: unknown, insert: JoinInsert): void => {
   const values = seen[side]
