@@ -60,8 +60,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
 /** Sizes of BENCHMARKS.md, and the small ones of `--quick`. */
 const sizesOf = (quick: boolean) =>
   quick
-    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000 }
-    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000 }
+    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000, join: 100_000 }
+    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000, join: 2_000_000 }
 
 const WORD_EPOCHS = [10_000, 100_000] as const
 const WINDOWED_EPOCH = 100_000
@@ -69,6 +69,10 @@ const RESUME_EPOCH = 100_000
 const STATELESS_EPOCH = 100_000
 const WARMUP = 1
 const ITERATIONS = 5
+const JOIN_EPOCH = 100_000
+/** The join's configurations take turns this many times, two timed runs each, so load drift hits them alike. */
+const JOIN_ROUNDS = 3
+const JOIN_ITERATIONS = 2
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -202,7 +206,7 @@ const main = async () => {
   }
   const bytewaxCell = async (
     row: Omit<Report.Row, "result">,
-    args: { input: string; items: number; epochItems: number; expected: number }
+    args: { input: string; items: number; epochItems: number; expected: number; iterations?: number }
   ) => {
     const t = performance.now()
     let result: CellResult
@@ -226,7 +230,7 @@ const main = async () => {
         "--warmup",
         String(WARMUP),
         "--iterations",
-        String(ITERATIONS)
+        String(args.iterations ?? ITERATIONS)
       ], options.quick ? cellTimeout : 1_800_000)
       if (!options.keep) fs.rmSync(dbDir, { recursive: true, force: true })
     }
@@ -434,6 +438,43 @@ const main = async () => {
     )
   }
 
+  if (wanted("join")) {
+    const size = sizes.join
+    const pairs = Data.ordersAndPayments(size / 2)
+    log(`join: ${Report.count(size / 2)} orders ⋈ ${Report.count(size / 2)} payments by order id`)
+    let peerInput: string | undefined
+    if (bytewax !== undefined) {
+      peerInput = path.join(peerInputs, "orders-payments.csv")
+      Data.writeOrdersAndPayments(peerInput, pairs)
+    }
+    const epochLabel = `${Report.count(JOIN_EPOCH)} epochs`
+    const rounds = options.quick ? 1 : JOIN_ROUNDS
+    const iterations = options.quick ? ITERATIONS : JOIN_ITERATIONS
+    const first = rows.length
+    for (let round = 0; round < rounds; round++) {
+      if (rounds > 1) log(` round ${round + 1} of ${rounds}`)
+      await cell({ workload: "join", config: "loop", label: "hand-written loop" }, { kind: "loop", size, iterations })
+      for (const store of ["memory", "sqlite"] as const) {
+        await cell(
+          { workload: "join", config: `sluice-${store}-e${JOIN_EPOCH}`, label: `sluice ${store}, ${epochLabel}` },
+          { kind: "sluice", store, epochItems: JOIN_EPOCH, size, iterations }
+        )
+      }
+      if (peerInput !== undefined) {
+        await bytewaxCell(
+          {
+            workload: "join",
+            config: `bytewax-sqlite-e${JOIN_EPOCH}`,
+            label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochLabel}`
+          },
+          // two inputs, each a batch per epoch: half the epoch each
+          { input: peerInput, items: size, epochItems: JOIN_EPOCH / 2, expected: W.joinLoop(pairs), iterations }
+        )
+      }
+    }
+    rows.push(...Report.mergeRounds(rows.splice(first)))
+  }
+
   if (!options.keep) fs.rmSync(scratch, { recursive: true, force: true })
   const results = Report.results(rows)
   fs.writeFileSync(options.output, JSON.stringify(results, null, 2) + "\n")
@@ -443,7 +484,8 @@ const main = async () => {
     machine:
       `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load at start ${host.loadAverage}`,
     sizes: `wordcount ${Report.count(sizes.wordcount)} words, windowed ${Report.count(sizes.windowed)} events, ` +
-      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers; ` +
+      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers, ` +
+      `join ${Report.count(sizes.join)} orders and payments; ` +
       `median of ${ITERATIONS} after ${WARMUP} warm-up`,
     seconds
   }))
