@@ -159,6 +159,26 @@ describe("join (bytewax test_join)", () => {
       assert.deepStrictEqual(writes.filter((w) => w.length > 0).map((w) => w.sort()), [["a=v", "b=v"], ["a=v", "c=v"]])
     }))
 
+  it.effect("complete: a key joined within its epoch writes nothing; one stored before it is joined, a tombstone", () =>
+    Effect.gen(function*() {
+      const { backend: recording, writes } = recordingBackend("join")
+      const out = yield* Ref.make<Array<unknown>>([])
+      const df = Dataflow.make("complete")
+      const { falses, trues } = df.pipe(
+        Dataflow.input("in", Input.fromIterable([["l", "a"], ["r", "a"], ["l", "b"], ["r", "b"]] as const)),
+        Dataflow.branch("sides", ([side]) => side === "l")
+      )
+      const keyed = (flow: Dataflow.Flow<readonly [string, string]>, stepId: string) =>
+        flow.pipe(Dataflow.map(stepId, ([side, key]) => [key, side] as const))
+      Dataflow.join("join", [keyed(trues, "left"), keyed(falses, "right")], {
+        schemas: [Schema.String, Schema.String]
+      }).pipe(Dataflow.output("out", Output.collect(out)))
+      yield* Dataflow.run(df, { epoch: Epoch.everyItems(3) }).pipe(Effect.provide(RecoveryStore.layer(recording)))
+      assert.deepStrictEqual(yield* Ref.get(out), [["a", ["l", "r"]], ["b", ["l", "r"]]])
+      // epoch 1: a is born and joined (nothing to write), b waits; epoch 2: b is joined
+      assert.deepStrictEqual(writes.filter((w) => w.length > 0), [["b=v"], ["b=x"]])
+    }))
+
   it.effect("resumes a key's sides from its snapshot after a failure", () =>
     Effect.gen(function*() {
       const handle = RecoveryStore.makeMemoryHandle()
