@@ -28,6 +28,14 @@ const twoSides = <A>(lefts: ReadonlyArray<A>, rights: ReadonlyArray<A>) => {
   return { df, left: key(trues, "key_l"), right: key(falses, "key_r") }
 }
 
+/** Splits `[side, key, value]` items into the keyed flows of a left and a right side. */
+const splitSides = <V>(items: Dataflow.Flow<readonly [Side, string, V]>) => {
+  const { falses, trues } = items.pipe(Dataflow.branch("sides", ([side]) => side === "l"))
+  const keyed = (flow: Dataflow.Flow<readonly [Side, string, V]>, stepId: string) =>
+    flow.pipe(Dataflow.map(stepId, ([, key, value]) => [key, value] as const))
+  return [keyed(trues, "left"), keyed(falses, "right")] as const
+}
+
 const unkeyed = <A>(out: Ref.Ref<Array<A>>) =>
   Output.sink((items: Iterable<readonly [string, A]>) =>
     Ref.update(out, (all) => [...all, ...Array.from(items, ([, value]) => value)])
@@ -141,16 +149,11 @@ describe("join (bytewax test_join)", () => {
       const { backend: recording, writes } = recordingBackend("join")
       const out = yield* Ref.make<Array<unknown>>([])
       const df = Dataflow.make("r1")
-      const { falses, trues } = df.pipe(
-        Dataflow.input(
-          "in",
-          Input.fromIterable([["l", "a"], ["r", "a"], ["l", "b"], ["l", "c"], ["r", "c"], ["l", "a"]] as const)
-        ),
-        Dataflow.branch("sides", ([side]) => side === "l")
+      const items = [["l", "a"], ["r", "a"], ["l", "b"], ["l", "c"], ["r", "c"], ["l", "a"]] as const
+      const sides = df.pipe(
+        Dataflow.input("in", Input.fromIterable(items.map(([side, key]) => [side, key, side] as const)))
       )
-      const keyed = (flow: Dataflow.Flow<readonly [string, string]>, stepId: string) =>
-        flow.pipe(Dataflow.map(stepId, ([side, key]) => [key, side] as const))
-      Dataflow.join("join", [keyed(trues, "left"), keyed(falses, "right")], {
+      Dataflow.join("join", splitSides(sides), {
         schemas: [Schema.String, Schema.String],
         emit: "running"
       }).pipe(Dataflow.output("out", Output.collect(out)))
@@ -164,13 +167,11 @@ describe("join (bytewax test_join)", () => {
       const { backend: recording, writes } = recordingBackend("join")
       const out = yield* Ref.make<Array<unknown>>([])
       const df = Dataflow.make("complete")
-      const { falses, trues } = df.pipe(
-        Dataflow.input("in", Input.fromIterable([["l", "a"], ["r", "a"], ["l", "b"], ["r", "b"]] as const)),
-        Dataflow.branch("sides", ([side]) => side === "l")
+      const items = [["l", "a"], ["r", "a"], ["l", "b"], ["r", "b"]] as const
+      const sides = df.pipe(
+        Dataflow.input("in", Input.fromIterable(items.map(([side, key]) => [side, key, side] as const)))
       )
-      const keyed = (flow: Dataflow.Flow<readonly [string, string]>, stepId: string) =>
-        flow.pipe(Dataflow.map(stepId, ([side, key]) => [key, side] as const))
-      Dataflow.join("join", [keyed(trues, "left"), keyed(falses, "right")], {
+      Dataflow.join("join", splitSides(sides), {
         schemas: [Schema.String, Schema.String]
       }).pipe(Dataflow.output("out", Output.collect(out)))
       yield* Dataflow.run(df, { epoch: Epoch.everyItems(3) }).pipe(Effect.provide(RecoveryStore.layer(recording)))
@@ -219,13 +220,7 @@ describe("join (bytewax test_join)", () => {
       const queue = yield* Queue.unbounded<readonly [Side, string, number] | typeof End>()
       const out = yield* Ref.make<Array<unknown>>([])
       const df = Dataflow.make("ttl")
-      const { falses, trues } = df.pipe(
-        Dataflow.input("in", queueInput(queue)),
-        Dataflow.branch("sides", ([side]) => side === "l")
-      )
-      const keyed = (flow: Dataflow.Flow<readonly [Side, string, number]>, stepId: string) =>
-        flow.pipe(Dataflow.map(stepId, ([, key, value]) => [key, value] as const))
-      Dataflow.join("join", [keyed(trues, "left"), keyed(falses, "right")], {
+      Dataflow.join("join", splitSides(df.pipe(Dataflow.input("in", queueInput(queue)))), {
         schemas: [Schema.Number, Schema.Number],
         ttl: "5 seconds"
       }).pipe(Dataflow.output("out", Output.collect(out)))
