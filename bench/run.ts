@@ -70,9 +70,12 @@ const STATELESS_EPOCH = 100_000
 const WARMUP = 1
 const ITERATIONS = 5
 const JOIN_EPOCH = 100_000
-/** The join's configurations take turns this many times, two timed runs each, so load drift hits them alike. */
+/**
+ * The join's configurations take turns this many times, one cold timed run
+ * each (a run of 2M items is long enough to warm itself up), so load drift
+ * hits them alike.
+ */
 const JOIN_ROUNDS = 3
-const JOIN_ITERATIONS = 2
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -206,7 +209,14 @@ const main = async () => {
   }
   const bytewaxCell = async (
     row: Omit<Report.Row, "result">,
-    args: { input: string; items: number; epochItems: number; expected: number; iterations?: number }
+    args: {
+      input: string
+      items: number
+      epochItems: number
+      expected: number
+      warmup?: number
+      iterations?: number
+    }
   ) => {
     const t = performance.now()
     let result: CellResult
@@ -228,7 +238,7 @@ const main = async () => {
         "--db-dir",
         dbDir,
         "--warmup",
-        String(WARMUP),
+        String(args.warmup ?? WARMUP),
         "--iterations",
         String(args.iterations ?? ITERATIONS)
       ], options.quick ? cellTimeout : 1_800_000)
@@ -449,15 +459,15 @@ const main = async () => {
     }
     const epochLabel = `${Report.count(JOIN_EPOCH)} epochs`
     const rounds = options.quick ? 1 : JOIN_ROUNDS
-    const iterations = options.quick ? ITERATIONS : JOIN_ITERATIONS
+    const runs = options.quick ? { warmup: WARMUP, iterations: ITERATIONS } : { warmup: 0, iterations: 1 }
     const first = rows.length
     for (let round = 0; round < rounds; round++) {
       if (rounds > 1) log(` round ${round + 1} of ${rounds}`)
-      await cell({ workload: "join", config: "loop", label: "hand-written loop" }, { kind: "loop", size, iterations })
+      await cell({ workload: "join", config: "loop", label: "hand-written loop" }, { kind: "loop", size, ...runs })
       for (const store of ["memory", "sqlite"] as const) {
         await cell(
           { workload: "join", config: `sluice-${store}-e${JOIN_EPOCH}`, label: `sluice ${store}, ${epochLabel}` },
-          { kind: "sluice", store, epochItems: JOIN_EPOCH, size, iterations }
+          { kind: "sluice", store, epochItems: JOIN_EPOCH, size, ...runs }
         )
       }
       if (peerInput !== undefined) {
@@ -468,7 +478,7 @@ const main = async () => {
             label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochLabel}`
           },
           // two inputs, each a batch per epoch: half the epoch each
-          { input: peerInput, items: size, epochItems: JOIN_EPOCH / 2, expected: W.joinLoop(pairs), iterations }
+          { input: peerInput, items: size, epochItems: JOIN_EPOCH / 2, expected: W.joinLoop(pairs), ...runs }
         )
       }
     }
