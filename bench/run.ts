@@ -495,7 +495,8 @@ const main = async () => {
       `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load at start ${host.loadAverage}`,
     sizes: `wordcount ${Report.count(sizes.wordcount)} words, windowed ${Report.count(sizes.windowed)} events, ` +
       `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers, ` +
-      `join ${Report.count(sizes.join)} orders and payments; ` +
+      `join ${Report.count(sizes.join)} orders and payments` +
+      `${options.quick ? "" : ` (median of ${JOIN_ROUNDS} rounds of one cold run each)`}; ` +
       `median of ${ITERATIONS} after ${WARMUP} warm-up`,
     seconds
   }))
