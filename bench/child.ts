@@ -159,6 +159,22 @@ const prepare = (spec: CellSpec): Prepared => {
         }
       }
     }
+    case "join": {
+      // the items of a run are the orders and the payments
+      const input = Data.ordersAndPayments(spec.size / 2)
+      const expected = W.joinLoop(input)
+      if (spec.kind === "loop") return { items: spec.size, expected, run: async () => W.joinLoop(input) }
+      if (!W.joinAvailable()) throw new Error("core has no join yet (Dataflow.join)")
+      return {
+        items: spec.size,
+        expected,
+        run: async (directory) => {
+          const counter: W.Counter = { items: 0, firstAt: undefined }
+          await runSluice(W.joinFlow(input, counter), Epoch.everyItems(epochItems), spec.store ?? "sqlite", directory)
+          return counter.items
+        }
+      }
+    }
     case "resume":
       throw new Error("resume cells are not throughput cells")
   }

@@ -162,3 +162,44 @@ export const writeEvents = (file: string, items: ReadonlyArray<Event>): void => 
   for (let i = 0; i < items.length; i++) rows[i] = `${items[i].user},${items[i].ts},${items[i].value}`
   fs.writeFileSync(file, rows.join("\n") + "\n")
 }
+
+export interface Order {
+  readonly id: string
+  readonly total: number
+}
+
+export interface Payment {
+  readonly order: string
+  readonly amount: number
+}
+
+/** Payments arrive out of order within blocks of this many orders, so joins hold state for a while. */
+export const PAYMENT_BLOCK = 1_000
+
+/**
+ * The join workload's input: `count` orders `o<i>` and one payment for each,
+ * the payments in reverse order within each block of `PAYMENT_BLOCK`.
+ */
+export const ordersAndPayments = (count: number): { orders: Array<Order>; payments: Array<Payment> } => {
+  const orders = new Array<Order>(count)
+  const payments = new Array<Payment>(count)
+  for (let i = 0; i < count; i++) {
+    orders[i] = { id: `o${i}`, total: i % 997 }
+    const block = i - (i % PAYMENT_BLOCK)
+    const paid = Math.min(count, block + PAYMENT_BLOCK) - 1 - (i - block)
+    payments[i] = { order: `o${paid}`, amount: paid % 997 }
+  }
+  return { orders, payments }
+}
+
+export const writeOrdersAndPayments = (
+  file: string,
+  { orders, payments }: { orders: ReadonlyArray<Order>; payments: ReadonlyArray<Payment> }
+): void => {
+  const rows = new Array<string>(orders.length * 2)
+  for (let i = 0; i < orders.length; i++) {
+    rows[2 * i] = `o,${orders[i].id},${orders[i].total}`
+    rows[2 * i + 1] = `p,${payments[i].order},${payments[i].amount}`
+  }
+  fs.writeFileSync(file, rows.join("\n") + "\n")
+}

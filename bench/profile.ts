@@ -154,7 +154,8 @@ const main = () => {
     wordcount: 2_000_000,
     windowed: 1_000_000,
     resume: 1_000_000,
-    stateless: 10_000_000
+    stateless: 10_000_000,
+    join: 2_000_000
   }
   const out = path.join(repository, ".cache", "bench-profiles")
   fs.mkdirSync(out, { recursive: true })

@@ -2,7 +2,7 @@
  * What the runner hands a child process and what the child hands back.
  */
 
-export type WorkloadName = "wordcount" | "windowed" | "resume" | "stateless"
+export type WorkloadName = "wordcount" | "windowed" | "resume" | "stateless" | "join"
 
 export type CellKind = "loop" | "sluice" | "workers" | "raw-store" | "bytewax" | "resume-build" | "resume"
 

@@ -76,6 +76,34 @@ const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
+/**
+ * One row per configuration from rounds in which the configurations took
+ * turns: the timed runs of every round together, and their median; an error
+ * in any round is the row's.
+ */
+export const mergeRounds = (rounds: ReadonlyArray<Row>): Array<Row> => {
+  const configs = [...new Set(rounds.map((row) => row.config))]
+  return configs.map((config) => {
+    const own = rounds.filter((row) => row.config === config)
+    const failed = own.find((row) => row.result.error !== undefined)
+    if (failed !== undefined || own.length === 1) return failed ?? own[0]
+    const samplesMs = own.flatMap((row) => row.result.samplesMs ?? []).sort((a, b) => a - b)
+    const medianSeconds = median(samplesMs) / 1000
+    const items = own[0].result.items ?? 0
+    const peaks = own.map((row) => row.result.peakRssBytes ?? 0)
+    return {
+      ...own[0],
+      result: {
+        ...own[own.length - 1].result,
+        samplesMs,
+        medianSeconds,
+        itemsPerSecond: items / medianSeconds,
+        peakRssBytes: Math.max(...peaks)
+      }
+    }
+  })
+}
+
 /** The median resume of several processes; its parts come from the process nearest the median. */
 export const medianResume = (resumes: ReadonlyArray<CellResult>, build: CellResult): CellResult => {
   if (build.error !== undefined) return { error: `build: ${build.error}` }

@@ -3,7 +3,7 @@
  * in the same run, one table, and `bench/results.json`.
  *
  *   pnpm bench                 # full sizes (about 3 minutes here; 8-10 with --peers)
- *   pnpm bench --quick         # small sizes, for CI (30-40 s)
+ *   pnpm bench --quick         # small sizes, for CI (40-50 s)
  *   pnpm bench --peers         # also bytewax, installed into a throwaway virtualenv
  *   pnpm bench --only=wordcount,resume --out=/tmp/results.json --keep
  *
@@ -60,8 +60,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
 /** Sizes of BENCHMARKS.md, and the small ones of `--quick`. */
 const sizesOf = (quick: boolean) =>
   quick
-    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000 }
-    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000 }
+    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000, join: 40_000 }
+    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000, join: 2_000_000 }
 
 const WORD_EPOCHS = [10_000, 100_000] as const
 const WINDOWED_EPOCH = 100_000
@@ -69,6 +69,13 @@ const RESUME_EPOCH = 100_000
 const STATELESS_EPOCH = 100_000
 const WARMUP = 1
 const ITERATIONS = 5
+const JOIN_EPOCH = 100_000
+/**
+ * The join's configurations take turns this many times, one cold timed run
+ * each (a run of 2M items is long enough to warm itself up), so load drift
+ * hits them alike.
+ */
+const JOIN_ROUNDS = 3
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -202,7 +209,14 @@ const main = async () => {
   }
   const bytewaxCell = async (
     row: Omit<Report.Row, "result">,
-    args: { input: string; items: number; epochItems: number; expected: number }
+    args: {
+      input: string
+      items: number
+      epochItems: number
+      expected: number
+      warmup?: number
+      iterations?: number
+    }
   ) => {
     const t = performance.now()
     let result: CellResult
@@ -224,9 +238,9 @@ const main = async () => {
         "--db-dir",
         dbDir,
         "--warmup",
-        String(WARMUP),
+        String(args.warmup ?? WARMUP),
         "--iterations",
-        String(ITERATIONS)
+        String(args.iterations ?? ITERATIONS)
       ], options.quick ? cellTimeout : 1_800_000)
       if (!options.keep) fs.rmSync(dbDir, { recursive: true, force: true })
     }
@@ -439,6 +453,44 @@ const main = async () => {
     )
   }
 
+  if (wanted("join")) {
+    const size = sizes.join
+    const pairs = Data.ordersAndPayments(size / 2)
+    log(`join: ${Report.count(size / 2)} orders ⋈ ${Report.count(size / 2)} payments by order id`)
+    let peerInput: string | undefined
+    if (bytewax !== undefined) {
+      peerInput = path.join(peerInputs, "orders-payments.csv")
+      Data.writeOrdersAndPayments(peerInput, pairs)
+    }
+    const epochLabel = `${Report.count(JOIN_EPOCH)} epochs`
+    const rounds = options.quick ? 1 : JOIN_ROUNDS
+    const runs = options.quick ? { warmup: WARMUP, iterations: ITERATIONS } : { warmup: 0, iterations: 1 }
+    const first = rows.length
+    for (let round = 0; round < rounds; round++) {
+      if (rounds > 1) log(` round ${round + 1} of ${rounds}`)
+      await cell({ workload: "join", config: "loop", label: "hand-written loop" }, { kind: "loop", size, ...runs })
+      // --quick runs in `pnpm test`: the SQLite cell alone shows the join works end to end
+      for (const store of options.quick ? ["sqlite" as const] : ["memory", "sqlite"] as const) {
+        await cell(
+          { workload: "join", config: `sluice-${store}-e${JOIN_EPOCH}`, label: `sluice ${store}, ${epochLabel}` },
+          { kind: "sluice", store, epochItems: JOIN_EPOCH, size, ...runs }
+        )
+      }
+      if (peerInput !== undefined) {
+        await bytewaxCell(
+          {
+            workload: "join",
+            config: `bytewax-sqlite-e${JOIN_EPOCH}`,
+            label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochLabel}`
+          },
+          // two inputs, each a batch per epoch: half the epoch each
+          { input: peerInput, items: size, epochItems: JOIN_EPOCH / 2, expected: W.joinLoop(pairs), ...runs }
+        )
+      }
+    }
+    rows.push(...Report.mergeRounds(rows.splice(first)))
+  }
+
   if (!options.keep) fs.rmSync(scratch, { recursive: true, force: true })
   const results = Report.results(rows)
   fs.writeFileSync(options.output, JSON.stringify(results, null, 2) + "\n")
@@ -448,7 +500,9 @@ const main = async () => {
     machine:
       `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load at start ${host.loadAverage}`,
     sizes: `wordcount ${Report.count(sizes.wordcount)} words, windowed ${Report.count(sizes.windowed)} events, ` +
-      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers; ` +
+      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers, ` +
+      `join ${Report.count(sizes.join)} orders and payments` +
+      `${options.quick ? "" : ` (median of ${JOIN_ROUNDS} rounds of one cold run each)`}; ` +
       `median of ${ITERATIONS} after ${WARMUP} warm-up`,
     seconds
   }))

@@ -171,3 +171,56 @@ export const statelessLoop = (numbers: ReadonlyArray<number>): number => {
   }
   return emitted
 }
+
+// join --------------------------------------------------------------------
+
+const OrderSchema = Schema.Struct({ id: Schema.String, total: Schema.Number })
+const PaymentSchema = Schema.Struct({ order: Schema.String, amount: Schema.Number })
+
+/** Whether this checkout's core has `Dataflow.join`. */
+export const joinAvailable = (): boolean => typeof (Dataflow as Record<string, unknown>).join === "function"
+
+/** Orders ⋈ payments by order id: a row once both sides are there (`emit: "complete"`), then the key is gone. */
+export const joinFlow = (
+  input: { readonly orders: ReadonlyArray<Data.Order>; readonly payments: ReadonlyArray<Data.Payment> },
+  counter: Counter
+): Dataflow.Dataflow => {
+  const df = Dataflow.make("join")
+  const orders = df.pipe(
+    Dataflow.input("orders", Input.fromIterable(input.orders)),
+    Dataflow.keyBy("order-id", (order: Data.Order) => order.id)
+  )
+  const payments = df.pipe(
+    Dataflow.input("payments", Input.fromIterable(input.payments)),
+    Dataflow.keyBy("payment-order", (payment: Data.Payment) => payment.order)
+  )
+  return Dataflow.join("paid", [orders, payments], { schemas: [OrderSchema, PaymentSchema] }).pipe(
+    Dataflow.output("out", countingOutput(counter))
+  )
+}
+
+/** The same join by hand: a map of the keys with one side so far; a row when the other side comes. */
+export const joinLoop = (
+  input: { readonly orders: ReadonlyArray<Data.Order>; readonly payments: ReadonlyArray<Data.Payment> }
+): number => {
+  const waiting = new Map<string, { order: Data.Order | undefined; payment: Data.Payment | undefined }>()
+  let emitted = 0
+  const add = (key: string, order: Data.Order | undefined, payment: Data.Payment | undefined) => {
+    const held = waiting.get(key)
+    if (held === undefined) {
+      waiting.set(key, { order, payment })
+      return
+    }
+    if (order !== undefined) held.order = order
+    if (payment !== undefined) held.payment = payment
+    if (held.order !== undefined && held.payment !== undefined) {
+      waiting.delete(key)
+      emitted++
+    }
+  }
+  for (let i = 0; i < input.orders.length; i++) {
+    add(input.orders[i].id, input.orders[i], undefined)
+    add(input.payments[i].order, undefined, input.payments[i])
+  }
+  return emitted
+}

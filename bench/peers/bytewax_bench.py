@@ -1,6 +1,6 @@
 """The bytewax side of `pnpm bench --peers`.
 
-Runs the same wordcount and windowed flows as the Sluice benchmarks on one
+Runs the same wordcount, windowed and join flows as the Sluice benchmarks on one
 bytewax worker with its SQLite recovery, and prints one `@@result` JSON line
 in the format of `bench/protocol.ts`.
 
@@ -14,7 +14,11 @@ plus one or two.)
 Written against bytewax 0.21.1: `RecoveryConfig(db_dir)`, `init_db_dir(db_dir,
 part_count)` (what `python -m bytewax.recovery db_dir parts` runs),
 `cli_main(flow, workers_per_process=1, ...)` (what `python -m bytewax.run`
-runs), `bytewax.operators.windowing.fold_window`.
+runs), `bytewax.operators.windowing.fold_window`, `bytewax.operators.join`.
+
+The join reads two inputs: each returns `--epoch-items` items per
+`next_batch`, so an epoch holds twice that, and the runner passes half of the
+Sluice epoch.
 """
 
 import argparse
@@ -136,6 +140,30 @@ def windowed_flow(events, epoch_items, counter):
     return flow
 
 
+def join_flow(rows, epoch_items, counter):
+    orders, payments = rows
+    flow = Dataflow("join")
+    keyed_orders = op.key_on(
+        "order-id", op.input("orders", flow, ListSource(orders, epoch_items)), lambda order: order[0]
+    )
+    keyed_payments = op.key_on(
+        "payment-order", op.input("payments", flow, ListSource(payments, epoch_items)), lambda payment: payment[0]
+    )
+    joined = op.join("paid", keyed_orders, keyed_payments)
+    op.output("out", joined, CountingSink(counter))
+    return flow
+
+
+def read_orders_and_payments(path):
+    orders = []
+    payments = []
+    with open(path, encoding="utf-8") as file:
+        for row in file:
+            side, key, value = row.rstrip("\n").split(",")
+            (orders if side == "o" else payments).append((key, int(value)))
+    return orders, payments
+
+
 def read_lines(path):
     with open(path, encoding="utf-8") as file:
         return file.read().splitlines()
@@ -172,7 +200,7 @@ def peak_rss_bytes():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["wordcount", "windowed"])
+    parser.add_argument("workload", choices=["wordcount", "windowed", "join"])
     parser.add_argument("--input", required=True, type=Path)
     parser.add_argument("--items", required=True, type=int, help="items a run counts (words, events)")
     parser.add_argument("--epoch-items", required=True, type=int, help="input items per epoch")
@@ -185,6 +213,9 @@ def main():
     if args.workload == "wordcount":
         data = read_lines(args.input)
         build = wordcount_flow
+    elif args.workload == "join":
+        data = read_orders_and_payments(args.input)
+        build = join_flow
     else:
         data = read_events(args.input)
         build = windowed_flow

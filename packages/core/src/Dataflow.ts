@@ -20,6 +20,7 @@ import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
 import { describe as describeGraph } from "./internal/describe.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
+import { joinLogic, joinStateSchema, type Tagged, taggedSchema, windowRows } from "./internal/join.js"
 import { loadDataflow } from "./internal/module.js"
 import * as runtime from "./internal/run.js"
 import { type KeyedStep, withTtl } from "./internal/statefulLogic.js"
@@ -839,6 +840,148 @@ export const minFinal: {
 )
 
 /**
+ * When a join emits (bytewax `JoinEmitMode`): `complete` once every side has
+ * a value for the key, then forgets the key; `final` at end of input (or when
+ * the window closes, for `joinWindow`), then forgets; `running` on every item,
+ * keeping the key.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * const emit: Dataflow.JoinEmit = "running"
+ * ```
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinEmit = "complete" | "final" | "running"
+
+/**
+ * What a join keeps of several values of one side (bytewax
+ * `JoinInsertMode`): the `last`, the `first`, or every value, emitting their
+ * cross `product` with the other sides.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * const insert: Dataflow.JoinInsert = "product"
+ * ```
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinInsert = "last" | "first" | "product"
+
+/**
+ * The schemas of a join's sides, one per side in order.
+ *
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinSchemas = ReadonlyArray<Schema.Schema.AnyNoContext>
+
+/**
+ * A joined row: one value per side, `undefined` for a side without a value.
+ *
+ * @example
+ * ```ts
+ * import type { Dataflow } from "@sluice/core"
+ * import type { Schema } from "effect"
+ * const row: Dataflow.JoinRow<readonly [typeof Schema.Number, typeof Schema.String]> = [1, undefined]
+ * ```
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinRow<Ss extends JoinSchemas> = { readonly [K in keyof Ss]: Schema.Schema.Type<Ss[K]> | undefined }
+
+/**
+ * The keyed flows a join reads, one per schema.
+ *
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinSides<Ss extends JoinSchemas> = { readonly [K in keyof Ss]: Flow<Keyed<Schema.Schema.Type<Ss[K]>>> }
+
+/**
+ * An item of one of a join's sides, tagged with the side's index: what a
+ * window join sends to `late`.
+ *
+ * @since 0.1.0
+ * @category joins
+ */
+export type JoinSideItem<Ss extends JoinSchemas> = readonly [side: number, value: Schema.Schema.Type<Ss[number]>]
+
+/**
+ * The options of {@link join}.
+ *
+ * @since 0.1.0
+ * @category joins
+ */
+export interface JoinOptions<Ss extends JoinSchemas> {
+  /** The snapshot codec of each side's values, in the order of the sides. */
+  readonly schemas: Ss
+  /** Default `"complete"`. */
+  readonly emit?: JoinEmit
+  /** Default `"last"`. */
+  readonly insert?: JoinInsert
+  /** Discards a key once this long has passed (`Clock` time) since its last item on any side. */
+  readonly ttl?: Duration.DurationInput
+}
+
+/** Tags each side's items with the side's index and merges them, so one keyed step sees every side. */
+const tagSides = (stepId: string, sides: ReadonlyArray<Flow<Keyed<unknown>>>): Flow<Keyed<Tagged>> => {
+  if (sides.length === 0) throw new RangeError(`join ${stepId} needs at least one side`)
+  const tagged = sides.map((side, index) =>
+    map(side, `${stepId}/side${index}`, ([key, value]): Keyed<Tagged> => [key, [index, value]])
+  )
+  return merge(`${stepId}/merge`, tagged)
+}
+
+/**
+ * Joins keyed flows on their key (bytewax `join`): a key's state holds each
+ * side's value(s), and rows of one value per side are emitted as `emit` says,
+ * with `undefined` for a side that has none. Any number of sides; every side
+ * is routed by key, so joins work on several workers. A key's state is one
+ * snapshot, encoded with the sides' schemas.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const df = Dataflow.make("orders")
+ * const orders = df.pipe(
+ *   Dataflow.input("orders", Input.fromIterable([{ id: "o1", total: 30 }])),
+ *   Dataflow.keyBy("order-id", (o) => o.id)
+ * )
+ * const payments = df.pipe(
+ *   Dataflow.input("payments", Input.fromIterable([{ order: "o1", paid: 30 }])),
+ *   Dataflow.keyBy("payment-order", (p) => p.order)
+ * )
+ * const paid = Dataflow.join("paid", [orders, payments], {
+ *   schemas: [
+ *     Schema.Struct({ id: Schema.String, total: Schema.Number }),
+ *     Schema.Struct({ order: Schema.String, paid: Schema.Number })
+ *   ]
+ * })
+ * // ["o1", [{ id: "o1", total: 30 }, { order: "o1", paid: 30 }]]
+ * ```
+ * @since 0.1.0
+ * @category joins
+ */
+export const join = <const Ss extends JoinSchemas>(
+  stepId: string,
+  sides: JoinSides<Ss>,
+  options: JoinOptions<Ss>
+): Flow<Keyed<JoinRow<Ss>>> => {
+  const flows = sides as unknown as ReadonlyArray<Flow<Keyed<unknown>>>
+  if (options.schemas.length !== flows.length) {
+    throw new RangeError(`join ${stepId} has ${flows.length} sides but ${options.schemas.length} schemas`)
+  }
+  return addKeyedStep(tagSides(stepId, flows), stepId, {
+    state: joinStateSchema(options.schemas),
+    logic: joinLogic(flows.length, options.emit ?? "complete", options.insert ?? "last")
+  }, options.ttl)
+}
+
+/**
  * What a window step returns: the flow of closed windows, with the flow of
  * late items (older than their key's watermark) alongside as `late`, so late
  * data is never dropped silently.
@@ -1028,6 +1171,112 @@ export const collectWindow: {
       },
       merge: (a: ReadonlyArray<V>, b: ReadonlyArray<V>) => [...a, ...b]
     })
+)
+
+/**
+ * The options of {@link joinWindow}.
+ *
+ * @since 0.1.0
+ * @category joins
+ */
+export interface JoinWindowOptions<Ss extends JoinSchemas> extends WindowOptions<Schema.Schema.Type<Ss[number]>> {
+  /** The snapshot codec of each side's values, in the order of the sides. */
+  readonly schemas: Ss
+  /** Default `"final"`, as bytewax's `join_window`. */
+  readonly emit?: JoinEmit
+  /** Default `"last"`. */
+  readonly insert?: JoinInsert
+}
+
+/**
+ * Joins keyed flows on their key within windows (bytewax `join_window`): a
+ * window's values are applied in timestamp order when it closes, and its rows
+ * are emitted as `[key, { window, value: row }]`; `complete` starts afresh in
+ * the window after each complete row. Items older than the watermark go to
+ * `late`, tagged with their side's index.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Window } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const Click = Schema.Struct({ user: Schema.String, at: Schema.Number })
+ * const Buy = Schema.Struct({ user: Schema.String, at: Schema.Number, item: Schema.String })
+ * const df = Dataflow.make("funnel")
+ * const clicks = df.pipe(
+ *   Dataflow.input("clicks", Input.fromIterable([{ user: "a", at: 1_000 }])),
+ *   Dataflow.keyBy("click-user", (c) => c.user)
+ * )
+ * const buys = df.pipe(
+ *   Dataflow.input("buys", Input.fromIterable([{ user: "a", at: 4_000, item: "book" }])),
+ *   Dataflow.keyBy("buy-user", (b) => b.user)
+ * )
+ * const funnel = Dataflow.joinWindow("funnel", [clicks, buys], {
+ *   clock: Window.eventClock({ timestamp: (e: { readonly at: number }) => new Date(e.at), lateness: "5 seconds" }),
+ *   window: Window.session({ gap: "10 seconds" }),
+ *   schemas: [Click, Buy]
+ * })
+ * const late = funnel.late
+ * ```
+ * @since 0.1.0
+ * @category joins
+ */
+export const joinWindow = <const Ss extends JoinSchemas>(
+  stepId: string,
+  sides: JoinSides<Ss>,
+  options: JoinWindowOptions<Ss>
+): WindowFlow<JoinSideItem<Ss>, JoinRow<Ss>> => {
+  const flows = sides as unknown as ReadonlyArray<Flow<Keyed<unknown>>>
+  if (options.schemas.length !== flows.length) {
+    throw new RangeError(`joinWindow ${stepId} has ${flows.length} sides but ${options.schemas.length} schemas`)
+  }
+  const clock = options.clock as Window.WindowClock<unknown>
+  const timestamp = clock._tag === "EventClock" ? (item: Tagged) => clock.timestamp(item[1]).getTime() : undefined
+  const taggedClock: Window.WindowClock<Tagged> = clock._tag === "EventClock"
+    ? { _tag: "EventClock", lateness: clock.lateness, timestamp: (item: Tagged) => clock.timestamp(item[1]) }
+    : clock
+  const emit = options.emit ?? "final"
+  const insert = options.insert ?? "last"
+  const windows = collectWindow(tagSides(stepId, flows), stepId, {
+    clock: taggedClock,
+    window: options.window,
+    item: taggedSchema(options.schemas) as Schema.Schema<Tagged>
+  })
+  const joined = flatMap(
+    windows,
+    `${stepId}/rows`,
+    ([key, { value, window }]) =>
+      windowRows(flows.length, emit, insert, value, timestamp).map((row) => [key, { window, value: row }] as const)
+  )
+  return Object.assign(joined as Flow<Keyed<Window.Windowed<JoinRow<Ss>>>>, {
+    late: windows.late as Flow<Keyed<unknown>> as Flow<Keyed<JoinSideItem<Ss>>>
+  })
+}
+
+/**
+ * Spreads items evenly over the workers, round robin (bytewax
+ * `redistribute`): for stateless work after a step that concentrates items on
+ * few workers, such as an input with fewer partitions than workers. Keyed
+ * steps route by key anyway, so it is of no use right before them. On one
+ * worker it passes items on.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * const spread = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable([1, 2, 3, 4])),
+ *   Dataflow.redistribute("spread"),
+ *   Dataflow.map("heavy", (n) => n * n)
+ * )
+ * ```
+ * @since 0.1.0
+ * @category graph
+ */
+export const redistribute: {
+  (stepId: string): <A>(self: Flow<A>) => Flow<A>
+  <A>(self: Flow<A>, stepId: string): Flow<A>
+} = dual(
+  2,
+  <A>(self: Flow<A>, stepId: string): Flow<A> => addStep(self.dataflow, stepId, [self], { _tag: "Redistribute" })
 )
 
 /**

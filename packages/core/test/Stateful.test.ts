@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
 import { Cause, Effect, Exit, Fiber, Option, Order, Queue, Ref, Schema, TestClock } from "effect"
 import { End, queueInput } from "./fixtures/queueInput.js"
+import { recordingBackend } from "./fixtures/recordingBackend.js"
 
 const PhaseState = Schema.Struct({
   phase: Schema.Literal("ITEM", "NOTIFY", "EOF"),
@@ -231,21 +232,7 @@ describe("stateful (bytewax test_stateful)", () => {
 
   it.effect("writes one snapshot per key changed in the epoch, and a tombstone for a discarded key (R1)", () =>
     Effect.gen(function*() {
-      const writes: Array<Array<string>> = []
-      const inner = RecoveryStore.memoryBackend(RecoveryStore.makeMemoryHandle())
-      const recording: RecoveryStore.Backend = {
-        name: "recording memory",
-        open: (options) =>
-          Effect.map(inner.open(options), (worker) => ({
-            ...worker,
-            commit: (epoch, batch, outputs) => {
-              writes.push(
-                batch.filter((w) => w.stepId === "stateful").map((w) => `${w.key}=${w.value === null ? "x" : "v"}`)
-              )
-              return worker.commit(epoch, batch, outputs)
-            }
-          }))
-      }
+      const { backend: recording, writes } = recordingBackend("stateful")
       const out = yield* Ref.make<Array<unknown>>([])
       const items = [["a", "1"], ["b", "1"], ["a", "2"], ["a", "3"], ["b", "DISCARD"]] as const
       const flow = abortingRun(items, (f) => f.pipe(keepLast), out)([])

@@ -3,7 +3,7 @@ import { assertOutputAtLeastOnce, type Event, memoryFixture, runTimedWithCrashes
 import { Effect } from "effect"
 import * as fc from "fast-check"
 
-describe("R4/R5 property with timers: collect and stateful through crashes", () => {
+describe("R4/R5 property with timers: collect, stateful and join through crashes", () => {
   it("for random events, epoch sizes and crash points, timers fire where a clean run's do: same state, output at least once", async () => {
     const event = fc.record({
       user: fc.constantFrom("a", "b", "c"),
@@ -28,11 +28,14 @@ describe("R4/R5 property with timers: collect and stateful through crashes", () 
                 crashes
               )
               assert.deepStrictEqual(crashed.sessions, clean.sessions)
+              assert.deepStrictEqual(crashed.pairs, clean.pairs)
               const [cleanRun] = clean.runs
               const batches = crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.batches }))
               assertOutputAtLeastOnce(cleanRun.batches, batches)
               const sessions = crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.sessions }))
               assertOutputAtLeastOnce(cleanRun.sessions, sessions)
+              const pairs = crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.pairs }))
+              assertOutputAtLeastOnce(cleanRun.pairs, pairs)
               // every value is in exactly one batch of the clean run
               const batched = cleanRun.batches.flatMap(({ item }) => item[1])
               assert.strictEqual(batched.length, events.length)

@@ -68,6 +68,14 @@ export class ExchangeTransport {
 }
 
 /**
+ * How an exchange picks the worker of an item: the owner of its key, or the
+ * next worker in turn (`redistribute`, for items without keys).
+ *
+ * @internal
+ */
+export type ExchangeRoute = "byKey" | "roundRobin"
+
+/**
  * Chunks a sender may have in flight to one receiver: a slow worker makes its
  * senders wait instead of growing their queues.
  *
@@ -87,16 +95,40 @@ export class ExchangeOperator extends Operator {
   private readonly alignment: BarrierAlignment
   private readonly inFlight: Array<number>
   private readonly pass = (items: ReadonlyArray<unknown>) => this.emit(0, items)
+  /** The worker the next item goes to, for `roundRobin`. */
+  private nextWorker: number
 
   constructor(
     stepId: string,
     context: RunContext,
     readonly exchangeIndex: number,
-    readonly transport: ExchangeTransport
+    readonly transport: ExchangeTransport,
+    readonly route: ExchangeRoute = "byKey"
   ) {
     super(stepId, context)
     this.alignment = new BarrierAlignment(transport.workerCount)
     this.inFlight = new Array(transport.workerCount).fill(0)
+    // workers start at their own index so that their first items do not all go to worker 0
+    this.nextWorker = transport.workerIndex
+  }
+
+  /** Splits a chunk by destination worker; round robin items travel as `["", item]`, the wire form of keyed items. */
+  private split(items: ReadonlyArray<unknown>): Array<Array<unknown>> {
+    const workerCount = this.transport.workerCount
+    const shares: Array<Array<unknown>> = Array.from({ length: workerCount }, () => [])
+    if (this.route === "byKey") {
+      const pairs = items as ReadonlyArray<readonly [string, unknown]>
+      for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
+      return shares
+    }
+    const workerIndex = this.transport.workerIndex
+    let to = this.nextWorker
+    for (let i = 0; i < items.length; i++) {
+      shares[to].push(to === workerIndex ? items[i] : ["", items[i]])
+      to = to + 1 === workerCount ? 0 : to + 1
+    }
+    this.nextWorker = to
+    return shares
   }
 
   get forwardedEpoch(): number {
@@ -110,13 +142,12 @@ export class ExchangeOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Effect.Effect<void, DataflowError> {
     return Effect.suspend(() => {
       const { workerCount, workerIndex } = this.transport
-      const shares: Array<Array<readonly [string, unknown]>> = Array.from({ length: workerCount }, () => [])
-      const pairs = items as ReadonlyArray<readonly [string, unknown]>
-      for (let i = 0; i < pairs.length; i++) shares[ownerOfKey(pairs[i][0], workerCount)].push(pairs[i])
+      const shares = this.split(items)
       let saturated = false
       for (let to = 0; to < workerCount; to++) {
         if (to === workerIndex || shares[to].length === 0) continue
-        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, items: shares[to] })
+        const sent = shares[to] as ReadonlyArray<readonly [string, unknown]>
+        this.transport.send(to, { _tag: "Items", exchange: this.exchangeIndex, from: workerIndex, items: sent })
         if (++this.inFlight[to] >= CREDITS) saturated = true
       }
       const local = this.receive(workerIndex, shares[workerIndex])
@@ -136,8 +167,9 @@ export class ExchangeOperator extends Operator {
       case "Items":
         return Effect.suspend(() => {
           const { workerIndex } = this.transport
+          const items = this.route === "byKey" ? message.items : message.items.map((pair) => pair[1])
           return Effect.zipRight(
-            this.receive(message.from, message.items),
+            this.receive(message.from, items),
             Effect.sync(() =>
               this.transport.send(message.from, { _tag: "Ack", exchange: this.exchangeIndex, from: workerIndex })
             )

@@ -61,6 +61,8 @@ export type StepKind =
     readonly aggregate: WindowAggregate
   }
   | { readonly _tag: "Merge" }
+  /** Passes items on; with several workers an exchange in front spreads them round robin. */
+  | { readonly _tag: "Redistribute" }
   | { readonly _tag: "Branch"; readonly predicate: (item: any) => boolean }
   | { readonly _tag: "Output"; readonly output: Output<any> }
 

@@ -93,7 +93,7 @@ export abstract class Operator {
   }
 }
 
-/** @internal */
+/** An input step, and any step that passes items on as they come (`redistribute`). @internal */
 export class InputOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
     return this.emit(0, items)
@@ -263,6 +263,8 @@ interface Entry {
   dirty: boolean
   /** Changed since last emitted, for steps that emit at end of input. */
   pending: boolean
+  /** Has a snapshot in the store: only then does discarding the key need a tombstone. */
+  stored: boolean
 }
 
 /**
@@ -319,7 +321,7 @@ export abstract class KeyedStateOperator extends Operator {
           if (Either.isLeft(decoded)) {
             return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left }))
           }
-          entries.set(key, { state: decoded.right, dirty: false, pending })
+          entries.set(key, { state: decoded.right, dirty: false, pending, stored: true })
           loaded++
         }
         return Effect.void
@@ -331,12 +333,13 @@ export abstract class KeyedStateOperator extends Operator {
     if (next === undefined) {
       if (entry !== undefined) {
         this.entries.delete(key)
-        this.deletedKeys.add(key)
+        // a key born and discarded within the epoch never reached the store (a join's complete rows, mostly)
+        if (entry.stored) this.deletedKeys.add(key)
       }
       return
     }
     if (entry === undefined) {
-      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd })
+      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd, stored: false })
       this.dirtyKeys.push(key)
       return
     }
@@ -360,6 +363,7 @@ export abstract class KeyedStateOperator extends Operator {
         const entry = this.entries.get(key)
         if (entry === undefined || !entry.dirty) continue
         entry.dirty = false
+        entry.stored = true
         const encoded = this.codec.toEncoded(entry.state)
         transaction.write(
           this.stepId,

@@ -142,6 +142,9 @@ export const buildOperators = (
         case "Merge":
           operator = new MergeOperator(step.stepId, context, step.upstream.length)
           break
+        case "Redistribute":
+          operator = new InputOperator(step.stepId, context)
+          break
         case "Keyed": {
           const codec = StateCodec.make(kind.state)
           const keyedOperator = kind.logic._tag === "Stateful"
@@ -180,8 +183,11 @@ export const buildOperators = (
       operators.push(operator)
       // with several workers, a keyed step reads through an exchange that brings it the keys it owns
       let reader: Operator = operator
-      if (transport !== undefined && (kind._tag === "Keyed" || kind._tag === "Window")) {
-        const exchange = new ExchangeOperator(`${step.stepId}/exchange`, context, exchanges.length, transport)
+      if (
+        transport !== undefined && (kind._tag === "Keyed" || kind._tag === "Window" || kind._tag === "Redistribute")
+      ) {
+        const route = kind._tag === "Redistribute" ? "roundRobin" : "byKey"
+        const exchange = new ExchangeOperator(`${step.stepId}/exchange`, context, exchanges.length, transport, route)
         exchange.targets[0].push({ operator, slot: 0 })
         exchanges.push(exchange)
         reader = exchange

@@ -6,7 +6,7 @@ import type { StoreFixture } from "../../StoreFixture.js"
 import { makeEvents } from "../../WindowRuns.js"
 
 export const r04StatefulTimers = (fixture: StoreFixture) =>
-  describe(`R4/R5 with timers: collect and stateful (${fixture.name})`, () => {
+  describe(`R4/R5 with timers: collect, stateful and join with a ttl (${fixture.name})`, () => {
     // the item clock follows event times, so they rise
     const events = makeEvents(150).sort((a, b) => a.at - b.at)
     const scenarios: ReadonlyArray<readonly [string, number, ReadonlyArray<number>]> = [
@@ -20,9 +20,12 @@ export const r04StatefulTimers = (fixture: StoreFixture) =>
           const [cleanRun] = clean.runs
           assert.isAbove(cleanRun.sessions.filter(({ item }) => item[1].includes("idle")).length, 5, "timers fired")
           assert.isAbove(cleanRun.batches.filter(({ item }) => item[1].length < 3).length, 5, "timeouts fired")
+          assert.isAbove(cleanRun.pairs.length, 5, "joins completed")
+          assert.isAbove(clean.pairs.size, 0, "joins pending at end")
           const crashed = yield* runTimedWithCrashes((yield* fixture.fresh()).layer, events, epochSize, crashes)
           assert.strictEqual(crashed.runs.length, crashes.length + 1)
           assert.deepStrictEqual(crashed.sessions, clean.sessions)
+          assert.deepStrictEqual(crashed.pairs, clean.pairs)
           assertOutputAtLeastOnce(
             cleanRun.batches,
             crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.batches }))
@@ -30,6 +33,10 @@ export const r04StatefulTimers = (fixture: StoreFixture) =>
           assertOutputAtLeastOnce(
             cleanRun.sessions,
             crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.sessions }))
+          )
+          assertOutputAtLeastOnce(
+            cleanRun.pairs,
+            crashed.runs.map((r) => ({ resumeEpoch: r.resumeEpoch, emitted: r.pairs }))
           )
         }))
     }
