@@ -1179,7 +1179,10 @@ export const collectWindow: {
  * @since 0.1.0
  * @category joins
  */
-export interface JoinWindowOptions<Ss extends JoinSchemas> extends WindowOptions<Schema.Schema.Type<Ss[number]>> {
+export interface JoinWindowOptions<Ss extends JoinSchemas> {
+  readonly clock: Window.WindowClock<Schema.Schema.Type<Ss[number]>>
+  /** How items are assigned to windows (the `window` of `foldWindow`). */
+  readonly windower: Window.WindowPolicy
   /** The snapshot codec of each side's values, in the order of the sides. */
   readonly schemas: Ss
   /** Default `"final"`, as bytewax's `join_window`. */
@@ -1212,7 +1215,7 @@ export interface JoinWindowOptions<Ss extends JoinSchemas> extends WindowOptions
  * )
  * const funnel = Dataflow.joinWindow("funnel", [clicks, buys], {
  *   clock: Window.eventClock({ timestamp: (e: { readonly at: number }) => new Date(e.at), lateness: "5 seconds" }),
- *   window: Window.session({ gap: "10 seconds" }),
+ *   windower: Window.session({ gap: "10 seconds" }),
  *   schemas: [Click, Buy]
  * })
  * const late = funnel.late
@@ -1238,7 +1241,7 @@ export const joinWindow = <const Ss extends JoinSchemas>(
   const insert = options.insert ?? "last"
   const windows = collectWindow(tagSides(stepId, flows), stepId, {
     clock: taggedClock,
-    window: options.window,
+    window: options.windower,
     item: taggedSchema(options.schemas) as Schema.Schema<Tagged>
   })
   const joined = flatMap(
@@ -1552,6 +1555,7 @@ export interface StepDescription {
     | "window"
     | "merge"
     | "branch"
+    | "redistribute"
     | "output"
   /** Whether the step keeps recoverable state: keyed and window steps, and resumable inputs' positions. */
   readonly stateful: boolean

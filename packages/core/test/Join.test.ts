@@ -260,7 +260,7 @@ const runJoinWindow = (
     const { left, right } = twoSides(lefts, rights)
     Dataflow.joinWindow("join", [left, right], {
       clock: Window.eventClock({ timestamp: (e: Event) => new Date(e.at), lateness: Duration.infinity }),
-      window: Window.session({ gap: "10 seconds" }),
+      windower: Window.session({ gap: "10 seconds" }),
       schemas: [EventSchema, EventSchema],
       ...modes
     }).pipe(
@@ -318,7 +318,7 @@ describe("joinWindow (bytewax test_join_window)", () => {
       const { left, right } = twoSides([ev(1, 1), ev(12, 2), ev(3, 9)], [ev(4, 10), ev(15, 20)])
       const joined = Dataflow.joinWindow("join", [left, right], {
         clock: Window.eventClock({ timestamp: (e: Event) => new Date(e.at), lateness: "0 seconds" }),
-        window: Window.tumbling({ length: "10 seconds", alignTo: new Date(alignTo) }),
+        windower: Window.tumbling({ length: "10 seconds", alignTo: new Date(alignTo) }),
         schemas: [EventSchema, EventSchema]
       })
       joined.pipe(

@@ -23,6 +23,8 @@ const kindOf = (kind: StepKind): StepDescription["kind"] => {
       return "merge"
     case "Branch":
       return "branch"
+    case "Redistribute":
+      return "redistribute"
     case "Output":
       return "output"
   }
