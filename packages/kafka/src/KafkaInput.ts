@@ -113,6 +113,7 @@ export const make = <A, I extends string | null>(options: Options<A, I>): Input.
           partition,
           from: Option.match(resumeFrom, { onNone: () => "start" as const, onSome: (offset) => offset + 1 }),
           until: options.bounded === true ? { before: ends.get(partition) ?? 0 } : "follow",
+          reportLag: true,
           ...(options.maxWait === undefined ? {} : { maxWait: options.maxWait })
         }).pipe(
           Stream.mapChunksEffect((records) => {
