@@ -93,7 +93,9 @@ export const run = (
       const reader = yield* openEpochReader(stream, options.epoch ?? Epoch.defaultPolicy, inputs, context)
       const seconds = ((yield* Clock.currentTimeMillis) - resumeStart) / 1000
       return { operators, reader, recovery, resumed: { seconds, keys } }
-    }).pipe(Effect.withSpan("sluice.resume", { attributes: { "sluice.dataflow": dataflow.id } }))
+    }).pipe(
+      Effect.withSpan("sluice.resume", { ...Telemetry.spanOptions, attributes: { "sluice.dataflow": dataflow.id } })
+    )
     if (recovery.resumeEpoch > 1) {
       yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${recovery.resumeEpoch}`)
     } else {
@@ -384,8 +386,8 @@ export class EpochReader {
         writeOutput: transaction.writeOutput
       }
       self.context.transaction = counting
-      yield* Effect.withSpan(self.readItems(work), "sluice.epoch.items")
-      yield* Effect.withSpan(self.writeBarrier(counting), "sluice.epoch.writes")
+      yield* Effect.withSpan(self.readItems(work), "sluice.epoch.items", Telemetry.spanOptions)
+      yield* Effect.withSpan(self.writeBarrier(counting), "sluice.epoch.writes", Telemetry.spanOptions)
       return work
     })
   }

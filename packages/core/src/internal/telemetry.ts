@@ -38,6 +38,14 @@ export interface EpochReport {
   readonly workers: ReadonlyArray<WorkerEpochReport>
 }
 
+/**
+ * Our spans mark the run's structure, not a place in the code: no stack trace
+ * is captured for them (Effect would allocate an `Error` per span for it).
+ *
+ * @internal
+ */
+export const spanOptions = { captureStackTrace: false } as const
+
 const publish = (event: (now: number) => RunEvent): Effect.Effect<void> =>
   Effect.flatMap(Effect.serviceOption(RunEvents), (hub) =>
     Option.isNone(hub)
@@ -172,7 +180,10 @@ export const observeRun = <E, R>(
       const message = error instanceof Error ? error.message : String(error)
       return publish((failedAt) => ({ _tag: "RunFailed", dataflowId, errorTag, message, failedAt }))
     }),
-    Effect.withSpan("sluice.run", { attributes: { "sluice.dataflow": dataflowId, "sluice.workers": workerCount } })
+    Effect.withSpan("sluice.run", {
+      ...spanOptions,
+      attributes: { "sluice.dataflow": dataflowId, "sluice.workers": workerCount }
+    })
   )
 
 /**
@@ -230,7 +241,7 @@ export const tracedEpoch = <A, E, R>(
 ): Effect.Effect<{ readonly progress: A; readonly commitMillis: number }, E, R> =>
   Effect.gen(function*() {
     let commit: { readonly span: Tracer.Span; readonly startedAt: number } | undefined
-    const startCommit = Effect.zip(Effect.makeSpan("sluice.epoch.commit"), Clock.currentTimeMillis)
+    const startCommit = Effect.zip(Effect.makeSpan("sluice.epoch.commit", spanOptions), Clock.currentTimeMillis)
     const inTransaction = <B, E2, R2>(body: Effect.Effect<B, E2, R2>) =>
       Effect.tap(body, () =>
         Effect.map(startCommit, ([span, startedAt]) => {
@@ -242,4 +253,4 @@ export const tracedEpoch = <A, E, R>(
     if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
     const commitMillis = commit === undefined ? 0 : Number(endedAt / 1_000_000n) - commit.startedAt
     return { progress: exit.value, commitMillis }
-  }).pipe(Effect.withSpan("sluice.epoch", { attributes: { "sluice.epoch": epoch } }))
+  }).pipe(Effect.withSpan("sluice.epoch", { ...spanOptions, attributes: { "sluice.epoch": epoch } }))
