@@ -9,13 +9,14 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { Dataflow, DataflowModule, RunOptions } from "./Dataflow.js"
+import type { Dataflow, DataflowModule, RunOptions, RunSummary } from "./Dataflow.js"
 import type { DataflowError, DuplicateStepId, FlowNotImportable, InvalidDataflow } from "./DataflowError.js"
 import type * as exchange from "./internal/exchange.js"
 import * as keyGroup from "./internal/keyGroup.js"
 import { loadDataflow as loadModule } from "./internal/module.js"
 import * as rescale from "./internal/rescale.js"
 import { validate } from "./internal/run.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as share from "./internal/workerShare.js"
 import type { RecoveryStore } from "./RecoveryStore.js"
 
@@ -153,3 +154,97 @@ export const rescaleIfAsked: (
  * @category keys
  */
 export const ownerOfKey: (key: string, workerCount: number) => number = keyGroup.ownerOfKey
+
+/**
+ * The report of an epoch every worker committed: the run's epoch number,
+ * timings, and each worker's items and `Metrics.WorkerEpochMetrics`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type EpochReport = telemetry.EpochReport
+
+/**
+ * Records a committed epoch in the `Metrics` (each worker's counts with its
+ * `worker` label) and tells the `RunEvents` hub, if one is in context. A
+ * coordinator calls it once per epoch, after the commit.
+ *
+ * @example
+ * ```ts
+ * import { WorkerRuntime } from "@sluice/core"
+ *
+ * const recorded = WorkerRuntime.epochCommitted({
+ *   dataflowId: "wordcount",
+ *   epoch: 3,
+ *   totalItems: 30,
+ *   epochMillis: 12,
+ *   commitMillis: 2,
+ *   workers: [{
+ *     workerIndex: 0,
+ *     items: 10,
+ *     metrics: { steps: [], snapshotWrites: 0, snapshotBytes: 0, exchangeQueueDepth: 0, gauges: [] }
+ *   }]
+ * })
+ * ```
+ * @since 0.2.0
+ * @category telemetry
+ */
+export const epochCommitted: (report: EpochReport) => Effect.Effect<void> = telemetry.epochCommitted
+
+/**
+ * Records the resume point of a run in the `Metrics` and tells the
+ * `RunEvents` hub that the run started.
+ *
+ * @example
+ * ```ts
+ * import { WorkerRuntime } from "@sluice/core"
+ * const started = WorkerRuntime.runStarted("wordcount", 2, 1)
+ * ```
+ * @since 0.2.0
+ * @category telemetry
+ */
+export const runStarted: (dataflowId: string, workerCount: number, resumeEpoch: number) => Effect.Effect<void> =
+  telemetry.runStarted
+
+/**
+ * Runs a run's body as the span `sluice.run`, and tells the `RunEvents` hub
+ * how it ended.
+ *
+ * @example
+ * ```ts
+ * import { WorkerRuntime } from "@sluice/core"
+ * import { Effect } from "effect"
+ * const observed = WorkerRuntime.observeRun(
+ *   "wordcount",
+ *   2,
+ *   Effect.succeed({ dataflowId: "wordcount", resumeEpoch: 1, lastEpoch: 1, items: 0 })
+ * )
+ * ```
+ * @since 0.2.0
+ * @category telemetry
+ */
+export const observeRun: <E, R>(
+  dataflowId: string,
+  workerCount: number,
+  body: Effect.Effect<RunSummary, E, R>
+) => Effect.Effect<RunSummary, E, R> = telemetry.observeRun
+
+/**
+ * Runs an epoch's commit on the calling thread as the span `sluice.epoch`
+ * with the child span `sluice.epoch.commit`, and measures the commit.
+ *
+ * @example
+ * ```ts
+ * import { WorkerRuntime } from "@sluice/core"
+ * import { Effect } from "effect"
+ * const traced = WorkerRuntime.tracedEpoch(3, (inTransaction) => inTransaction(Effect.succeed(10)))
+ * ```
+ * @since 0.2.0
+ * @category telemetry
+ */
+export const tracedEpoch: <A, E, R>(
+  epoch: number,
+  transaction: (
+    inTransaction: <B, E2, R2>(body: Effect.Effect<B, E2, R2>) => Effect.Effect<B, E2, R2>
+  ) => Effect.Effect<A, E, R>
+) => Effect.Effect<{ readonly progress: A; readonly commitMillis: number }, E, R> = telemetry.tracedEpoch

@@ -48,3 +48,13 @@ export * as StoreKit from "./StoreKit.js"
  * @since 0.1.0
  */
 export * as WorkerRuntime from "./WorkerRuntime.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as Metrics from "./Metrics.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as RunEvents from "./RunEvents.js"

@@ -269,6 +269,8 @@ export interface KafkaClient {
     readonly until: Until
     /** How long a fetch waits for new records when following; default 500 ms. */
     readonly maxWait?: Duration.DurationInput
+    /** Set the `sluice_kafka_input_lag` gauge of this partition after each fetch, as inputs do. */
+    readonly reportLag?: boolean
   }) => Stream.Stream<KafkaRecord, KafkaUnavailable | OffsetOutOfRange>
   /** A connected producer, disconnected when the scope closes. */
   readonly producer: (options?: ProducerOptions) => Effect.Effect<Producer, KafkaUnavailable, Scope.Scope>

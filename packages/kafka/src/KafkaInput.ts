@@ -228,6 +228,7 @@ const topicInput = <A, I extends string | null, E, B>(
           partition,
           from: Option.match(resumeFrom, { onNone: () => "start" as const, onSome: (offset) => offset + 1 }),
           until: options.bounded === true ? { before: ends.get(partition) ?? 0 } : "follow",
+          reportLag: true,
           ...(options.maxWait === undefined ? {} : { maxWait: options.maxWait })
         }).pipe(
           Stream.mapChunksEffect((records) => {

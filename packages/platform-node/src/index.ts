@@ -14,3 +14,8 @@ export * as NodeDataflow from "./NodeDataflow.js"
  * @since 0.1.0
  */
 export * as NodeWorkers from "./NodeWorkers.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as NodeTelemetry from "./NodeTelemetry.js"

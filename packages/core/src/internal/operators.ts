@@ -38,6 +38,10 @@ const forEachTarget = (targets: ReadonlyArray<Target>, f: (target: Target) => St
 export abstract class Operator {
   /** Downstream targets per output port. */
   readonly targets: Array<Array<Target>> = [[], []]
+  /** Items that reached this step since the run last reported them; counted per chunk. */
+  itemsIn = 0
+  /** Items this step emitted (an output: wrote) since the run last reported them. */
+  itemsOut = 0
   constructor(readonly stepId: string, readonly context: RunContext) {}
 
   abstract push(slot: number, items: ReadonlyArray<unknown>): Step
@@ -53,6 +57,8 @@ export abstract class Operator {
   protected emit(port: number, items: ReadonlyArray<unknown>): Step {
     const targets = this.targets[port]
     if (items.length === 0 || targets.length === 0) return Effect.void
+    this.itemsOut += items.length
+    for (let i = 0; i < targets.length; i++) targets[i].operator.itemsIn += items.length
     return forEachTarget(targets, (t) => t.operator.push(t.slot, items))
   }
 
@@ -96,6 +102,7 @@ export abstract class Operator {
 /** An input step, and any step that passes items on as they come (`redistribute`). @internal */
 export class InputOperator extends Operator {
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
+    this.itemsIn += items.length
     return this.emit(0, items)
   }
 }
@@ -247,7 +254,10 @@ export class OutputOperator extends Operator {
     return { stepId: this.stepId, epoch: this.context.epoch, workerIndex: this.context.workerIndex }
   }
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
-    return this.guard(Effect.suspend(() => this.writer.write(Chunk.unsafeFromArray(items), this.outputContext())))
+    return this.guard(Effect.suspend(() => {
+      this.itemsOut += items.length
+      return this.writer.write(Chunk.unsafeFromArray(items), this.outputContext())
+    }))
   }
   override barrier(_slot: number, transaction: EpochTransaction): Step {
     const beforeCommit = this.writer.beforeCommit

@@ -1,11 +1,12 @@
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { Dataflow, EpochProgress, RunOptions, RunSummary } from "../Dataflow.js"
+import type { Dataflow, RunOptions, RunSummary } from "../Dataflow.js"
 import {
   type DataflowError,
   DuplicateStepId,
@@ -16,6 +17,7 @@ import {
 } from "../DataflowError.js"
 import * as Epoch from "../Epoch.js"
 import type { Input } from "../Input.js"
+import type * as Metrics from "../Metrics.js"
 import { type EpochTransaction, RecoveryStore, type WorkerRecovery } from "../RecoveryStore.js"
 import type { Batch } from "./batch.js"
 import { ExchangeOperator, type ExchangeTransport } from "./exchange.js"
@@ -35,6 +37,7 @@ import {
 import { rescaleIfAsked } from "./rescale.js"
 import * as StateCodec from "./stateCodec.js"
 import { StatefulOperator } from "./statefulOperator.js"
+import * as Telemetry from "./telemetry.js"
 import { WindowOperator } from "./windowOperator.js"
 
 /** @internal */
@@ -80,34 +83,92 @@ export const run = (
     yield* validate(dataflow)
     yield* rescaleIfAsked(dataflow, 1, options)
     const store = yield* RecoveryStore
-    const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
-    const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }
-    const { inputs, keyed } = yield* buildOperators(dataflow, context, recovery.snapshots)
-
-    for (const operator of keyed) yield* operator.load(recovery.snapshots(operator.stepId))
-    const stream = yield* openInputs(inputs, recovery, options, context)
+    const resumeStart = yield* Clock.currentTimeMillis
+    const { operators, reader, recovery, resumed } = yield* Effect.gen(function*() {
+      const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
+      const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }
+      const { inputs, keyed, operators } = yield* buildOperators(dataflow, context, recovery.snapshots)
+      const keys = yield* loadKeyedState(keyed, recovery.snapshots)
+      const stream = yield* openInputs(inputs, recovery, options, context)
+      const reader = yield* openEpochReader(stream, options.epoch ?? Epoch.defaultPolicy, inputs, context)
+      const seconds = ((yield* Clock.currentTimeMillis) - resumeStart) / 1000
+      return { operators, reader, recovery, resumed: { seconds, keys } }
+    }).pipe(
+      Effect.withSpan("sluice.resume", { ...Telemetry.spanOptions, attributes: { "sluice.dataflow": dataflow.id } })
+    )
     if (recovery.resumeEpoch > 1) {
       yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${recovery.resumeEpoch}`)
     } else {
       yield* Effect.logDebug(`starting dataflow ${dataflow.id} from a fresh store`)
     }
-
-    const reader = yield* openEpochReader(stream, options.epoch ?? Epoch.defaultPolicy, inputs, context)
+    yield* Telemetry.runStarted(dataflow.id, 1, recovery.resumeEpoch)
 
     let epoch = recovery.resumeEpoch
     let totalItems = 0
+    let resume: Metrics.WorkerEpochMetrics["resume"] = resumed
+    let epochStart = yield* Clock.currentTimeMillis
     while (!reader.ended) {
-      context.epoch = epoch
-      const progress = yield* recovery.transaction(epoch, (transaction) => reader.runEpoch(transaction))
+      reader.context.epoch = epoch
+      const { commitMillis, progress } = yield* Telemetry.tracedEpoch(
+        epoch,
+        (inTransaction) => recovery.transaction(epoch, (transaction) => inTransaction(reader.runEpoch(transaction)))
+      )
       totalItems += progress.items
+      const committedAt = yield* Clock.currentTimeMillis
+      yield* Telemetry.epochCommitted({
+        dataflowId: dataflow.id,
+        epoch,
+        totalItems,
+        epochMillis: committedAt - epochStart,
+        commitMillis,
+        workers: [{
+          workerIndex: 0,
+          items: progress.items,
+          metrics: {
+            steps: Telemetry.takeStepCounts(operators),
+            snapshotWrites: progress.snapshots,
+            snapshotBytes: progress.snapshotBytes,
+            exchangeQueueDepth: 0,
+            gauges: [],
+            ...(resume === undefined ? {} : { resume })
+          }
+        }]
+      })
+      resume = undefined
+      epochStart = committedAt
       if (options.onEpochCommitted !== undefined) {
-        yield* options.onEpochCommitted({ dataflowId: dataflow.id, epoch, ...progress, totalItems })
+        yield* options.onEpochCommitted({
+          dataflowId: dataflow.id,
+          epoch,
+          items: progress.items,
+          snapshots: progress.snapshots,
+          totalItems
+        })
       }
       yield* Effect.logTrace(`epoch ${epoch} committed`)
       epoch++
     }
     return { dataflowId: dataflow.id, resumeEpoch: recovery.resumeEpoch, lastEpoch: epoch - 1, items: totalItems }
-  }).pipe(Effect.scoped, Effect.annotateLogs("dataflowId", dataflow.id))
+  }).pipe(
+    Effect.scoped,
+    (body) => Telemetry.observeRun(dataflow.id, 1, body),
+    Effect.annotateLogs("dataflowId", dataflow.id)
+  )
+
+/**
+ * Restores the keyed steps' snapshots of the resume point, and says how many
+ * each loaded.
+ *
+ * @internal
+ */
+export const loadKeyedState = (
+  keyed: ReadonlyArray<KeyedStateOperator>,
+  snapshots: WorkerRecovery["snapshots"]
+) =>
+  Effect.forEach(
+    keyed,
+    (operator) => Effect.map(operator.load(snapshots(operator.stepId)), (keys) => ({ stepId: operator.stepId, keys }))
+  )
 
 /** @internal */
 export const buildOperators = (
@@ -197,7 +258,7 @@ export const buildOperators = (
       })
     }
     if (transport !== undefined) transport.exchanges = exchanges
-    return { inputs, keyed, exchanges }
+    return { inputs, keyed, exchanges, operators }
   })
 
 /** @internal */
@@ -274,6 +335,19 @@ export const openEpochReader = (
   )
 
 /**
+ * What a worker did in one epoch: input items read, snapshot writes and
+ * their bytes, and the most exchange messages that waited in its inbox.
+ *
+ * @internal
+ */
+export interface EpochWork {
+  readonly items: number
+  readonly snapshots: number
+  readonly snapshotBytes: number
+  readonly exchangeQueueDepth: number
+}
+
+/**
  * Reads input events and cuts them into epochs: a batch that crosses an epoch
  * boundary is split, and its rest opens the next epoch. With several workers
  * it also serves the exchanges' messages, and an epoch is done on this worker
@@ -304,25 +378,35 @@ export class EpochReader {
     return this.ended && (this.remote?.exchanges.every((x) => x.allEnded) ?? true)
   }
 
-  runEpoch(
-    transaction: EpochTransaction
-  ): Effect.Effect<Omit<EpochProgress, "dataflowId" | "epoch" | "totalItems">, DataflowError> {
+  runEpoch(transaction: EpochTransaction): Effect.Effect<EpochWork, DataflowError> {
     const self = this
     return Effect.gen(function*() {
-      let items = 0
-      let writes = 0
+      const work = { items: 0, snapshots: 0, snapshotBytes: 0, exchangeQueueDepth: 0 }
       const counting: EpochTransaction = {
         epoch: transaction.epoch,
         write: (stepId, key, value) => {
-          writes++
+          work.snapshots++
+          if (value !== null) work.snapshotBytes += value.length
           transaction.write(stepId, key, value)
         },
         writeOutput: transaction.writeOutput
       }
       self.context.transaction = counting
-      while (items < self.itemsPerEpoch && !self.ended) {
+      yield* Effect.withSpan(self.readItems(work), "sluice.epoch.items", Telemetry.spanOptions)
+      yield* Effect.withSpan(self.writeBarrier(counting), "sluice.epoch.writes", Telemetry.spanOptions)
+      return work
+    })
+  }
+
+  /** Pushes input items until the epoch is full, the policy ticks, or the inputs end. */
+  private readItems(work: { items: number; exchangeQueueDepth: number }): Effect.Effect<void, DataflowError> {
+    const self = this
+    return Effect.gen(function*() {
+      while (work.items < self.itemsPerEpoch && !self.ended) {
         if (self.remote !== undefined) {
-          for (const message of yield* Queue.takeAll(self.remote.link.inbox)) yield* self.remote.dispatch(message)
+          const waiting = yield* Queue.takeAll(self.remote.link.inbox)
+          if (waiting.length > work.exchangeQueueDepth) work.exchangeQueueDepth = waiting.length
+          for (const message of waiting) yield* self.remote.dispatch(message)
         }
         if (self.next >= self.queue.length) {
           const pulled = yield* Effect.either(self.pull)
@@ -342,7 +426,7 @@ export class EpochReader {
           break
         }
         const all = event.batch.items
-        const take = Math.min(all.length - self.offset, self.itemsPerEpoch - items)
+        const take = Math.min(all.length - self.offset, self.itemsPerEpoch - work.items)
         if (take > 0) {
           const chunk = self.offset === 0 && take === all.length ? all : all.slice(self.offset, self.offset + take)
           const binding = self.inputs[event.input]
@@ -355,7 +439,7 @@ export class EpochReader {
               self.positions.set(id, { stepId: binding.step.stepId, partition: event.partition, position })
             } else reached.position = position
           }
-          items += take
+          work.items += take
           self.offset += take
         }
         if (self.offset >= all.length) {
@@ -363,6 +447,14 @@ export class EpochReader {
           self.offset = 0
         }
       }
+      yield* Effect.annotateCurrentSpan("sluice.items", work.items)
+    })
+  }
+
+  /** Ends the inputs if they ended, writes their positions, and sends the barrier through the graph. */
+  private writeBarrier(counting: EpochTransaction): Effect.Effect<void, DataflowError> {
+    const self = this
+    return Effect.gen(function*() {
       if (self.ended && !self.endSent) {
         self.endSent = true
         for (const { operator } of self.inputs) yield* operator.end(0)
@@ -374,11 +466,10 @@ export class EpochReader {
       for (const { operator } of self.inputs) yield* operator.barrier(0, counting)
       if (self.remote !== undefined) {
         const remote = self.remote
-        while (remote.exchanges.some((x) => x.forwardedEpoch < transaction.epoch)) {
+        while (remote.exchanges.some((x) => x.forwardedEpoch < counting.epoch)) {
           yield* remote.dispatch(yield* Queue.take(remote.link.inbox))
         }
       }
-      return { items, snapshots: writes }
     })
   }
 }

@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -5,11 +6,13 @@ import type * as Stream from "effect/Stream"
 import type { Dataflow, DataflowModule, RunOptions, RunSummary } from "../Dataflow.js"
 import type { DataflowError, RecoveryError } from "../DataflowError.js"
 import type { EpochPolicy } from "../Epoch.js"
+import type * as Metrics from "../Metrics.js"
 import type { EpochTransaction, RecoveryStore, Snapshot } from "../RecoveryStore.js"
 import { type ExchangeLink, ExchangeTransport } from "./exchange.js"
 import { ownsPartition } from "./keyGroup.js"
 import type { RunContext } from "./operators.js"
-import { buildOperators, openEpochReader, openInputs } from "./run.js"
+import { buildOperators, loadKeyedState, openEpochReader, openInputs } from "./run.js"
+import { takeStepCounts, threadGauges } from "./telemetry.js"
 
 /**
  * The service behind `Dataflow.run(module, { workers: n })` for `n > 1`;
@@ -35,7 +38,12 @@ export interface WorkerShare {
   readonly beginEpoch: (epoch: number) => EpochTransaction
   readonly epochFinished: (
     epoch: number,
-    finished: { readonly items: number; readonly drained: boolean }
+    finished: {
+      readonly items: number
+      readonly drained: boolean
+      /** What the worker counted in the epoch, for the calling thread to record with the `worker` label. */
+      readonly metrics: Metrics.WorkerEpochMetrics
+    }
   ) => Effect.Effect<{ readonly finish: boolean }, DataflowError>
 }
 
@@ -50,10 +58,11 @@ export interface WorkerShare {
  */
 export const runShare = (dataflow: Dataflow, share: WorkerShare): Effect.Effect<void, DataflowError, Scope.Scope> =>
   Effect.gen(function*() {
+    const resumeStart = yield* Clock.currentTimeMillis
     const context: RunContext = { dataflowId: dataflow.id, workerIndex: share.workerIndex, epoch: share.resumeEpoch }
     const transport = new ExchangeTransport(share.link)
-    const { inputs, keyed } = yield* buildOperators(dataflow, context, share.snapshots, transport)
-    for (const operator of keyed) yield* operator.load(share.snapshots(operator.stepId))
+    const { inputs, keyed, operators } = yield* buildOperators(dataflow, context, share.snapshots, transport)
+    const keys = yield* loadKeyedState(keyed, share.snapshots)
     const stream = yield* openInputs(
       inputs,
       { resumeEpoch: share.resumeEpoch, snapshots: share.snapshots },
@@ -62,10 +71,23 @@ export const runShare = (dataflow: Dataflow, share: WorkerShare): Effect.Effect<
       (p) => ownsPartition(p, share.workerIndex, share.workerCount)
     )
     const reader = yield* openEpochReader(stream, share.epoch, inputs, context, transport)
+    let resume: Metrics.WorkerEpochMetrics["resume"] = {
+      seconds: ((yield* Clock.currentTimeMillis) - resumeStart) / 1000,
+      keys
+    }
     for (let epoch = share.resumeEpoch;; epoch++) {
       context.epoch = epoch
-      const progress = yield* reader.runEpoch(share.beginEpoch(epoch))
-      const { finish } = yield* share.epochFinished(epoch, { items: progress.items, drained: reader.drained })
+      const work = yield* reader.runEpoch(share.beginEpoch(epoch))
+      const metrics: Metrics.WorkerEpochMetrics = {
+        steps: takeStepCounts(operators),
+        snapshotWrites: work.snapshots,
+        snapshotBytes: work.snapshotBytes,
+        exchangeQueueDepth: work.exchangeQueueDepth,
+        gauges: yield* threadGauges,
+        ...(resume === undefined ? {} : { resume })
+      }
+      resume = undefined
+      const { finish } = yield* share.epochFinished(epoch, { items: work.items, drained: reader.drained, metrics })
       if (finish) return
     }
   })

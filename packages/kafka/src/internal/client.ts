@@ -30,6 +30,7 @@ import {
   RecordTooLarge,
   TopicNotFound
 } from "../KafkaError.js"
+import { setInputLag } from "./inputLag.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
 import { recordBytes, splitRequests } from "./produceRequests.js"
 
@@ -290,7 +291,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
           }))
       })
 
-    const read: KafkaClient["read"] = ({ from, maxWait, partition, topic, until }) =>
+    const read: KafkaClient["read"] = ({ from, maxWait, partition, reportLag, topic, until }) =>
       Stream.suspend(() => {
         let next = from === "start" ? undefined : from
         let end = typeof until === "object" ? until.before : undefined
@@ -306,6 +307,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
           const [waited, fetched] = yield* onWallClock(
             Effect.timed(fetch({ topic, partition, offset: next, maxWaitMs: end === undefined ? followMs : 0 }))
           )
+          if (reportLag === true) yield* setInputLag(topic, partition, fetched.lastStableOffset - fetched.next)
           if (!fetched.progressed) {
             // Nothing after `next` but batches that compaction emptied: a bounded read is complete.
             if (end !== undefined) done = true

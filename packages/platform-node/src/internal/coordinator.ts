@@ -1,6 +1,7 @@
 import { type Dataflow, DataflowError, Epoch, RecoveryStore, WorkerRuntime } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
@@ -94,100 +95,127 @@ export const runWorkers = (
     const send = (workerIndex: number, message: ToWorker) => workers[workerIndex].postMessage(message)
 
     const dataflow = yield* WorkerRuntime.loadDataflow(module)
-    yield* WorkerRuntime.rescaleIfAsked(dataflow, workerCount, options)
-    const store = yield* RecoveryStore.RecoveryStore
-    const sessions: Array<RecoveryStore.WorkerRecovery> = []
-    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
-      sessions.push(yield* store.open({ dataflowId: dataflow.id, workerIndex, workerCount }))
-    }
-    const resumeEpoch = sessions[0].resumeEpoch
-    if (resumeEpoch > 1) {
-      yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
-    }
+    return yield* WorkerRuntime.observeRun(
+      dataflow.id,
+      workerCount,
+      Effect.gen(function*() {
+        yield* WorkerRuntime.rescaleIfAsked(dataflow, workerCount, options)
+        const store = yield* RecoveryStore.RecoveryStore
+        const sessions: Array<RecoveryStore.WorkerRecovery> = []
+        yield* Effect.gen(function*() {
+          for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
+            sessions.push(yield* store.open({ dataflowId: dataflow.id, workerIndex, workerCount }))
+          }
+        }).pipe(Effect.withSpan("sluice.resume", { attributes: { "sluice.dataflow": dataflow.id } }))
+        const resumeEpoch = sessions[0].resumeEpoch
+        if (resumeEpoch > 1) {
+          yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
+        }
+        yield* WorkerRuntime.runStarted(dataflow.id, workerCount, resumeEpoch)
+        let epochStart = yield* Clock.currentTimeMillis
 
-    const ready = new Map<number, Map<number, Extract<ToCoordinator, { _tag: "EpochReady" }>>>()
-    let opened = 0
-    let lastEpoch = resumeEpoch - 1
-    let totalItems = 0
-    while (finished < workerCount) {
-      const event = yield* Queue.take(events)
-      if (event._tag === "Crashed") {
-        return yield* new DataflowError.WorkerFailed({ workerIndex: event.workerIndex, reason: event.reason })
-      }
-      const { message, workerIndex } = event
-      switch (message._tag) {
-        case "Opened": {
-          if (++opened === workerCount) {
-            for (let w = 0; w < workerCount; w++) {
-              send(w, { _tag: "Start", resumeEpoch })
+        const ready = new Map<number, Map<number, Extract<ToCoordinator, { _tag: "EpochReady" }>>>()
+        let opened = 0
+        let lastEpoch = resumeEpoch - 1
+        let totalItems = 0
+        while (finished < workerCount) {
+          const event = yield* Queue.take(events)
+          if (event._tag === "Crashed") {
+            return yield* new DataflowError.WorkerFailed({ workerIndex: event.workerIndex, reason: event.reason })
+          }
+          const { message, workerIndex } = event
+          switch (message._tag) {
+            case "Opened": {
+              if (++opened === workerCount) {
+                for (let w = 0; w < workerCount; w++) {
+                  send(w, { _tag: "Start", resumeEpoch })
+                }
+              }
+              break
             }
-          }
-          break
-        }
-        case "ReadSnapshots": {
-          const exit = yield* Stream.runForEachChunk(
-            sessions[workerIndex].snapshots(message.stepId),
-            (chunk) =>
-              Effect.sync(() =>
-                send(workerIndex, {
-                  _tag: "Snapshots",
-                  requestId: message.requestId,
-                  snapshots: Chunk.toReadonlyArray(chunk)
-                })
+            case "ReadSnapshots": {
+              const exit = yield* Stream.runForEachChunk(
+                sessions[workerIndex].snapshots(message.stepId),
+                (chunk) =>
+                  Effect.sync(() =>
+                    send(workerIndex, {
+                      _tag: "Snapshots",
+                      requestId: message.requestId,
+                      snapshots: Chunk.toReadonlyArray(chunk)
+                    })
+                  )
+              ).pipe(Effect.exit)
+              send(workerIndex, {
+                _tag: "SnapshotsEnd",
+                requestId: message.requestId,
+                ...(exit._tag === "Failure" ? { failure: Cause.pretty(exit.cause) } : {})
+              })
+              break
+            }
+            case "EpochReady": {
+              const byWorker = ready.get(message.epoch) ?? new Map()
+              byWorker.set(workerIndex, message)
+              ready.set(message.epoch, byWorker)
+              if (byWorker.size < workerCount) break
+              ready.delete(message.epoch)
+              // every worker finished the epoch: only now does anyone commit it
+              let items = 0
+              let snapshots = 0
+              const { commitMillis } = yield* WorkerRuntime.tracedEpoch(
+                message.epoch,
+                (inTransaction) =>
+                  Effect.zipRight(
+                    inTransaction(Effect.void),
+                    Effect.forEach(sessions, (session, w) => {
+                      const epochReady = byWorker.get(w)!
+                      items += epochReady.items
+                      const writes = EpochWrites.decode(epochReady.writes)
+                      snapshots += writes.length
+                      return session.transaction(message.epoch, (transaction) =>
+                        Effect.sync(() => {
+                          for (const { key, stepId, value } of writes) transaction.write(stepId, key, value)
+                          for (const record of epochReady.outputs) transaction.writeOutput(record)
+                        }))
+                    }, { discard: true })
+                  )
               )
-          ).pipe(Effect.exit)
-          send(workerIndex, {
-            _tag: "SnapshotsEnd",
-            requestId: message.requestId,
-            ...(exit._tag === "Failure" ? { failure: Cause.pretty(exit.cause) } : {})
-          })
-          break
-        }
-        case "EpochReady": {
-          const byWorker = ready.get(message.epoch) ?? new Map()
-          byWorker.set(workerIndex, message)
-          ready.set(message.epoch, byWorker)
-          if (byWorker.size < workerCount) break
-          ready.delete(message.epoch)
-          // every worker finished the epoch: only now does anyone commit it
-          let items = 0
-          let snapshots = 0
-          for (let w = 0; w < workerCount; w++) {
-            const epochReady = byWorker.get(w)!
-            items += epochReady.items
-            const writes = EpochWrites.decode(epochReady.writes)
-            snapshots += writes.length
-            yield* sessions[w].transaction(message.epoch, (transaction) =>
-              Effect.sync(() => {
-                for (const { key, stepId, value } of writes) transaction.write(stepId, key, value)
-                for (const record of epochReady.outputs) transaction.writeOutput(record)
-              }))
+              totalItems += items
+              lastEpoch = message.epoch
+              const committedAt = yield* Clock.currentTimeMillis
+              yield* WorkerRuntime.epochCommitted({
+                dataflowId: dataflow.id,
+                epoch: message.epoch,
+                totalItems,
+                epochMillis: committedAt - epochStart,
+                commitMillis,
+                workers: [...byWorker].map(([workerIndex, r]) => ({ workerIndex, items: r.items, metrics: r.metrics }))
+              })
+              epochStart = committedAt
+              if (options.onEpochCommitted !== undefined) {
+                yield* options.onEpochCommitted({
+                  dataflowId: dataflow.id,
+                  epoch: message.epoch,
+                  items,
+                  snapshots,
+                  totalItems
+                })
+              }
+              const finish = [...byWorker.values()].every((r) => r.drained)
+              for (let w = 0; w < workerCount; w++) send(w, { _tag: "Committed", epoch: message.epoch, finish })
+              break
+            }
+            case "Failed":
+              return yield* Effect.fail(
+                message.error._tag === "Defect"
+                  ? new DataflowError.WorkerFailed({ workerIndex, reason: message.error.message })
+                  : message.error
+              )
+            case "Finished":
+              finished++
+              break
           }
-          totalItems += items
-          lastEpoch = message.epoch
-          if (options.onEpochCommitted !== undefined) {
-            yield* options.onEpochCommitted({
-              dataflowId: dataflow.id,
-              epoch: message.epoch,
-              items,
-              snapshots,
-              totalItems
-            })
-          }
-          const finish = [...byWorker.values()].every((r) => r.drained)
-          for (let w = 0; w < workerCount; w++) send(w, { _tag: "Committed", epoch: message.epoch, finish })
-          break
         }
-        case "Failed":
-          return yield* Effect.fail(
-            message.error._tag === "Defect"
-              ? new DataflowError.WorkerFailed({ workerIndex, reason: message.error.message })
-              : message.error
-          )
-        case "Finished":
-          finished++
-          break
-      }
-    }
-    return { dataflowId: dataflow.id, resumeEpoch, lastEpoch, items: totalItems }
+        return { dataflowId: dataflow.id, resumeEpoch, lastEpoch, items: totalItems }
+      })
+    )
   }).pipe(Effect.scoped)

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { DataflowError, type RecoveryStore } from "@sluice/core"
+import { DataflowError, Metrics, type RecoveryStore } from "@sluice/core"
 import * as Schema from "effect/Schema"
 import type { MessagePort } from "node:worker_threads"
 
@@ -48,7 +48,9 @@ export const ToCoordinator = Schema.Union(
     outputs: arrayOf<RecoveryStore.OutputRecord>("output records"),
     /** Inputs ended and every exchange saw the end from every worker. */
     drained: Schema.Boolean,
-    items: Schema.Number
+    items: Schema.Number,
+    /** What the worker counted in the epoch; the coordinator records it with the `worker` label. */
+    metrics: Metrics.WorkerEpochMetrics
   }),
   Schema.TaggedStruct("Failed", { error: WorkerFailure }),
   Schema.TaggedStruct("Finished", {})

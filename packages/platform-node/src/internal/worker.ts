@@ -135,10 +135,13 @@ const main = Effect.gen(function*() {
         writeOutput: (record) => outputs.push(record)
       }
     },
-    epochFinished: (epoch, { drained, items }) =>
+    epochFinished: (epoch, { drained, items, metrics }) =>
       Effect.gen(function*() {
         const encoded = writes.finish()
-        post({ _tag: "EpochReady", epoch, writes: encoded.writes, outputs, drained, items }, encoded.transfer)
+        post(
+          { _tag: "EpochReady", epoch, writes: encoded.writes, outputs, drained, items, metrics },
+          encoded.transfer
+        )
         const reply = yield* nextControl
         if (reply._tag !== "Committed" || reply.epoch !== epoch) {
           return yield* Effect.dieMessage(`expected the commit of epoch ${epoch}, got ${reply._tag}`)
