@@ -21,8 +21,9 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -223,7 +224,8 @@ const makeRun = (hooks: CommandHooks) =>
             )
         }).pipe(
           Effect.provide(runServices({ store, workers: options.workers })),
-          Effect.provide(Logger.replace(Logger.defaultLogger, reporter.logger))
+          // the run's only logger: the main's pretty logger would write to stdout, which is the dataflow's
+          Effect.locally(FiberRef.currentLoggers, HashSet.make(reporter.logger))
         )
         const items = `${summary.items.toLocaleString("en")} ${summary.items === 1 ? "item" : "items"}`
         yield* reporter.line(

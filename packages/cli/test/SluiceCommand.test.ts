@@ -3,100 +3,19 @@
  * sources (under tsx) in a child process, in a directory of its own.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
-
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-const fixtures = fileURLToPath(new URL("./fixtures", import.meta.url))
-// an absolute loader: the tests run in temporary directories, where a bare "tsx" does not resolve
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-interface Started {
-  readonly child: ChildProcess
-  readonly seen: { stdout: string; stderr: string }
-  readonly finished: Promise<Finished>
-}
-
-const start = (
-  cwd: string,
-  args: ReadonlyArray<string>,
-  env: Readonly<Record<string, string>> = {}
-): Started => {
-  const child = spawn(process.execPath, ["--import", tsx, bin, ...args], {
-    cwd,
-    env: { ...process.env, NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  const seen = { stdout: "", stderr: "" }
-  child.stdout!.on("data", (chunk: Buffer) => (seen.stdout += chunk.toString("utf8")))
-  child.stderr!.on("data", (chunk: Buffer) => (seen.stderr += chunk.toString("utf8")))
-  const finished = new Promise<Finished>((resolve) =>
-    child.once("close", (code, signal) => resolve({ code, signal, ...seen }))
-  )
-  return { child, seen, finished }
-}
-
-const sluice = (cwd: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
-  start(cwd, args, env).finished
-
-const waitFor = async (condition: () => boolean, what: string, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-const workspace = () => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-cli-"))
-
-/** Writes `lines` lines of three words each; returns the count of every word. */
-const writeInput = (file: string, lines: number): Map<string, number> => {
-  const counts = new Map<string, number>()
-  const text: Array<string> = []
-  for (let i = 0; i < lines; i++) {
-    const words = [`w${(i * 7919) % 1009}`, `v${i % 89}`, `u${(i * 31) % 211}`]
-    for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1)
-    text.push(words.join(" "))
-  }
-  fs.writeFileSync(file, text.join("\n") + "\n")
-  return counts
-}
-
-/** The last count printed for each word (`word: n`), over several runs' output. */
-const lastCounts = (...outputs: ReadonlyArray<string>): Map<string, number> => {
-  const counts = new Map<string, number>()
-  for (const output of outputs) {
-    // text after the last newline is a line a SIGKILL may have cut short
-    for (const line of output.split("\n").slice(0, -1)) {
-      const match = /^(\S+): (\d+)$/.exec(line)
-      if (match !== null) counts.set(match[1], Number(match[2]))
-    }
-  }
-  return counts
-}
-
-const committedEpochs = (stderr: string) => [...stderr.matchAll(/^epoch (\d+) committed/gm)].map((m) => Number(m[1]))
-
-/** An expected failure: a non-zero exit and one line on stderr that says what, with no stack trace. */
-const expectOneLineError = (result: Finished, ...mentions: ReadonlyArray<string>) => {
-  expect(result.code).not.toBe(0)
-  expect(result.code).not.toBeNull()
-  const lines = result.stderr.trimEnd().split("\n")
-  expect(lines, result.stderr).toHaveLength(1)
-  expect(result.stderr).not.toMatch(/^\s+at /m)
-  for (const mention of mentions) expect(lines[0]).toContain(mention)
-}
+import {
+  committedEpochs,
+  expectOneLineError,
+  fixtures,
+  lastCounts,
+  sluice,
+  start,
+  waitFor,
+  workspace,
+  writeInput
+} from "./fixtures/sluiceProcess.js"
 
 const wordcount = path.join(fixtures, "wordcount.ts")
 
@@ -109,6 +28,8 @@ describe("sluice run", () => {
     })
     expect(result.code, result.stderr).toBe(0)
     expect(lastCounts(result.stdout)).toEqual(expected)
+    // stdout is the dataflow's output alone: one `word: n` line per item
+    expect(result.stdout.trimEnd().split("\n").every((line) => /^\S+: \d+$/.test(line))).toBe(true)
     expect(result.stderr).toContain(`running dataflow wordcount on sqlite ${path.join(dir, "state")} with 1 worker`)
     // 3,000 lines at 1,000 a epoch, and the epoch that sees the end of the input
     expect(committedEpochs(result.stderr)).toEqual([1, 2, 3, 4])
