@@ -8,7 +8,9 @@
 // 4. runs it with plain node on the SQLite store, SIGKILLs it mid-run, runs it again, and checks that the
 //    rerun resumed at a later epoch and that the counts come out exact;
 // 5. runs a flow module on two worker threads from the built packages: compiled `.js`, `.ts` under
-//    `node --import tsx`, and, on Node 22.18+ and 24, `.ts` with Node's own type stripping.
+//    `node --import tsx`, and, on Node 22.18+ and 24, `.ts` with Node's own type stripping;
+// 6. runs the installed `sluice` binary on that module: `sluice graph`, `sluice run` on two workers and a
+//    SQLite store, `sluice store inspect --json`, and a bad store string.
 //
 // The app lives in .cache/install-test/<node version> so that a rerun does not compile better-sqlite3 again;
 // the tarballs are installed anew each time. Prints "install test: N passed, 0 failed" at the end.
@@ -27,7 +29,7 @@ const env = { ...process.env, PATH: `${nodeBin}${path.delimiter}${process.env.PA
 const headers = path.resolve(nodeBin, "..", "include", "node")
 if (node !== process.execPath && fs.existsSync(headers)) env.npm_config_nodedir = path.resolve(nodeBin, "..")
 
-const packages = ["core", "platform-node", "recovery-sqlite", "store-testkit", "kafka", "recovery-kafka"]
+const packages = ["core", "platform-node", "recovery-sqlite", "store-testkit", "kafka", "recovery-kafka", "cli"]
 const work = path.join(repository, ".cache", "install-test", nodeVersion)
 const packs = path.join(work, "packs")
 const app = path.join(work, "app")
@@ -271,4 +273,43 @@ for (const [name, args] of variants) {
     })`
   )
 }
+step("the installed sluice command on the flow module")
+const sluice = path.join(app, "node_modules", ".bin", "sluice")
+check(fs.existsSync(sluice), "npm linked the sluice binary into node_modules/.bin")
+const graph = await runProgram([sluice, "graph", "build/flow.js:wordcount", "--format", "json"])
+const described = graph.code === 0 ? JSON.parse(graph.stdout) : undefined
+check(
+  described?.id === "threads" &&
+    described.steps.map((s) => s.id).join(",") === "lines,split,key,count,out" &&
+    described.steps.find((s) => s.id === "count")?.stateful === true,
+  `sluice graph prints the module's steps (exit ${graph.code}${
+    graph.code === 0 ? "" : `: ${graph.stderr.slice(-500)}`
+  })`
+)
+const cliState = path.join(app, "state-cli")
+fs.rmSync(cliState, { recursive: true, force: true })
+const cliRun = await runProgram([sluice, "run", "build/flow.js:wordcount", "--workers", "2", "--epoch", "1000"], {
+  envExtra: { SLUICE_STORE: `sqlite:${cliState}` }
+})
+check(
+  cliRun.code === 0 && sameCounts(lastCounts([cliRun.stdout]), threadCounts) &&
+    cliRun.stderr.includes("dataflow threads finished"),
+  `sluice run on two workers counts every word once (exit ${cliRun.code}${
+    cliRun.code === 0 ? "" : `: ${cliRun.stderr.slice(-800)}`
+  })`
+)
+const inspected = await runProgram([sluice, "store", "inspect", `sqlite:${cliState}`, "--json"])
+const report = inspected.code === 0 ? JSON.parse(inspected.stdout) : undefined
+check(
+  report?.dataflowId === "threads" && report.workerCount === 2 &&
+    report.steps.find((s) => s.stepId === "count")?.keys === threadCounts.size,
+  `sluice store inspect reports the run's store (exit ${inspected.code}${
+    inspected.code === 0 ? "" : `: ${inspected.stderr.slice(-500)}`
+  })`
+)
+const badStore = await runProgram([sluice, "run", "build/flow.js:wordcount", "--store", "sqlite"])
+check(
+  badStore.code === 2 && badStore.stderr.trim().split("\n").length === 1 && badStore.stderr.includes("sqlite:DIR"),
+  "sluice run with a store string that does not parse prints one line and exits 2"
+)
 console.log(`install test: ${passed} passed, 0 failed`)

@@ -10,6 +10,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import type * as Order from "effect/Order"
@@ -18,7 +19,7 @@ import * as Schema from "effect/Schema"
 import { type DataflowError, InvalidDataflow } from "./DataflowError.js"
 import type { EpochPolicy } from "./Epoch.js"
 import type { Input } from "./Input.js"
-import { describe as describeGraph } from "./internal/describe.js"
+import { decodeSnapshot as decodeStepSnapshot, describe as describeGraph } from "./internal/describe.js"
 import type { Graph, Step, StepKind } from "./internal/graph.js"
 import { joinLogic, joinStateSchema, type Tagged, taggedSchema, windowRows } from "./internal/join.js"
 import { loadDataflow } from "./internal/module.js"
@@ -1596,3 +1597,28 @@ export interface DataflowGraph {
  * @category introspection
  */
 export const describe: (dataflow: Dataflow) => DataflowGraph = describeGraph
+
+/**
+ * Decodes a snapshot of one of the dataflow's steps as the step does on
+ * resume, e.g. to show what a store holds (`sluice store dump --module`):
+ * keyed and window steps with their state schema (a `fold` that emits at end
+ * as `{ state, pending }`), input positions as their JSON. A snapshot that
+ * does not decode gives the reason, as a resume would fail with it.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input, Output } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const flow = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.keyBy("key", (word) => word),
+ *   Dataflow.statefulMap("count", { state: Schema.Number, init: () => 0, step: (n, _w) => [n + 1, n + 1] }),
+ *   Dataflow.output("out", Output.console())
+ * )
+ * Dataflow.decodeSnapshot(flow, "count", new TextEncoder().encode("2")) // Either.right(2)
+ * ```
+ * @since 0.2.0
+ * @category introspection
+ */
+export const decodeSnapshot: (dataflow: Dataflow, stepId: string, value: Uint8Array) => Either.Either<unknown, string> =
+  decodeStepSnapshot

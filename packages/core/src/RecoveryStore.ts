@@ -134,6 +134,11 @@ export interface Backend {
     readonly workerIndex: number
     readonly workerCount: number
   }) => Effect.Effect<BackendWorker, RecoveryError, Scope.Scope>
+  /**
+   * A read-only view of the whole store, for inspection tools; see
+   * {@link StoreReader}. A store without it cannot be inspected.
+   */
+  readonly inspect?: Effect.Effect<StoreReader, RecoveryError, Scope.Scope>
 }
 
 /**
@@ -201,6 +206,74 @@ export interface RescaleJournal {
   readonly write: (plan: Uint8Array) => Effect.Effect<void, RecoveryError>
   /** Removes the plan once the rescale it describes is applied; does nothing without one. */
   readonly clear: Effect.Effect<void, RecoveryError>
+}
+
+/**
+ * Live keys of one step at an epoch, and the bytes of their snapshots.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export interface StepUsage {
+  readonly stepId: string
+  readonly keys: number
+  readonly bytes: number
+}
+
+/**
+ * The transactional output records (R5) a store holds for one destination:
+ * all of them, and those of epochs at or after the resume epoch, which a
+ * resume discards and redoes.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export interface OutputUsage {
+  readonly destination: string
+  readonly records: number
+  readonly pending: number
+}
+
+/**
+ * A read-only view of a whole store (every worker at once), for tools such as
+ * `sluice store inspect` and `sluice store dump`. A backend offers it as
+ * {@link Backend.inspect}: opening it must change nothing a run reads or
+ * writes and take no lock a run needs, so it can look at a store while a run
+ * holds it, or say why it cannot.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export interface StoreReader {
+  /** The metadata the store was created with; none for a store no run has opened. */
+  readonly meta: Option.Option<StoreMeta>
+  /** The last completed epoch of every worker that has completed one. */
+  readonly progress: ReadonlyArray<WorkerProgress>
+  /** Every step with live keys at `atOrBefore`, over all workers, in step id order. */
+  readonly steps: (atOrBefore: number) => Effect.Effect<ReadonlyArray<StepUsage>, RecoveryError>
+  /** Every live snapshot of the step at `atOrBefore`, over all workers, leaving out tombstones. */
+  readonly snapshots: (stepId: string, atOrBefore: number) => Stream.Stream<Snapshot, RecoveryError>
+  /** Transactional output records held per destination; `pending` counts those of epochs `>= resumeEpoch`. */
+  readonly outputs: (resumeEpoch: number) => Effect.Effect<ReadonlyArray<OutputUsage>, RecoveryError>
+}
+
+/**
+ * What {@link inspect} reports about a store.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export interface StoreInspection {
+  /** The backend's name, e.g. `sqlite /data/state`. */
+  readonly store: string
+  readonly meta: StoreMeta
+  /** One entry per worker, `epoch` 0 for a worker that completed none. */
+  readonly progress: ReadonlyArray<WorkerProgress>
+  /** Where the next run starts (R3). */
+  readonly resumeEpoch: number
+  /** Live keys per step as of `resumeEpoch - 1`: what the next run loads. */
+  readonly steps: ReadonlyArray<StepUsage>
+  readonly outputs: ReadonlyArray<OutputUsage>
 }
 
 /**
@@ -504,6 +577,80 @@ const applyPlan = (backend: Backend, plan: RescalePlan): Effect.Effect<void, Rec
  */
 export const resumeEpochOf: (progress: ReadonlyArray<WorkerProgress>, workerCount: number) => number =
   agreement.resumeEpoch
+
+/**
+ * Opens a backend's read-only view ({@link Backend.inspect}) for the scope;
+ * a backend without one fails with `StoreUnavailable` saying so.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * declare const backend: RecoveryStore.Backend
+ * const keys = RecoveryStore.openReader(backend).pipe(
+ *   Effect.flatMap((reader) => Stream.runCount(reader.snapshots("count", 12))),
+ *   Effect.scoped
+ * )
+ * ```
+ * @since 0.2.0
+ * @category inspection
+ */
+export const openReader = (
+  backend: Pick<Backend, "name" | "inspect">
+): Effect.Effect<StoreReader, RecoveryError, Scope.Scope> =>
+  backend.inspect === undefined
+    ? Effect.fail(
+      new StoreUnavailable({
+        store: backend.name,
+        reason: "this store cannot be inspected: its backend offers no read-only view (Backend.inspect)",
+        cause: undefined
+      })
+    )
+    : backend.inspect
+
+/**
+ * Reads what a store holds without changing it: its dataflow, version and
+ * worker count, each worker's last completed epoch, the resume epoch, live
+ * keys and bytes per step at the resume point, and the transactional output
+ * records it holds. `None` for a store no run has opened yet. A backend
+ * without {@link Backend.inspect} fails with `StoreUnavailable`.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * import { Effect, Option } from "effect"
+ *
+ * declare const backend: RecoveryStore.Backend
+ * const resumeEpoch = RecoveryStore.inspect(backend).pipe(
+ *   Effect.map(Option.map((inspection) => inspection.resumeEpoch)),
+ *   Effect.scoped
+ * )
+ * ```
+ * @since 0.2.0
+ * @category inspection
+ */
+export const inspect = (
+  backend: Pick<Backend, "name" | "inspect">
+): Effect.Effect<Option.Option<StoreInspection>, RecoveryError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const reader = yield* openReader(backend)
+    if (Option.isNone(reader.meta)) return Option.none()
+    const meta = reader.meta.value
+    const resumeEpoch = resumeEpochOf(reader.progress, meta.workerCount)
+    const progress = Array.from({ length: meta.workerCount }, (_, workerIndex) => ({
+      workerIndex,
+      epoch: reader.progress.find((p) => p.workerIndex === workerIndex)?.epoch ?? 0
+    }))
+    return Option.some({
+      store: backend.name,
+      meta,
+      progress,
+      resumeEpoch,
+      steps: yield* reader.steps(resumeEpoch - 1),
+      outputs: yield* reader.outputs(resumeEpoch)
+    })
+  })
 
 /**
  * A Layer of the service over a backend.

@@ -31,12 +31,15 @@
  * @since 0.1.0
  */
 import { RecoveryStore } from "@sluice/core"
-import type { StoreUnavailable } from "@sluice/core/DataflowError"
+import type { RecoveryError, StoreUnavailable } from "@sluice/core/DataflowError"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as path from "node:path"
 import * as internal from "./internal/backend.js"
+import * as storeReader from "./internal/storeReader.js"
 
 /**
  * SQLite's `synchronous` setting. `FULL` (the default) makes a returned
@@ -86,6 +89,33 @@ export interface Options {
  */
 export const backend = (options: Options): Effect.Effect<RecoveryStore.Backend, StoreUnavailable> =>
   internal.make(options)
+
+/**
+ * The store in `directory` read-only, every worker file at once, for
+ * `RecoveryStore.inspect` and tools such as `sluice store inspect`: each file
+ * is opened with a read-only connection and no worker lock, so it reads the
+ * last committed state even while a run holds the store (WAL mode), and it
+ * creates nothing (a missing directory fails with `StoreUnavailable`). The
+ * same reader is the backend's `inspect`.
+ *
+ * @example
+ * ```ts
+ * import { RecoveryStore } from "@sluice/core"
+ * import { SqliteRecovery } from "@sluice/recovery-sqlite"
+ * import { Effect } from "effect"
+ *
+ * const inspection = RecoveryStore.inspect({
+ *   name: "sqlite ./state",
+ *   inspect: SqliteRecovery.reader({ directory: "./state" })
+ * }).pipe(Effect.scoped)
+ * ```
+ * @since 0.2.0
+ * @category inspection
+ */
+export const reader = (
+  options: Pick<Options, "directory">
+): Effect.Effect<RecoveryStore.StoreReader, RecoveryError, Scope.Scope> =>
+  storeReader.make(path.resolve(options.directory))
 
 /**
  * The recovery store service over SQLite files in `options.directory`.

@@ -1,5 +1,8 @@
+import * as Either from "effect/Either"
 import type { Dataflow, DataflowGraph, StepDescription } from "../Dataflow.js"
 import type { StepKind } from "./graph.js"
+import * as StateCodec from "./stateCodec.js"
+import { keyWindowsSchema } from "./windowOperator.js"
 
 /**
  * What a step does, in the words of the operator family that adds it. Keyed
@@ -50,4 +53,38 @@ export const describe = (dataflow: Dataflow): DataflowGraph => {
       }))
     )
   }
+}
+
+/**
+ * The state a snapshot of `stepId` holds, decoded as the step decodes it on
+ * resume: keyed and window steps with their state schema (a step that emits at
+ * end keeps `[state, pending]`), input positions as their JSON.
+ *
+ * @internal
+ */
+export const decodeSnapshot = (
+  dataflow: Dataflow,
+  stepId: string,
+  value: Uint8Array
+): Either.Either<unknown, string> => {
+  const step = dataflow.graph.steps.find((candidate) => candidate.stepId === stepId)
+  if (step === undefined) return Either.left(`dataflow ${dataflow.id} has no step ${stepId}`)
+  return Either.flatMap(StateCodec.decodeJson(value), (json): Either.Either<unknown, string> => {
+    switch (step.kind._tag) {
+      case "Keyed": {
+        const codec = StateCodec.make(step.kind.state)
+        const logic = step.kind.logic
+        if (logic._tag !== "Fold" || logic.emit !== "end") return codec.fromEncoded(json)
+        if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
+          return Either.left("snapshot is not a [state, pending] pair of a step that emits at end")
+        }
+        const pending: boolean = json[1]
+        return Either.map(codec.fromEncoded(json[0]), (state) => ({ state, pending }))
+      }
+      case "Window":
+        return StateCodec.make(keyWindowsSchema(step.kind.state)).fromEncoded(json)
+      default:
+        return Either.right(json)
+    }
+  })
 }

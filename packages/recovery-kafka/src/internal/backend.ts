@@ -16,9 +16,9 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Options } from "../KafkaRecovery.js"
 import { ProgressLog, type ProgressRecord } from "./progressLog.js"
-import { decodeHeld, decodeStateKey, recordName, valueOf } from "./records.js"
-import { StateIndex } from "./stateIndex.js"
+import { loadStatePartition, StateIndex } from "./stateIndex.js"
 import { describe, type StoreErrors, storeErrors } from "./storeErrors.js"
+import * as StoreReader from "./storeReader.js"
 import { ensureTopics, range, readPartition, type Topics, topicsOf } from "./topics.js"
 import * as Transactions from "./transactions.js"
 
@@ -40,6 +40,7 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
 
   return {
     name: errors.store,
+    inspect: StoreReader.make(options),
     open: ({ workerCount, workerIndex }) =>
       Effect.gen(function*() {
         const scope = yield* Effect.scope
@@ -75,27 +76,7 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
         const everyPartition = range(0, workerCount)
         const peers = everyPartition.filter((p) => p !== workerIndex)
         const index = new StateIndex()
-        const loadState = (into: StateIndex) =>
-          readPartition(client, errors, { topic: topics.state, partition: workerIndex, from: "start" }, (record) =>
-            Effect.gen(function*() {
-              const key = decodeStateKey(record.key)
-              if (key === undefined) {
-                return yield* errors.corrupt(`${recordName(record)} has a key sluice does not write`)
-              }
-              if (key._tag === "Version") {
-                const value = yield* valueOf(record, ["snapshot", "deleted"], errors)
-                return into.loadVersion(
-                  key,
-                  value === null ? null : { deleted: value.kind === "deleted", payload: value.payload }
-                )
-              }
-              const value = yield* valueOf(record, ["held"], errors)
-              const held = value === null ? null : decodeHeld(value.payload)
-              if (held === undefined) {
-                return yield* errors.corrupt(`held output ${recordName(record)} does not parse`)
-              }
-              into.loadHeld(key.epoch, key.sequence, held)
-            }))
+        const loadState = (into: StateIndex) => loadStatePartition(client, errors, topics, workerIndex, into)
 
         // Connecting the producer fences the previous process of this worker, so it comes before any read.
         const ready = yield* Effect.cached(
@@ -109,8 +90,7 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
               workerIndex,
               transactionalId: `sluice.${options.topicPrefix}.worker-${workerIndex}`,
               transactionTimeout: options.transactionTimeout ?? "60 seconds",
-              outputTopic: options.outputTopic ?? ((destination) =>
-                destination),
+              outputTopic: options.outputTopic ?? ((destination) => destination),
               errors
             })
             // InitProducerId bumps the epoch of the transactional id, aborting what a previous
@@ -123,16 +103,13 @@ export const makeBackend = (options: Options): RecoveryStore.Backend => {
             // a rescale that resets this worker after others cannot tell any more which are due.
             yield* release(transactions)
             if (workerCount > 1) {
-              yield* Effect.addFinalizer(() =>
-                releaseHeld(transactions)
-              )
+              yield* Effect.addFinalizer(() => releaseHeld(transactions))
             }
             return transactions
           }).pipe(Scope.extend(scope))
         )
 
-        const agreedNow = () =>
-          progress.agreedWith(progress.completed.get(workerIndex) ?? 0, workerCount)
+        const agreedNow = () => progress.agreedWith(progress.completed.get(workerIndex) ?? 0, workerCount)
 
         // Outputs held for epochs every worker has completed since.
         const release = (transactions: Transactions.Transactions) =>

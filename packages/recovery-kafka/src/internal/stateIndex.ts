@@ -6,7 +6,21 @@
  * which to delete without reading Kafka.
  */
 import { type RecoveryStore, StoreKit } from "@sluice/core"
-import { encodeHeld, encodeValue, heldKey, type HeldOutput, versionKey } from "./records.js"
+import type { KafkaClient } from "@sluice/kafka"
+import * as Effect from "effect/Effect"
+import {
+  decodeHeld,
+  decodeStateKey,
+  encodeHeld,
+  encodeValue,
+  heldKey,
+  type HeldOutput,
+  recordName,
+  valueOf,
+  versionKey
+} from "./records.js"
+import type { StoreErrors } from "./storeErrors.js"
+import { readPartition, type Topics } from "./topics.js"
 
 /** An output record held until every worker has completed its epoch. */
 interface Held {
@@ -56,6 +70,11 @@ export class StateIndex {
 
   get heldCount(): number {
     return this.held.size
+  }
+
+  /** The epoch and destination of every held output record, for a read-only view of the store. */
+  heldOutputs(): ReadonlyArray<{ readonly epoch: number; readonly destination: string }> {
+    return [...this.held.values()].map(({ epoch, record }) => ({ epoch, destination: record.destination }))
   }
 
   /** Applies a version record of the state topic; records arrive in offset order. */
@@ -159,3 +178,37 @@ export class StateIndex {
     }
   }
 }
+
+/**
+ * Reads one worker's partition of the state topic into an index: its
+ * snapshot versions and held output records.
+ *
+ * @internal
+ */
+export const loadStatePartition = (
+  client: KafkaClient.KafkaClient,
+  errors: StoreErrors,
+  topics: Topics,
+  partition: number,
+  into: StateIndex
+) =>
+  readPartition(client, errors, { topic: topics.state, partition, from: "start" }, (record) =>
+    Effect.gen(function*() {
+      const key = decodeStateKey(record.key)
+      if (key === undefined) {
+        return yield* errors.corrupt(`${recordName(record)} has a key sluice does not write`)
+      }
+      if (key._tag === "Version") {
+        const value = yield* valueOf(record, ["snapshot", "deleted"], errors)
+        return into.loadVersion(
+          key,
+          value === null ? null : { deleted: value.kind === "deleted", payload: value.payload }
+        )
+      }
+      const value = yield* valueOf(record, ["held"], errors)
+      const held = value === null ? null : decodeHeld(value.payload)
+      if (held === undefined) {
+        return yield* errors.corrupt(`held output ${recordName(record)} does not parse`)
+      }
+      into.loadHeld(key.epoch, key.sequence, held)
+    }))

@@ -32,6 +32,7 @@ import * as RescaleJournal from "./rescaleJournal.js"
 import * as Resume from "./resume.js"
 import * as Schema from "./schema.js"
 import { ensureDirectory, inspect, refail, workerFile } from "./storeFile.js"
+import * as StoreReader from "./storeReader.js"
 import * as WorkerLock from "./workerLock.js"
 
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
@@ -123,7 +124,8 @@ export const make = (options: Options, hooks: Hooks = {}): Effect.Effect<Backend
     yield* ensureDirectory(directory)
     const backend: Backend = {
       name: `sqlite ${directory}`,
-      open: ({ workerCount, workerIndex }) => openWorker({ directory, workerIndex, workerCount, synchronous }, hooks)
+      open: ({ workerCount, workerIndex }) => openWorker({ directory, workerIndex, workerCount, synchronous }, hooks),
+      inspect: StoreReader.make(directory)
     }
     return backend
   })

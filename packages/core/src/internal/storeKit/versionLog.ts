@@ -88,6 +88,11 @@ export class VersionLog {
     this.setVersions(ref.stepId, ref.key, versions.filter((v) => v.epoch !== ref.epoch))
   }
 
+  /** The steps with versions in the log, for a read-only view of the store. */
+  stepIds(): ReadonlyArray<string> {
+    return [...this.steps.keys()]
+  }
+
   snapshotsAt(stepId: string, atOrBefore: number): ReadonlyArray<Snapshot> | undefined {
     const out: Array<Snapshot> = []
     for (const [key, versions] of this.steps.get(stepId) ?? []) {
