@@ -4,6 +4,9 @@
 
 export type WorkloadName = "wordcount" | "windowed" | "resume" | "stateless" | "join"
 
+/** What the table reports: the child workloads, and the Kafka word count of `bench/kafkaPeers.ts`. */
+export type ReportedWorkload = WorkloadName | "wordcount-kafka"
+
 export type CellKind = "loop" | "sluice" | "workers" | "raw-store" | "bytewax" | "resume-build" | "resume"
 
 export interface CellSpec {
@@ -51,6 +54,9 @@ export interface CellResult {
   /** Raw store: rows written and epochs committed. */
   readonly rows?: number
   readonly epochs?: number
+  /** Kafka word count: CPU seconds of the process (every thread), and records in the output topic (read_committed). */
+  readonly cpuSeconds?: number
+  readonly outputRecords?: number
 }
 
 export const RESULT_MARK = "@@result "

@@ -1,10 +1,10 @@
 /**
  * The table `pnpm bench` prints and the objects of `bench/results.json`.
  */
-import type { CellResult, WorkloadName } from "./protocol.js"
+import type { CellResult, ReportedWorkload } from "./protocol.js"
 
 export interface Row {
-  readonly workload: WorkloadName
+  readonly workload: ReportedWorkload
   readonly config: string
   readonly label: string
   readonly result: CellResult
@@ -12,7 +12,7 @@ export interface Row {
 
 /** One object of `bench/results.json`. */
 export interface ResultEntry {
-  readonly workload: WorkloadName
+  readonly workload: ReportedWorkload
   readonly config: string
   readonly label: string
   readonly itemsPerSecond: number | null
@@ -36,6 +36,10 @@ export interface ResultEntry {
   readonly startupSeconds?: number
   readonly steadyItemsPerSecond?: number
   readonly cores?: number
+  /** Kafka word count: CPU seconds, read_committed output records, and Sluice's words/s over Kafka Streams' (caching off). */
+  readonly cpuSeconds?: number
+  readonly outputRecords?: number
+  readonly ratioToKafkaStreams?: number
   readonly error?: string
 }
 
@@ -126,7 +130,7 @@ export const medianResume = (resumes: ReadonlyArray<CellResult>, build: CellResu
 }
 
 export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
-  const find = (workload: WorkloadName, config: string) =>
+  const find = (workload: ReportedWorkload, config: string) =>
     rows.find((row) => row.workload === workload && row.config === config && row.result.error === undefined)?.result
   return rows.map((row): ResultEntry => {
     const { result } = row
@@ -162,6 +166,15 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
         entry.storeShare = result.medianSeconds / sqlite.medianSeconds
       }
     }
+    const partitions = /^sluice-kafka-(p\d+)-/.exec(row.config)?.[1]
+    if (partitions !== undefined) {
+      const streams = find(row.workload, `kafka-streams-${partitions}-nocache`)
+      if (itemsPerSecond !== null && streams?.itemsPerSecond !== undefined) {
+        entry.ratioToKafkaStreams = itemsPerSecond / streams.itemsPerSecond
+      }
+    }
+    if (result.cpuSeconds !== undefined) entry.cpuSeconds = result.cpuSeconds
+    if (result.outputRecords !== undefined) entry.outputRecords = result.outputRecords
     if (result.medianSeconds !== undefined) entry.medianSeconds = result.medianSeconds
     if (result.samplesMs !== undefined) entry.samplesMs = result.samplesMs
     if (result.firstItemSeconds !== undefined) entry.firstItemSeconds = result.firstItemSeconds
@@ -195,6 +208,13 @@ const notes = (entry: ResultEntry): string => {
   if (entry.startupSeconds !== undefined) parts.push(`first commit at ${entry.startupSeconds.toFixed(2)} s`)
   if (entry.steadyItemsPerSecond !== undefined) parts.push(`${rate(entry.steadyItemsPerSecond)} items/s after it`)
   if (entry.cores !== undefined) parts.push(`${entry.cores.toFixed(2)} cores busy`)
+  if (entry.cpuSeconds !== undefined) parts.push(`${entry.cpuSeconds.toFixed(1)} CPU s`)
+  if (entry.outputRecords !== undefined) {
+    parts.push(`${entry.outputRecords.toLocaleString("en")} records out (read_committed, counts checked)`)
+  }
+  if (entry.ratioToKafkaStreams !== undefined) {
+    parts.push(`${ratio(entry.ratioToKafkaStreams)}× Kafka Streams (caching off)`)
+  }
   return parts.join("; ")
 }
 

@@ -4,8 +4,9 @@
  *
  *   pnpm bench                 # full sizes (about 3 minutes here; 8-10 with --peers)
  *   pnpm bench --quick         # small sizes, for CI (40-50 s)
- *   pnpm bench --peers         # also bytewax, installed into a throwaway virtualenv
+ *   pnpm bench --peers         # also bytewax (a throwaway virtualenv) and Kafka Streams (built with Maven)
  *   pnpm bench --only=wordcount,resume --out=/tmp/results.json --keep
+ *   pnpm bench --peers --only=wordcount-kafka   # only the Kafka → Kafka word count, Sluice and Kafka Streams
  *
  * `--keep` leaves the scratch directory (stores, peer inputs) in the temp dir;
  * `SLUICE_BENCH_BYTEWAX_VENV=dir` reuses a virtualenv that has the pinned bytewax.
@@ -21,7 +22,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Data from "./data.js"
-import { type CellResult, type CellSpec, RESULT_MARK, type WorkloadName } from "./protocol.js"
+import * as KafkaPeers from "./kafkaPeers.js"
+import { type CellResult, type CellSpec, type ReportedWorkload, RESULT_MARK, type WorkloadName } from "./protocol.js"
 import * as Report from "./report.js"
 import * as W from "./workloads.js"
 
@@ -33,18 +35,18 @@ const repository = path.dirname(benchDirectory)
 interface Options {
   readonly quick: boolean
   readonly peers: boolean
-  readonly only: ReadonlySet<WorkloadName | "workers"> | undefined
+  readonly only: ReadonlySet<ReportedWorkload | "workers"> | undefined
   readonly output: string
   readonly keep: boolean
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
-  let only: Set<WorkloadName | "workers"> | undefined
+  let only: Set<ReportedWorkload | "workers"> | undefined
   let output = path.join(benchDirectory, "results.json")
   for (const arg of argv) {
     // --only=workers runs only the worker-thread cells of the word count
     if (arg.startsWith("--only=")) {
-      only = new Set(arg.slice("--only=".length).split(",") as Array<WorkloadName | "workers">)
+      only = new Set(arg.slice("--only=".length).split(",") as Array<ReportedWorkload | "workers">)
     }
     if (arg.startsWith("--out=")) output = path.resolve(arg.slice("--out=".length))
   }
@@ -166,7 +168,7 @@ const machine = () => ({
 const main = async () => {
   const options = parseOptions(process.argv.slice(2))
   const sizes = sizesOf(options.quick)
-  const wanted = (workload: WorkloadName | "workers") => options.only === undefined || options.only.has(workload)
+  const wanted = (workload: ReportedWorkload | "workers") => options.only === undefined || options.only.has(workload)
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-bench-"))
   const cellTimeout = options.quick ? 120_000 : 900_000
   const rows: Array<Report.Row> = []
@@ -179,7 +181,7 @@ const main = async () => {
 
   let cellIndex = 0
   const cell = async (
-    row: Omit<Report.Row, "result">,
+    row: Omit<Report.Row, "result"> & { readonly workload: WorkloadName },
     spec: Omit<CellSpec, "workload" | "config" | "directory" | "warmup" | "iterations"> & {
       readonly warmup?: number
       readonly iterations?: number
@@ -203,12 +205,13 @@ const main = async () => {
 
   let bytewax: { python: string } | { error: string } | undefined
   const peerInputs = path.join(scratch, "peer-inputs")
-  if (options.peers) {
+  // bytewax runs only in these two workloads
+  if (options.peers && (wanted("wordcount") || wanted("windowed"))) {
     bytewax = installBytewax(scratch)
     fs.mkdirSync(peerInputs, { recursive: true })
   }
   const bytewaxCell = async (
-    row: Omit<Report.Row, "result">,
+    row: Omit<Report.Row, "result"> & { readonly workload: WorkloadName },
     args: {
       input: string
       items: number
@@ -489,6 +492,19 @@ const main = async () => {
       }
     }
     rows.push(...Report.mergeRounds(rows.splice(first)))
+  }
+
+  if (options.peers && wanted("wordcount-kafka")) {
+    rows.push(
+      ...await KafkaPeers.kafkaWordcount({
+        words: sizes.wordcount,
+        runs: options.quick ? 1 : 3,
+        scratch,
+        timeoutMs: cellTimeout,
+        log,
+        runChild
+      })
+    )
   }
 
   if (!options.keep) fs.rmSync(scratch, { recursive: true, force: true })
