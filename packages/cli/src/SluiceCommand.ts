@@ -15,8 +15,9 @@ import type { NodeContext } from "@effect/platform-node"
 import { Dataflow, Epoch, RecoveryStore } from "@sluice/core"
 import type { DataflowError } from "@sluice/core"
 import { RecoveryMismatch, StateDecodeError } from "@sluice/core/DataflowError"
-import { NodeDataflow, NodeWorkers } from "@sluice/platform-node"
+import { NodeDataflow, NodeTelemetry, NodeWorkers } from "@sluice/platform-node"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -145,6 +146,42 @@ const rescaleOption = Options.boolean("rescale").pipe(
   Options.withFallbackConfig(Config.boolean("SLUICE_RESCALE").pipe(Config.withDefault(false)))
 )
 
+const metricsOption = Options.text("metrics").pipe(
+  Options.withDescription(
+    "serve Prometheus metrics on HOST:PORT (or PORT, on 127.0.0.1) at /metrics (env SLUICE_METRICS)"
+  ),
+  Options.withFallbackConfig(Config.string("SLUICE_METRICS")),
+  Options.optional
+)
+
+const dashboardOption = Options.text("dashboard").pipe(
+  Options.withDescription("serve the live dashboard on HOST:PORT (or PORT, on 127.0.0.1) (env SLUICE_DASHBOARD)"),
+  Options.withFallbackConfig(Config.string("SLUICE_DASHBOARD")),
+  Options.optional
+)
+
+/** `HOST:PORT`, `:PORT` or `PORT`; the host defaults to 127.0.0.1 so that only this machine can read it. */
+const parseAddress = (
+  name: string,
+  text: string
+): Effect.Effect<NodeTelemetry.ListenAddress, ArgumentInvalid> => {
+  const match = /^(?:(.*):)?(\d{1,5})$/.exec(text.trim())
+  const port = match === null ? Number.NaN : Number(match[2])
+  if (match === null || port < 1 || port > 65535) {
+    return Effect.fail(
+      new ArgumentInvalid({ name, value: text, problem: "give HOST:PORT or PORT, with a port from 1 to 65535" })
+    )
+  }
+  const host = match[1] === undefined || match[1] === "" ? undefined : match[1].replace(/^\[(.*)\]$/, "$1")
+  return Effect.succeed(host === undefined ? { port } : { host, port })
+}
+
+const parseOptionalAddress = (name: string, text: Option.Option<string>) =>
+  Option.match(text, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (value) => parseAddress(name, value)
+  })
+
 /**
  * What `sluice run` was asked for, parsed.
  *
@@ -154,6 +191,10 @@ const rescaleOption = Options.boolean("rescale").pipe(
 export interface RunSettings {
   readonly store: StoreLocation.StoreLocation
   readonly workers: number
+  /** Where to serve Prometheus metrics, if anywhere. */
+  readonly metrics?: NodeTelemetry.ListenAddress | undefined
+  /** Where to serve the live dashboard of `dataflow`, if anywhere. */
+  readonly dashboard?: (NodeTelemetry.ListenAddress & { readonly dataflow: Dataflow.Dataflow }) | undefined
 }
 
 /**
@@ -171,7 +212,11 @@ export interface RunSettings {
 export const runServices = (settings: RunSettings) =>
   Layer.mergeAll(
     StoreLocation.layer(settings.store),
-    settings.workers > 1 ? NodeWorkers.layer : Layer.empty
+    settings.workers > 1 ? NodeWorkers.layer : Layer.empty,
+    settings.metrics === undefined ? Layer.empty : NodeTelemetry.layerMetrics(settings.metrics),
+    settings.dashboard === undefined ? Layer.empty : NodeTelemetry.layerDashboard(settings.dashboard),
+    // spans go out over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, nowhere otherwise
+    NodeTelemetry.layerTracing
   )
 
 /**
@@ -193,7 +238,9 @@ const makeRun = (hooks: CommandHooks) =>
       workers: workersOption,
       store: storeOption,
       epoch: epochOption,
-      rescale: rescaleOption
+      rescale: rescaleOption,
+      metrics: metricsOption,
+      dashboard: dashboardOption
     },
     (options) =>
       Effect.gen(function*() {
@@ -206,6 +253,8 @@ const makeRun = (hooks: CommandHooks) =>
             problem: "a run needs at least 1 worker"
           })
         }
+        const metrics = yield* parseOptionalAddress("--metrics", options.metrics)
+        const dashboard = yield* parseOptionalAddress("--dashboard", options.dashboard)
         const { dataflow, module } = yield* FlowModule.load(options.flow)
         const reporter = yield* Terminal.make({
           interactive: process.stderr.isTTY === true,
@@ -223,7 +272,12 @@ const makeRun = (hooks: CommandHooks) =>
               reporter.onEpochCommitted(progress)
             )
         }).pipe(
-          Effect.provide(runServices({ store, workers: options.workers })),
+          Effect.provide(runServices({
+            store,
+            workers: options.workers,
+            metrics,
+            dashboard: dashboard === undefined ? undefined : { ...dashboard, dataflow }
+          })),
           // the run's only logger: the main's pretty logger would write to stdout, which is the dataflow's
           Effect.locally(FiberRef.currentLoggers, HashSet.make(reporter.logger))
         )
@@ -441,6 +495,15 @@ export const cli = (
         Effect.sync(() => {
           process.stderr.write(`${error.message}\n`)
           process.exitCode = 2
+        })
+    ),
+    // a metrics or dashboard port in use, an OTEL_* variable that does not parse: the run never started
+    Effect.catchIf(
+      (error) => error instanceof NodeTelemetry.TelemetryServerFailed || ConfigError.isConfigError(error),
+      (error) =>
+        Effect.sync(() => {
+          process.stderr.write(`${error.message}\n`)
+          process.exitCode = 1
         })
     )
   )
