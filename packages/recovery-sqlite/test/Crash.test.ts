@@ -29,4 +29,32 @@ describe("crash recovery with real processes", () => {
     },
     180_000
   )
+
+  it(
+    "R4/R5 on a file input: killed at random, and between kills run once on a replaced file, which fails naming " +
+      "it and changes nothing; the run ends with a clean run's state and output",
+    () => {
+      const seed = TestSeed.fromEnvironment()
+      return TestSeed.replayable(seed, "recovery-sqlite", "test/Crash.test.ts", async () => {
+        const report = await runCrashTest({
+          lines: 30_000,
+          epochItems: 50,
+          inputSeed: seed,
+          randomSeed: seed + 1,
+          // later kills than above: the file input's child starts slower, and a replaced file needs a stored position
+          maxDelayMs: 700,
+          kills: 12,
+          commitKillShare: 0.25,
+          replaceFileEvery: 3
+        })
+        console.log(
+          `file crash test (seed ${seed}): ${report.kills} kills, ${report.replacements} runs on a replaced file, ` +
+            `${report.runs} runs over ${report.epochs} epochs in ${(report.elapsedMs / 1000).toFixed(1)} s`
+        )
+        assert.isAtLeast(report.kills, 8)
+        assert.isAtLeast(report.replacements, 1)
+      })
+    },
+    180_000
+  )
 })

@@ -5,6 +5,10 @@
 // SLUICE_KILL_IN_COMMIT=<commit>:<statement> makes it SIGKILL itself inside
 // its <commit>-th epoch commit, before statement <statement> of the
 // transaction (it prints `killing <epoch> <statement>` first).
+//
+// SLUICE_CRASH_INPUT_FILE=<file> reads the input from that file instead
+// (`Input.fromFile`, which checks that it is the file it was reading).
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -40,11 +44,15 @@ const store = Layer.effect(
   RecoveryStore.RecoveryStore,
   Effect.map(Backend.make({ directory }, hooks), RecoveryStore.make)
 )
-const lines = crashLines(Number(lineCount), Number(seed))
+const inputFile = process.env.SLUICE_CRASH_INPUT_FILE
+const source = inputFile === undefined ? crashLines(Number(lineCount), Number(seed)) : { file: inputFile }
 
 say("ready")
 Effect.runPromise(
-  Dataflow.run(crashFlow(lines, output), { epoch: Epoch.everyItems(Number(epochItems)) }).pipe(Effect.provide(store))
+  Dataflow.run(crashFlow(source, output), { epoch: Epoch.everyItems(Number(epochItems)) }).pipe(
+    Effect.provide(store),
+    Effect.provide(NodeContext.layer)
+  )
 ).then(
   (summary) => {
     say(`done ${summary.resumeEpoch} ${summary.lastEpoch}`)

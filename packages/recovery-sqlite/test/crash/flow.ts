@@ -8,13 +8,16 @@ export const DATAFLOW_ID = "crash-wordcount"
 /** Deterministic input: lines of words over a vocabulary, some `del:<word>` deleting a count. */
 export const crashLines = (count: number, seed: number): Array<string> => makeLines(count, seed, 400)
 
+/** The input lines, or a file holding them (one per line): a file input checks it is the file it was reading. */
+export type CrashSource = ReadonlyArray<string> | { readonly file: string }
+
 /**
  * Wordcount: each word emits its running count, `del:<word>` deletes the
  * count and emits 0. The same flow runs in the child and in the clean run.
  */
-export const crashFlow = (lines: ReadonlyArray<string>, output: Output.Output<readonly [string, number]>) =>
+export const crashFlow = (source: CrashSource, output: Output.Output<readonly [string, number]>) =>
   Dataflow.make(DATAFLOW_ID).pipe(
-    Dataflow.input("lines", Input.fromIterable(lines)),
+    Dataflow.input("lines", "file" in source ? Input.fromFile(source.file) : Input.fromIterable(source)),
     Dataflow.flatMap("split", (line: string) => line.split(" ").filter((word) => word.length > 0)),
     Dataflow.keyBy("key", (word) => word.startsWith("del:") ? word.slice(4) : word),
     Dataflow.statefulMap("count", {

@@ -13,6 +13,7 @@
  *
  * Runs outside vitest too (the soak script), so it asserts with node:assert.
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
 import { expectedCounts, TestSeed } from "@sluice/store-testkit"
 import { readState } from "@sluice/store-testkit"
@@ -26,7 +27,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SqliteRecovery } from "../../src/index.js"
-import { crashFlow, crashLines, DATAFLOW_ID } from "./flow.js"
+import { crashFlow, crashLines, type CrashSource, DATAFLOW_ID } from "./flow.js"
 
 export interface CrashTestOptions {
   /** Input lines (one to four words each). */
@@ -42,6 +43,12 @@ export interface CrashTestOptions {
   readonly kills: number
   /** Of the armed runs, the share that kill themselves inside a commit instead. */
   readonly commitKillShare: number
+  /**
+   * Read the input from a file, and after every `replaceFileEvery`-th kill
+   * replace that file by another one for one run, which must fail naming it
+   * and read nothing; then put the original back.
+   */
+  readonly replaceFileEvery?: number
   readonly log?: (line: string) => void
 }
 
@@ -50,6 +57,8 @@ export interface CrashTestReport {
   /** Runs that died by SIGKILL, from the parent or from inside a commit. */
   readonly kills: number
   readonly commitKills: number
+  /** Runs started on a replaced input file: each failed naming it, before any output. */
+  readonly replacements: number
   readonly epochs: number
   readonly elapsedMs: number
 }
@@ -119,7 +128,7 @@ const resumeEpochOnDisk = (directory: string): number => {
 }
 
 /** The uninterrupted run, in process, on the memory store. */
-const cleanRun = (lines: ReadonlyArray<string>, epochItems: number) => {
+const cleanRun = (source: CrashSource, epochItems: number) => {
   const emitted = new Map<number, Array<string>>()
   const output = Output.sink((items: Iterable<readonly [string, number]>, { epoch }) =>
     Effect.sync(() => {
@@ -129,8 +138,9 @@ const cleanRun = (lines: ReadonlyArray<string>, epochItems: number) => {
     })
   )
   return Effect.runPromise(
-    Dataflow.run(crashFlow(lines, output), { epoch: Epoch.everyItems(epochItems) }).pipe(
-      Effect.provide(RecoveryStore.layerMemory())
+    Dataflow.run(crashFlow(source, output), { epoch: Epoch.everyItems(epochItems) }).pipe(
+      Effect.provide(RecoveryStore.layerMemory()),
+      Effect.provide(NodeContext.layer)
     )
   ).then((summary) => ({ emitted, lastEpoch: summary.lastEpoch }))
 }
@@ -179,6 +189,45 @@ const runChild = (
     }
   )
 
+/**
+ * A run on another file under the input's name (the same lines but the first,
+ * so a new inode and other bytes before the stored position) must fail
+ * naming the file and write nothing, and leave the store as it was; the
+ * original goes back after it, under its own inode.
+ */
+const runOnReplacedFile = async (
+  script: string,
+  args: ReadonlyArray<string>,
+  inputFile: string,
+  env: Record<string, string>
+) => {
+  const original = `${inputFile}.original`
+  const directory = path.dirname(inputFile)
+  const resumeBefore = resumeEpochOnDisk(directory)
+  // before the first commit there is no stored position to check a file against
+  if (resumeBefore === 1) return false
+  fs.renameSync(inputFile, original)
+  try {
+    const text = fs.readFileSync(original, "utf8")
+    fs.writeFileSync(inputFile, text.slice(text.indexOf("\n") + 1))
+    const outputFile = path.join(directory, "out-replaced.tsv")
+    const failure = await runChild(script, [args[0], outputFile, ...args.slice(2)], env, undefined).then(
+      () => undefined,
+      (error: Error) => error.message
+    )
+    assert.ok(failure !== undefined, `a run on a replaced ${inputFile} did not fail`)
+    assert.match(failure, /InputFileChanged/)
+    assert.ok(failure.includes(inputFile), `the failure does not name ${inputFile}: ${failure}`)
+    assert.equal(fs.existsSync(outputFile) ? fs.readFileSync(outputFile, "utf8") : "", "", "it wrote output")
+    assert.equal(resumeEpochOnDisk(directory), resumeBefore, "the failed run moved the store")
+    fs.rmSync(outputFile, { force: true })
+    return true
+  } finally {
+    fs.rmSync(inputFile, { force: true })
+    fs.renameSync(original, inputFile)
+  }
+}
+
 /** R5, as in the module comment. */
 const checkOutput = (clean: Map<number, Array<string>>, runs: ReadonlyArray<Run>) => {
   const covered = new Set<number>()
@@ -205,13 +254,18 @@ export const runCrashTest = async (options: CrashTestOptions): Promise<CrashTest
   const describe = `input seed ${options.inputSeed}, random seed ${options.randomSeed}, ` +
     `${options.lines} lines, epochs of ${options.epochItems}, store ${directory}`
   try {
-    const [script, clean] = await Promise.all([
-      buildChild(),
-      cleanRun(crashLines(options.lines, options.inputSeed), options.epochItems)
-    ])
+    const lines = crashLines(options.lines, options.inputSeed)
+    const inputFile = path.join(directory, "input.txt")
+    if (options.replaceFileEvery !== undefined) fs.writeFileSync(inputFile, lines.map((line) => `${line}\n`).join(""))
+    const source: CrashSource = options.replaceFileEvery === undefined ? lines : { file: inputFile }
+    const fileEnv: Record<string, string> = options.replaceFileEvery === undefined
+      ? {}
+      : { SLUICE_CRASH_INPUT_FILE: inputFile }
+    const [script, clean] = await Promise.all([buildChild(), cleanRun(source, options.epochItems)])
     const runs: Array<Run> = []
     let kills = 0
     let commitKills = 0
+    let replacements = 0
     let expectedResume: number | undefined
     for (let attempt = 0;; attempt++) {
       const resumeEpoch = resumeEpochOnDisk(directory)
@@ -228,7 +282,12 @@ export const runCrashTest = async (options: CrashTestOptions): Promise<CrashTest
       const outputFile = path.join(directory, `out-${attempt}.tsv`)
       const args = [directory, outputFile, String(options.lines), String(options.epochItems), String(options.inputSeed)]
       // an in-commit kill may not come (a commit with fewer statements); the timer backs it up
-      const exit = await runChild(script, args, env, delay === undefined ? undefined : delay + (inCommit ? 200 : 0))
+      const exit = await runChild(
+        script,
+        args,
+        { ...fileEnv, ...env },
+        delay === undefined ? undefined : delay + (inCommit ? 200 : 0)
+      )
       const emitted = fs.existsSync(outputFile) ? parseOutput(fs.readFileSync(outputFile, "utf8")) : new Map()
       runs.push({ resumeEpoch, emitted })
       if (exit.killedInCommit !== undefined) {
@@ -244,6 +303,9 @@ export const runCrashTest = async (options: CrashTestOptions): Promise<CrashTest
               : `inside the commit of epoch ${exit.killedInCommit}`
           }`
         )
+        if (options.replaceFileEvery !== undefined && kills % options.replaceFileEvery === 0) {
+          if (await runOnReplacedFile(script, args, inputFile, fileEnv)) replacements++
+        }
         continue
       }
       log(`run ${attempt}: resumed at ${resumeEpoch}, finished`)
@@ -259,7 +321,14 @@ export const runCrashTest = async (options: CrashTestOptions): Promise<CrashTest
     assert.equal(resumeEpochOnDisk(directory), clean.lastEpoch + 1)
     checkOutput(clean.emitted, runs)
     fs.rmSync(directory, { recursive: true, force: true })
-    return { runs: runs.length, kills, commitKills, epochs: clean.lastEpoch, elapsedMs: Date.now() - started }
+    return {
+      runs: runs.length,
+      kills,
+      commitKills,
+      replacements,
+      epochs: clean.lastEpoch,
+      elapsedMs: Date.now() - started
+    }
   } catch (error) {
     // the store stays on disk for a look
     throw new Error(`crash test failed (${describe}): ${error instanceof Error ? error.message : String(error)}`, {
