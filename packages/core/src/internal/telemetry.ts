@@ -15,8 +15,7 @@ import type { Operator } from "./operators.js"
 
 /**
  * One worker's part of a committed epoch: what it read, and what it counted.
- *
- * @internal
+ * Public through `WorkerRuntime.ts`, with `EpochReport`.
  */
 export interface WorkerEpochReport {
   readonly workerIndex: number

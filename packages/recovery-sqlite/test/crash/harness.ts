@@ -15,8 +15,10 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
-import { expectedCounts, TestSeed } from "@sluice/store-testkit"
-import { readState } from "@sluice/store-testkit"
+// the test kit's modules one by one: its index brings vitest, and the soak script runs outside vitest
+import { readState } from "@sluice/store-testkit/StoreFixture"
+import { expectedCounts } from "@sluice/store-testkit/TestFlows"
+import * as TestSeed from "@sluice/store-testkit/TestSeed"
 import Database from "better-sqlite3"
 import { Effect, Schema } from "effect"
 import * as esbuild from "esbuild"

@@ -9,6 +9,7 @@
  * with node:assert.
  */
 import { DataflowError, RecoveryStore } from "@sluice/core"
+// the test kit's modules one by one: its index brings vitest, and the soak script runs outside vitest
 import {
   expectedRescaleOutputs,
   expectedRescaleState,
@@ -16,9 +17,9 @@ import {
   RESCALE_DATAFLOW,
   rescaleTo,
   runRescaleChild,
-  TestSeed,
   writeRescaleLayout
-} from "@sluice/store-testkit"
+} from "@sluice/store-testkit/RescaleRuns"
+import * as TestSeed from "@sluice/store-testkit/TestSeed"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"

@@ -2,7 +2,7 @@
 // sizes, each followed by rescales killed at random moments and inside their
 // commits, until the kills add up.
 //   pnpm soak [-- --kills 300] [--seed 42]   (or SLUICE_SEED=42)
-import { TestSeed } from "@sluice/store-testkit"
+import * as TestSeed from "@sluice/store-testkit/TestSeed"
 import { runCrashTest } from "./harness.js"
 import { runRescaleTrials } from "./rescaleTrials.js"
 
