@@ -37,8 +37,9 @@ describe("crash recovery with real processes", () => {
       const seed = TestSeed.fromEnvironment()
       return TestSeed.replayable(seed, "recovery-sqlite", "test/Crash.test.ts", async () => {
         const report = await runCrashTest({
-          lines: 30_000,
-          epochItems: 50,
+          // enough input that a run is not done before its kill: a run that ends ends the loop (faster Nodes too)
+          lines: 200_000,
+          epochItems: 100,
           inputSeed: seed,
           randomSeed: seed + 1,
           // later kills than above: the file input's child starts slower, and a replaced file needs a stored position
@@ -51,7 +52,7 @@ describe("crash recovery with real processes", () => {
           `file crash test (seed ${seed}): ${report.kills} kills, ${report.replacements} runs on a replaced file, ` +
             `${report.runs} runs over ${report.epochs} epochs in ${(report.elapsedMs / 1000).toFixed(1)} s`
         )
-        assert.isAtLeast(report.kills, 8)
+        assert.isAtLeast(report.kills, 6)
         assert.isAtLeast(report.replacements, 1)
       })
     },
