@@ -3,7 +3,7 @@
  * and `store dump` to look inside a store, `graph` to draw a dataflow. Built
  * on `@effect/cli`: `--help` on every command, `--version`, and every flag of
  * `run` also from an environment variable (`SLUICE_WORKERS`, `SLUICE_STORE`,
- * `SLUICE_EPOCH`, `SLUICE_RESCALE`).
+ * `SLUICE_EPOCH`, `SLUICE_RESCALE`, `SLUICE_METRICS`, `SLUICE_DASHBOARD`).
  *
  * @since 0.1.0
  */

@@ -64,6 +64,16 @@ const smallDisk = Effect.gen(function*() {
   return directory
 })
 
+/** A live run that committed an epoch, and then its lock file deleted. */
+const liveRunWithLockDeleted = Effect.gen(function*() {
+  const directory = yield* tempDirectory
+  const lock = path.join(directory, "worker-0.lock")
+  const first = yield* openStore(directory)
+  yield* commitEpochs(first, 1)
+  fs.rmSync(lock)
+  return { directory, first, lock }
+})
+
 describe("SqliteRecovery faults", () => {
   it.scoped("a full disk fails the commit with StoreUnavailable naming the file, the epoch and the cause", () =>
     Effect.gen(function*() {
@@ -175,11 +185,7 @@ describe("SqliteRecovery faults", () => {
 
   it.scoped("a lock file deleted under a live run keeps every other run out, and the live run goes on", () =>
     Effect.gen(function*() {
-      const directory = yield* tempDirectory
-      const lock = path.join(directory, "worker-0.lock")
-      const first = yield* openStore(directory)
-      yield* commitEpochs(first, 1)
-      fs.rmSync(lock)
+      const { directory, first, lock } = yield* liveRunWithLockDeleted
       // a second run finds the worker file without its lock: refused, not a run alongside the first
       const refused = failureOf(yield* Effect.exit(Effect.scoped(openStore(directory))))
       assert.instanceOf(refused, DataflowError.StoreUnavailable)
@@ -196,11 +202,7 @@ describe("SqliteRecovery faults", () => {
 
   it.scoped("a lock file replaced by one another run holds stops the live run before its next commit", () =>
     Effect.gen(function*() {
-      const directory = yield* tempDirectory
-      const lock = path.join(directory, "worker-0.lock")
-      const first = yield* openStore(directory)
-      yield* commitEpochs(first, 1)
-      fs.rmSync(lock)
+      const { first, lock } = yield* liveRunWithLockDeleted
       // what a second run does once somebody recreated the lock file: it holds the new one
       const other = new Database(lock, { timeout: 0 })
       yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
