@@ -1,6 +1,7 @@
 /**
- * Worker threads for `Dataflow.run(module, { workers: n })`: each thread
- * imports the flow module and runs its share of input partitions and keys;
+ * Workers for `Dataflow.run(module, { workers: n })`: worker 0 in the calling
+ * thread, each other worker on a thread of its own that imports the flow
+ * module; each runs its share of input partitions and keys;
  * keyed items cross between threads through `MessageChannel`s in a compact
  * wire form; the calling thread holds the recovery store and commits epoch `e`
  * for every worker once all of them have finished it.

@@ -8,7 +8,9 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
+import { threadId } from "node:worker_threads"
 import { NodeWorkers } from "../src/index.js"
+import type * as ThreadOfWorker from "./fixtures/threadOfWorker.js"
 
 // the thread imports the fixture module by URL, as a user's flow module
 const flows = pathToFileURL(createRequire(import.meta.url).resolve("@sluice/store-testkit/WorkerFlows"))
@@ -57,6 +59,28 @@ describe("parallel workers", () => {
       assert.deepStrictEqual(new Set([...workersOfKey.values()].map((s) => [...s][0])), new Set([0, 1]))
       assert.deepStrictEqual(handle.stats().completedEpochs.map((p) => p.workerIndex).sort(), [0, 1])
     }), 30_000)
+
+  it.scoped(
+    "worker 0 runs in the calling thread and the others on threads of their own; the run leaves no port open",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* withOutDir
+        const openPorts = () => process.getActiveResourcesInfo().filter((r) => r === "MessagePort").length
+        const before = openPorts()
+        const flow = Dataflow.fromModule<typeof ThreadOfWorker>(
+          new URL("./fixtures/threadOfWorker.ts", import.meta.url),
+          "threadOfWorker"
+        )
+        yield* runOnThreads(flow, { workers: 3 }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+        const threads = [0, 1, 2].map((w) => Number(fs.readFileSync(path.join(dir, `thread-${w}`), "utf8")))
+        assert.strictEqual(threads[0], threadId)
+        assert.strictEqual(new Set(threads).size, 3, `workers shared a thread: ${threads}`)
+        // a port left open keeps the process alive after the run; closing is asynchronous
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+        assert.strictEqual(openPorts(), before)
+      }),
+    30_000
+  )
 
   it.scoped(
     "a failing step on one worker fails the run, and no worker commits the unfinished epoch",

@@ -4,12 +4,14 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
 import * as EpochWrites from "./epochWrites.js"
 import { ToCoordinator, type ToWorker, type WorkerData } from "./protocol.js"
+import { runWorker } from "./workerLoop.js"
 
 type Event =
   | { readonly _tag: "Message"; readonly workerIndex: number; readonly message: ToCoordinator }
@@ -20,7 +22,7 @@ type Event =
  * repository, where the library runs from its TypeScript sources,
  * `threadFromSources.mjs`, which registers tsx in the thread first.
  */
-const entry = new URL(
+const threadEntry = new URL(
   import.meta.url.endsWith(".ts") ? "./threadFromSources.mjs" : "./worker.js",
   import.meta.url
 )
@@ -28,7 +30,8 @@ const entry = new URL(
 const decodeMessage = Schema.decodeUnknownEither(ToCoordinator)
 
 /**
- * Runs a dataflow on `workerCount` worker threads. The calling thread holds the
+ * Runs a dataflow on `workerCount` workers: worker 0 in the calling thread,
+ * the others on worker threads. The calling thread holds the
  * recovery store: it opens one session per worker, serves the workers'
  * snapshot reads, and commits epoch `e` for every worker only once all of them
  * have finished it, so a failing worker leaves the epoch committed by none.
@@ -41,8 +44,9 @@ export const runWorkers = (
   options: Dataflow.RunOptions
 ): Effect.Effect<Dataflow.RunSummary, DataflowError.DataflowError, RecoveryStore.RecoveryStore> =>
   Effect.gen(function*() {
-    // The threads start first: loading TypeScript in each takes longer than
-    // anything below, and they wait for Start before touching any input.
+    // The threads start first: loading the library and the flow module in each
+    // takes longer than anything below, and they wait for Start before
+    // touching any input.
     const events = yield* Queue.unbounded<Event>()
     const peers: Array<Array<MessagePort | undefined>> = Array.from(
       { length: workerCount },
@@ -56,43 +60,66 @@ export const runWorkers = (
       }
     }
     const policy = options.epoch ?? Epoch.defaultPolicy
-    const workers: Array<Worker> = []
+    // what each worker's handle does: post to it, and end it when the run does
+    const posts: Array<(message: ToWorker) => void> = []
     let finished = 0
-    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(workers.map((w) => w.terminate()))))
-    for (let workerIndex = 0; workerIndex < workerCount; workerIndex++) {
-      const data: WorkerData = {
-        moduleUrl: module.url,
-        exportName: module.exportName,
-        workerIndex,
-        workerCount,
-        epoch: policy._tag === "Interval"
-          ? { _tag: "Interval", millis: Duration.toMillis(policy.duration) }
-          : { _tag: "EveryItems", items: policy.items },
-        replayUnresumableInputs: options.replayUnresumableInputs === true,
-        peers: peers[workerIndex]
-      }
-      const worker = new Worker(entry, {
+    const workerData = (workerIndex: number): WorkerData => ({
+      moduleUrl: module.url,
+      exportName: module.exportName,
+      workerIndex,
+      workerCount,
+      epoch: policy._tag === "Interval"
+        ? { _tag: "Interval", millis: Duration.toMillis(policy.duration) }
+        : { _tag: "EveryItems", items: policy.items },
+      replayUnresumableInputs: options.replayUnresumableInputs === true,
+      peers: peers[workerIndex]
+    })
+    const onMessage = (workerIndex: number) => (message: unknown) => {
+      const decoded = decodeMessage(message)
+      Queue.unsafeOffer(
+        events,
+        decoded._tag === "Right"
+          ? { _tag: "Message", workerIndex, message: decoded.right }
+          : { _tag: "Crashed", workerIndex, reason: `sent a message the coordinator cannot read: ${decoded.left}` }
+      )
+    }
+    // Workers 1… each start a thread, which must load the library and the flow
+    // module before its first item (most of a short run's start-up); worker 0
+    // runs here, in the calling thread, where both are loaded already.
+    for (let workerIndex = 1; workerIndex < workerCount; workerIndex++) {
+      const data = workerData(workerIndex)
+      const worker = new Worker(threadEntry, {
         workerData: data,
-        transferList: peers[workerIndex].filter((p): p is MessagePort => p !== undefined)
+        transferList: data.peers.filter((p): p is MessagePort => p !== undefined)
       })
-      worker.on("message", (message: unknown) => {
-        const decoded = decodeMessage(message)
-        Queue.unsafeOffer(
-          events,
-          decoded._tag === "Right"
-            ? { _tag: "Message", workerIndex, message: decoded.right }
-            : { _tag: "Crashed", workerIndex, reason: `sent a message the coordinator cannot read: ${decoded.left}` }
-        )
-      })
+      worker.on("message", onMessage(workerIndex))
       worker.on("error", (error) => Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: error.message }))
       worker.on("exit", (code) => {
         if (finished < workerCount) {
           Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: `exited with code ${code}` })
         }
       })
-      workers.push(worker)
+      posts[workerIndex] = (message) => worker.postMessage(message)
+      yield* Effect.addFinalizer(() => Effect.promise(() => worker.terminate()))
     }
-    const send = (workerIndex: number, message: ToWorker) => workers[workerIndex].postMessage(message)
+    const toWorkerZero = new MessageChannel()
+    toWorkerZero.port1.on("message", onMessage(0))
+    posts[0] = (message) => toWorkerZero.port1.postMessage(message)
+    // A fiber of its own runtime, as a thread would have: the caller's services
+    // (a TestClock, a logger) are the coordinator's, not the worker's.
+    const workerZero = Effect.runFork(runWorker(workerData(0), toWorkerZero.port2, { inThread: false }))
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Fiber.interrupt(workerZero),
+        Effect.sync(() => {
+          // open ports keep the process alive: close the ones that stayed in this thread
+          toWorkerZero.port1.close()
+          toWorkerZero.port2.close()
+          for (const peer of peers[0]) peer?.close()
+        })
+      )
+    )
+    const send = (workerIndex: number, message: ToWorker) => posts[workerIndex](message)
 
     const dataflow = yield* WorkerRuntime.loadDataflow(module)
     return yield* WorkerRuntime.observeRun(
