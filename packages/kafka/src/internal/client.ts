@@ -472,7 +472,8 @@ const toTopicMessages = ({ records, topic }: TopicRecords) => ({
     key: toBuffer(record.key),
     value: toBuffer(record.value),
     ...(record.partition === undefined ? {} : { partition: record.partition }),
-    ...(record.headers === undefined ? {} : { headers: { ...record.headers } })
+    // kafkajs only reads the headers: records may share one object
+    ...(record.headers === undefined ? {} : { headers: record.headers })
   }))
 })
 

@@ -82,15 +82,17 @@ export const make = (options: {
       }
       if (change.progress.length > 0) out.push({ topic: topics.progress, records: change.progress })
       const byTopic = new Map<string, Array<KafkaClient.ProducerRecord>>()
+      // one headers object per epoch, shared by its records: an epoch releases many
+      const headersOf = new Map<number, Readonly<Record<string, string>>>()
       for (const { epoch, record } of change.plan.outputs) {
         const topic = options.outputTopic(record.destination)
         let records = byTopic.get(topic)
         if (records === undefined) byTopic.set(topic, records = [])
-        records.push({
-          key: record.key,
-          value: record.value,
-          headers: { "sluice-epoch": String(epoch), "sluice-worker": String(workerIndex) }
-        })
+        let headers = headersOf.get(epoch)
+        if (headers === undefined) {
+          headersOf.set(epoch, headers = { "sluice-epoch": String(epoch), "sluice-worker": String(workerIndex) })
+        }
+        records.push({ key: record.key, value: record.value, headers })
       }
       for (const [topic, records] of byTopic) out.push({ topic, records })
       return out
