@@ -81,6 +81,33 @@ export interface Flow<out A> extends Pipeable {
  */
 export type Keyed<V> = readonly [key: string, value: V]
 
+/**
+ * When a keyed step emits. `"each"`: every emission as its item is handled.
+ * `"epoch"`: latest per epoch (Kafka Streams' record cache, Flink's
+ * mini-batch) — of each key's emissions during an epoch only the last goes
+ * out, once, when the epoch closes (before its snapshot, so an exactly-once
+ * output commits it with the epoch), the keys in key order. A key that emitted
+ * nothing in an epoch emits nothing at its close. At end of input the pending
+ * emissions go out before the last epoch closes. A resumed epoch re-runs from
+ * its first item, so it emits the same records a failure-free run does.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const emit: Dataflow.KeyedEmit = "epoch"
+ * // one ["a", 2] and one ["b", 1] per epoch, instead of ["a", 1], ["b", 1], ["a", 2]
+ * const counts = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.keyBy("key", (w) => w),
+ *   Dataflow.fold("count", { state: Schema.Number, init: () => 0, fold: (n, _w: string) => n + 1, emit })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export type KeyedEmit = "each" | "epoch"
+
 const DataflowProto = {
   [TypeId]: TypeId,
   pipe() {
@@ -134,10 +161,11 @@ const addKeyedStep = <A>(
   self: Flow<unknown>,
   stepId: string,
   step: KeyedStep,
-  ttl: Duration.DurationInput | undefined
+  ttl: Duration.DurationInput | undefined,
+  emit: KeyedEmit | "end" | undefined = "each"
 ): Flow<A> => {
   const { logic, state } = ttl === undefined ? step : withTtl(step, Duration.toMillis(ttl))
-  return addStep(self.dataflow, stepId, [self], { _tag: "Keyed", state, logic })
+  return addStep(self.dataflow, stepId, [self], { _tag: "Keyed", state, logic, emitPerEpoch: emit === "epoch" })
 }
 
 const makeFlow = <A>(dataflow: Dataflow, step: Step, port: number): Flow<A> => {
@@ -375,10 +403,14 @@ export const keyBy: {
 } = dual(
   3,
   <A>(self: Flow<A>, stepId: string, f: (a: A) => string): Flow<Keyed<A>> =>
-    transform(self, stepId, (items) => {
-      const out = new Array<Keyed<A>>(items.length)
-      for (let i = 0; i < items.length; i++) out[i] = [f(items[i]), items[i]]
-      return out
+    addStep(self.dataflow, stepId, [self], {
+      _tag: "Transform",
+      transform: (items: ReadonlyArray<A>) => {
+        const out = new Array<Keyed<A>>(items.length)
+        for (let i = 0; i < items.length; i++) out[i] = [f(items[i]), items[i]]
+        return out
+      },
+      keyOf: f
     })
 )
 
@@ -411,23 +443,32 @@ export const statefulMap: {
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
     readonly ttl?: Duration.DurationInput
+    readonly emit?: KeyedEmit
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<B>>
   <V, S, B, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
     readonly ttl?: Duration.DurationInput
+    readonly emit?: KeyedEmit
   }): Flow<Keyed<B>>
 } = dual(3, <V, S, B, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
   readonly ttl?: Duration.DurationInput
+  readonly emit?: KeyedEmit
 }): Flow<Keyed<B>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "StatefulMap", init: options.init, step: options.step }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "StatefulMap", init: options.init, step: options.step }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * Combines the values of each key: the first value is the accumulator, later
@@ -450,25 +491,31 @@ export const reduce: {
   <V, I = V>(stepId: string, options: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
   <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<V>>
 } = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<V, I>
   readonly reduce: (acc: V, value: V) => V
-  readonly emit?: "each" | "end"
+  readonly emit?: KeyedEmit | "end"
   readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<V>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit ?? "each" }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit === "end" ? "end" : "each" }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * Folds the values of each key into an accumulator that starts at `init`.
@@ -497,27 +544,33 @@ export const fold: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<S>>
   <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<S>>
 } = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly fold: (acc: S, value: V) => S
-  readonly emit?: "each" | "end"
+  readonly emit?: KeyedEmit | "end"
   readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<S>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit ?? "each" }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit === "end" ? "end" : "each" }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * What a `stateful` callback returns: the key's next state, `undefined` to
@@ -569,6 +622,12 @@ export interface StatefulOptions<V, S, O, I = S> {
   readonly notifyAt?: (state: S) => number | undefined
   /** Discards a key once this long has passed (`Clock` time) since its last item. */
   readonly ttl?: Duration.DurationInput
+  /**
+   * `"each"` (the default) emits every item as it is returned; `"epoch"`
+   * emits, at each epoch's close, only the last item each key emitted in the
+   * epoch (from `onItem`, `onNotify` or `onEof`), in key order.
+   */
+  readonly emit?: KeyedEmit
 }
 
 /**
@@ -605,16 +664,22 @@ export const stateful: {
 } = dual(
   3,
   <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: StatefulOptions<V, S, O, I>): Flow<Keyed<O>> =>
-    addKeyedStep(self, stepId, {
-      state: options.state,
-      logic: {
-        _tag: "Stateful",
-        onItem: options.onItem,
-        onNotify: options.onNotify,
-        onEof: options.onEof,
-        notifyAt: options.notifyAt
-      }
-    }, options.ttl)
+    addKeyedStep(
+      self,
+      stepId,
+      {
+        state: options.state,
+        logic: {
+          _tag: "Stateful",
+          onItem: options.onItem,
+          onNotify: options.onNotify,
+          onEof: options.onEof,
+          notifyAt: options.notifyAt
+        }
+      },
+      options.ttl,
+      options.emit
+    )
 )
 
 /**
@@ -644,19 +709,23 @@ export const statefulFlatMap: {
     readonly state: Schema.Schema<S, I>
     readonly init: () => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+    readonly emit?: KeyedEmit
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<O>>
   <V, S, O, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: () => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+    readonly emit?: KeyedEmit
   }): Flow<Keyed<O>>
 } = dual(3, <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: () => S
   readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+  readonly emit?: KeyedEmit
 }): Flow<Keyed<O>> =>
   stateful(self, stepId, {
     state: options.state,
+    ...(options.emit === undefined ? {} : { emit: options.emit }),
     onItem: (state, value) => {
       const [next, emit] = options.step(state === undefined ? options.init() : state, value)
       return { state: next, emit }
