@@ -418,7 +418,10 @@ export const keyBy: {
  * Keeps a state per key. For each item, `step` gets the key's state (from
  * `init` for a new key) and returns the next state and an item to emit;
  * returning `undefined` as next state deletes the key. The state is
- * snapshotted with the `state` schema at each epoch end (R1, R8).
+ * snapshotted with the `state` schema at each epoch end (R1, R8). With
+ * `emit: "epoch"` each key's last emitted item of an epoch goes out once, at
+ * the epoch's close (see {@link KeyedEmit}); the default `"each"` emits one
+ * item per input item.
  *
  * @example
  * ```ts
@@ -473,7 +476,8 @@ export const statefulMap: {
 /**
  * Combines the values of each key: the first value is the accumulator, later
  * ones are combined with `reduce`. Emits the accumulator after each item, or
- * only at end of input with `emit: "end"`.
+ * only at end of input with `emit: "end"`, or each changed key's accumulator
+ * once per epoch, at its close, with `emit: "epoch"` (see {@link KeyedEmit}).
  *
  * @example
  * ```ts
@@ -520,7 +524,9 @@ export const reduce: {
 /**
  * Folds the values of each key into an accumulator that starts at `init`.
  * Emits the accumulator after each item, or only at end of input with
- * `emit: "end"`.
+ * `emit: "end"`, or each changed key's accumulator once per epoch, at its
+ * close, with `emit: "epoch"` (see {@link KeyedEmit}): the word count that
+ * writes one record per changed word per epoch.
  *
  * @example
  * ```ts
@@ -637,7 +643,9 @@ export interface StatefulOptions<V, S, O, I = S> {
  * the step handles its next chunk and at every epoch end before the snapshot;
  * `onEof` runs for every live key at end of input (each run, including a
  * continuation). Timers are derived from state, so they survive a crash with
- * it. Only keys changed in an epoch are snapshotted (R1).
+ * it. Only keys changed in an epoch are snapshotted (R1). With `emit: "epoch"`
+ * only the last item each key emitted during an epoch (from any callback; a
+ * timer firing at the epoch's end included) goes out, at the epoch's close.
  *
  * @example
  * ```ts
@@ -685,7 +693,9 @@ export const stateful: {
 /**
  * Keeps a state per key, from `init` for a new key; `step` returns the next
  * state (`undefined` discards the key) and any number of items to emit
- * (bytewax `stateful_flat_map`).
+ * (bytewax `stateful_flat_map`). With `emit: "epoch"` only the last item a key
+ * emitted during an epoch goes out, at the epoch's close; a key whose steps in
+ * the epoch emitted nothing emits nothing (see {@link KeyedEmit}).
  *
  * @example
  * ```ts
