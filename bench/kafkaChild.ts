@@ -1,7 +1,8 @@
 /**
  * One Sluice run of the Kafka word count in a process of its own, started by
  * `bench/kafkaPeers.ts` with a JSON `KafkaCellSpec` as its argument: Kafka in
- * (`KafkaInput`, bounded), the word count of `workloads.ts`, Kafka out
+ * (`KafkaInput`, bounded), the word count of `workloads.ts` (every update, or
+ * each word's latest count once per epoch), Kafka out
  * exactly-once (`KafkaOutput`), the Kafka store. Prints one `@@result` line;
  * the runner then checks the output topic with a read_committed reader.
  */
@@ -22,6 +23,8 @@ export interface KafkaCellSpec {
   readonly topicPrefix: string
   readonly epochWords: number
   readonly words: number
+  /** `"epoch"`: one record per changed word per epoch (`emit: "epoch"`), as Kafka Streams' caching. */
+  readonly emit: Dataflow.KeyedEmit
 }
 
 /** The same text the Kafka Streams peer writes, so one verifier reads both: `["word",count]`. */
@@ -34,7 +37,7 @@ const wordcount = (spec: KafkaCellSpec) =>
       KafkaInput.make({ brokers: spec.brokers, topic: spec.input, value: Schema.String, bounded: true })
     ),
     Dataflow.map("text", (message) => message.value),
-    W.countWords,
+    W.countWordsEmitting(spec.emit),
     Dataflow.output(
       "counts",
       KafkaOutput.make({

@@ -6,6 +6,9 @@
  * Each run gets fresh topics; the configurations alternate, so the machine's drifting load
  * falls on both. Every output topic is read back by Kafka's Java consumer with
  * `isolation.level=read_committed`: the last count of each word must be its count in the input.
+ * The Sluice cells with `emit: "epoch"` (latest per epoch, as Kafka Streams' caching) on one
+ * partition are checked record by record: each word's count at the close of each epoch it
+ * occurs in, and nothing else.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -15,6 +18,7 @@ import * as Data from "./data.js"
 import type { KafkaCellSpec } from "./kafkaChild.js"
 import type { CellResult } from "./protocol.js"
 import * as Report from "./report.js"
+import * as W from "./workloads.js"
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url))
 const repository = path.dirname(benchDirectory)
@@ -23,6 +27,12 @@ const KAFKA_STREAMS_VERSION = "3.9.1"
 
 /** Sluice's epochs of this workload, in words: the bench's larger word-count epoch. */
 const EPOCH_WORDS = 100_000
+/** The same epochs in input records (lines), for the record-by-record check of `emit: "epoch"`. */
+const EPOCH_LINES = (() => {
+  const policy = W.wordEpoch(EPOCH_WORDS)
+  if (policy._tag !== "EveryItems") throw new Error("the Kafka word count's epochs are counted in items")
+  return policy.items
+})()
 /** Kafka Streams' default commit interval under exactly_once_v2. */
 const COMMIT_MS = 100
 
@@ -91,6 +101,8 @@ interface Configuration {
   readonly label: string
   readonly partitions: number
   readonly run: (topics: { input: string; output: string; id: string }) => Promise<CellResult>
+  /** Extra arguments of the verifier: the epoch length of a record-by-record check. */
+  readonly verify: ReadonlyArray<string>
 }
 
 /** Runs the workload; returns its rows (an error row when the peer or the broker cannot start). */
@@ -130,28 +142,33 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
 
     const configurations: Array<Configuration> = []
     for (const partitions of [1, 4]) {
-      configurations.push({
-        config: `sluice-kafka-p${partitions}-e${EPOCH_WORDS}`,
-        label: `sluice, Kafka store, ${partitions} partition${partitions > 1 ? "s" : ""}, ${
-          Report.count(EPOCH_WORDS)
-        }-word epochs`,
-        partitions,
-        run: ({ id, input, output }) => {
-          const spec: KafkaCellSpec = {
-            brokers: broker.brokers,
-            input,
-            output,
-            topicPrefix: id,
-            epochWords: EPOCH_WORDS,
-            words
+      // latest per epoch on one partition only: there the epochs, and so the expected records, are fixed
+      for (const emit of partitions === 1 ? (["each", "epoch"] as const) : (["each"] as const)) {
+        configurations.push({
+          config: `sluice-kafka-p${partitions}-e${EPOCH_WORDS}${emit === "epoch" ? "-latest" : ""}`,
+          label: `sluice, Kafka store, ${partitions} partition${partitions > 1 ? "s" : ""}, ${
+            Report.count(EPOCH_WORDS)
+          }-word epochs${emit === "epoch" ? ", latest per epoch" : ""}`,
+          partitions,
+          verify: emit === "epoch" ? [String(EPOCH_LINES)] : [],
+          run: ({ id, input, output }) => {
+            const spec: KafkaCellSpec = {
+              brokers: broker.brokers,
+              input,
+              output,
+              topicPrefix: id,
+              epochWords: EPOCH_WORDS,
+              words,
+              emit
+            }
+            return options.runChild(
+              process.execPath,
+              ["--import", "tsx", path.join(benchDirectory, "kafkaChild.ts"), JSON.stringify(spec)],
+              options.timeoutMs
+            )
           }
-          return options.runChild(
-            process.execPath,
-            ["--import", "tsx", path.join(benchDirectory, "kafkaChild.ts"), JSON.stringify(spec)],
-            options.timeoutMs
-          )
-        }
-      })
+        })
+      }
       for (const cache of ["default", "0"] as const) {
         configurations.push({
           config: `kafka-streams-p${partitions}-${cache === "0" ? "nocache" : "cache"}`,
@@ -159,6 +176,7 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
             cache === "0" ? "caching off" : "caching on"
           }, ${COMMIT_MS} ms commits`,
           partitions,
+          verify: [],
           run: async ({ id, input, output }) => {
             const stateDirectory = path.join(options.scratch, id)
             const result = await java([
@@ -191,7 +209,7 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
         const produced = await java(["produce", brokers, topics.input, String(configuration.partitions), linesFile])
         let result = produced.error === undefined ? await configuration.run(topics) : produced
         if (result.error === undefined) {
-          const verified = await java(["verify", brokers, topics.output, linesFile])
+          const verified = await java(["verify", brokers, topics.output, linesFile, ...configuration.verify])
           result = verified.error === undefined
             ? { ...result, outputRecords: verified.outputRecords ?? 0 }
             : { error: `read_committed check: ${verified.error}` }
@@ -211,18 +229,25 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
     const rows = configurations.map((configuration) =>
       row(configuration.config, configuration.label, medianRun(results.get(configuration.config) ?? []))
     )
+    const find = (config: string) => rows.find((r) => r.config === config && r.result.error === undefined)?.result
     for (const partitions of [1, 4]) {
-      const find = (prefix: string) => rows.find((r) => r.config.startsWith(prefix) && r.result.error === undefined)
-      const sluice = find(`sluice-kafka-p${partitions}-`)?.result
-      for (const cache of ["nocache", "cache"]) {
-        const streams = find(`kafka-streams-p${partitions}-${cache}`)?.result
-        if (sluice?.itemsPerSecond === undefined || streams?.itemsPerSecond === undefined) continue
-        log(
-          `  ${partitions} partition${partitions > 1 ? "s" : ""}, sluice ÷ Kafka Streams (${cache}): ` +
-            `${(sluice.itemsPerSecond / streams.itemsPerSecond).toFixed(2)}× words/s, ` +
-            `${((sluice.cpuSeconds ?? 0) / (streams.cpuSeconds ?? 1)).toFixed(2)}× CPU s, first commit ` +
-            `${sluice.startupSeconds?.toFixed(2)} s vs ${streams.startupSeconds?.toFixed(2)} s`
-        )
+      const sluiceConfigs = [
+        `sluice-kafka-p${partitions}-e${EPOCH_WORDS}`,
+        `sluice-kafka-p${partitions}-e${EPOCH_WORDS}-latest`
+      ]
+      for (const sluiceConfig of sluiceConfigs) {
+        const sluice = find(sluiceConfig)
+        for (const cache of ["nocache", "cache"]) {
+          const streams = find(`kafka-streams-p${partitions}-${cache}`)
+          if (sluice?.itemsPerSecond === undefined || streams?.itemsPerSecond === undefined) continue
+          log(
+            `  ${partitions} partition${partitions > 1 ? "s" : ""}, ${sluiceConfig} ÷ Kafka Streams (${cache}): ` +
+              `${(sluice.itemsPerSecond / streams.itemsPerSecond).toFixed(2)}× words/s, ` +
+              `${((sluice.cpuSeconds ?? 0) / (streams.cpuSeconds ?? 1)).toFixed(2)}× CPU s, ` +
+              `${sluice.outputRecords} vs ${streams.outputRecords} records out, first commit ` +
+              `${sluice.startupSeconds?.toFixed(2)} s vs ${streams.startupSeconds?.toFixed(2)} s`
+          )
+        }
       }
     }
     return rows

@@ -31,17 +31,23 @@ export const countingOutput = (counter: Counter): Output.Output<unknown> =>
 
 // wordcount ---------------------------------------------------------------
 
-/** The steps of the word count between its input and its output, shared by every configuration. */
-export const countWords = (lines: Dataflow.Flow<string>) =>
+/**
+ * The steps of the word count between its input and its output, shared by every configuration;
+ * `emit: "epoch"` for the cells that emit each word's latest count once per epoch.
+ */
+export const countWordsEmitting = (emit: Dataflow.KeyedEmit) => (lines: Dataflow.Flow<string>) =>
   lines.pipe(
     Dataflow.flatMap("split", (line: string) => line.split(" ")),
     Dataflow.keyBy("key", (word) => word),
     Dataflow.statefulMap("count", {
       state: Schema.Number,
       init: () => 0,
-      step: (count: number, _word: string) => [count + 1, count + 1] as const
+      step: (count: number, _word: string) => [count + 1, count + 1] as const,
+      emit
     })
   )
+
+export const countWords = countWordsEmitting("each")
 
 export const wordcountFlow = (input: Input.Input<string>, counter: Counter): Dataflow.Dataflow =>
   Dataflow.make("wordcount").pipe(

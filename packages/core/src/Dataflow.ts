@@ -81,6 +81,33 @@ export interface Flow<out A> extends Pipeable {
  */
 export type Keyed<V> = readonly [key: string, value: V]
 
+/**
+ * When a keyed step emits. `"each"`: every emission as its item is handled.
+ * `"epoch"`: latest per epoch (Kafka Streams' record cache, Flink's
+ * mini-batch) — of each key's emissions during an epoch only the last goes
+ * out, once, when the epoch closes (before its snapshot, so an exactly-once
+ * output commits it with the epoch), the keys in key order. A key that emitted
+ * nothing in an epoch emits nothing at its close. At end of input the pending
+ * emissions go out before the last epoch closes. A resumed epoch re-runs from
+ * its first item, so it emits the same records a failure-free run does.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, Input } from "@sluice/core"
+ * import { Schema } from "effect"
+ * const emit: Dataflow.KeyedEmit = "epoch"
+ * // one ["a", 2] and one ["b", 1] per epoch, instead of ["a", 1], ["b", 1], ["a", 2]
+ * const counts = Dataflow.make("x").pipe(
+ *   Dataflow.input("in", Input.fromIterable(["a", "b", "a"])),
+ *   Dataflow.keyBy("key", (w) => w),
+ *   Dataflow.fold("count", { state: Schema.Number, init: () => 0, fold: (n, _w: string) => n + 1, emit })
+ * )
+ * ```
+ * @since 0.1.0
+ * @category keyed
+ */
+export type KeyedEmit = "each" | "epoch"
+
 const DataflowProto = {
   [TypeId]: TypeId,
   pipe() {
@@ -134,10 +161,11 @@ const addKeyedStep = <A>(
   self: Flow<unknown>,
   stepId: string,
   step: KeyedStep,
-  ttl: Duration.DurationInput | undefined
+  ttl: Duration.DurationInput | undefined,
+  emit: KeyedEmit | "end" | undefined = "each"
 ): Flow<A> => {
   const { logic, state } = ttl === undefined ? step : withTtl(step, Duration.toMillis(ttl))
-  return addStep(self.dataflow, stepId, [self], { _tag: "Keyed", state, logic })
+  return addStep(self.dataflow, stepId, [self], { _tag: "Keyed", state, logic, emitPerEpoch: emit === "epoch" })
 }
 
 const makeFlow = <A>(dataflow: Dataflow, step: Step, port: number): Flow<A> => {
@@ -375,10 +403,14 @@ export const keyBy: {
 } = dual(
   3,
   <A>(self: Flow<A>, stepId: string, f: (a: A) => string): Flow<Keyed<A>> =>
-    transform(self, stepId, (items) => {
-      const out = new Array<Keyed<A>>(items.length)
-      for (let i = 0; i < items.length; i++) out[i] = [f(items[i]), items[i]]
-      return out
+    addStep(self.dataflow, stepId, [self], {
+      _tag: "Transform",
+      transform: (items: ReadonlyArray<A>) => {
+        const out = new Array<Keyed<A>>(items.length)
+        for (let i = 0; i < items.length; i++) out[i] = [f(items[i]), items[i]]
+        return out
+      },
+      keyOf: f
     })
 )
 
@@ -386,7 +418,10 @@ export const keyBy: {
  * Keeps a state per key. For each item, `step` gets the key's state (from
  * `init` for a new key) and returns the next state and an item to emit;
  * returning `undefined` as next state deletes the key. The state is
- * snapshotted with the `state` schema at each epoch end (R1, R8).
+ * snapshotted with the `state` schema at each epoch end (R1, R8). With
+ * `emit: "epoch"` each key's last emitted item of an epoch goes out once, at
+ * the epoch's close (see {@link KeyedEmit}); the default `"each"` emits one
+ * item per input item.
  *
  * @example
  * ```ts
@@ -411,28 +446,38 @@ export const statefulMap: {
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
     readonly ttl?: Duration.DurationInput
+    readonly emit?: KeyedEmit
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<B>>
   <V, S, B, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
     readonly ttl?: Duration.DurationInput
+    readonly emit?: KeyedEmit
   }): Flow<Keyed<B>>
 } = dual(3, <V, S, B, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: B]
   readonly ttl?: Duration.DurationInput
+  readonly emit?: KeyedEmit
 }): Flow<Keyed<B>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "StatefulMap", init: options.init, step: options.step }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "StatefulMap", init: options.init, step: options.step }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * Combines the values of each key: the first value is the accumulator, later
  * ones are combined with `reduce`. Emits the accumulator after each item, or
- * only at end of input with `emit: "end"`.
+ * only at end of input with `emit: "end"`, or each changed key's accumulator
+ * once per epoch, at its close, with `emit: "epoch"` (see {@link KeyedEmit}).
  *
  * @example
  * ```ts
@@ -450,30 +495,38 @@ export const reduce: {
   <V, I = V>(stepId: string, options: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<V>>
   <V, I = V>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<V, I>
     readonly reduce: (acc: V, value: V) => V
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<V>>
 } = dual(3, <V, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<V, I>
   readonly reduce: (acc: V, value: V) => V
-  readonly emit?: "each" | "end"
+  readonly emit?: KeyedEmit | "end"
   readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<V>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit ?? "each" }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "Fold", init: undefined, fold: options.reduce, emit: options.emit === "end" ? "end" : "each" }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * Folds the values of each key into an accumulator that starts at `init`.
  * Emits the accumulator after each item, or only at end of input with
- * `emit: "end"`.
+ * `emit: "end"`, or each changed key's accumulator once per epoch, at its
+ * close, with `emit: "epoch"` (see {@link KeyedEmit}): the word count that
+ * writes one record per changed word per epoch.
  *
  * @example
  * ```ts
@@ -497,27 +550,33 @@ export const fold: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<S>>
   <V, S, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: (key: string) => S
     readonly fold: (acc: S, value: V) => S
-    readonly emit?: "each" | "end"
+    readonly emit?: KeyedEmit | "end"
     readonly ttl?: Duration.DurationInput
   }): Flow<Keyed<S>>
 } = dual(3, <V, S, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: (key: string) => S
   readonly fold: (acc: S, value: V) => S
-  readonly emit?: "each" | "end"
+  readonly emit?: KeyedEmit | "end"
   readonly ttl?: Duration.DurationInput
 }): Flow<Keyed<S>> =>
-  addKeyedStep(self, stepId, {
-    state: options.state,
-    logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit ?? "each" }
-  }, options.ttl))
+  addKeyedStep(
+    self,
+    stepId,
+    {
+      state: options.state,
+      logic: { _tag: "Fold", init: options.init, fold: options.fold, emit: options.emit === "end" ? "end" : "each" }
+    },
+    options.ttl,
+    options.emit
+  ))
 
 /**
  * What a `stateful` callback returns: the key's next state, `undefined` to
@@ -569,6 +628,12 @@ export interface StatefulOptions<V, S, O, I = S> {
   readonly notifyAt?: (state: S) => number | undefined
   /** Discards a key once this long has passed (`Clock` time) since its last item. */
   readonly ttl?: Duration.DurationInput
+  /**
+   * `"each"` (the default) emits every item as it is returned; `"epoch"`
+   * emits, at each epoch's close, only the last item each key emitted in the
+   * epoch (from `onItem`, `onNotify` or `onEof`), in key order.
+   */
+  readonly emit?: KeyedEmit
 }
 
 /**
@@ -578,7 +643,9 @@ export interface StatefulOptions<V, S, O, I = S> {
  * the step handles its next chunk and at every epoch end before the snapshot;
  * `onEof` runs for every live key at end of input (each run, including a
  * continuation). Timers are derived from state, so they survive a crash with
- * it. Only keys changed in an epoch are snapshotted (R1).
+ * it. Only keys changed in an epoch are snapshotted (R1). With `emit: "epoch"`
+ * only the last item each key emitted during an epoch (from any callback; a
+ * timer firing at the epoch's end included) goes out, at the epoch's close.
  *
  * @example
  * ```ts
@@ -605,22 +672,30 @@ export const stateful: {
 } = dual(
   3,
   <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: StatefulOptions<V, S, O, I>): Flow<Keyed<O>> =>
-    addKeyedStep(self, stepId, {
-      state: options.state,
-      logic: {
-        _tag: "Stateful",
-        onItem: options.onItem,
-        onNotify: options.onNotify,
-        onEof: options.onEof,
-        notifyAt: options.notifyAt
-      }
-    }, options.ttl)
+    addKeyedStep(
+      self,
+      stepId,
+      {
+        state: options.state,
+        logic: {
+          _tag: "Stateful",
+          onItem: options.onItem,
+          onNotify: options.onNotify,
+          onEof: options.onEof,
+          notifyAt: options.notifyAt
+        }
+      },
+      options.ttl,
+      options.emit
+    )
 )
 
 /**
  * Keeps a state per key, from `init` for a new key; `step` returns the next
  * state (`undefined` discards the key) and any number of items to emit
- * (bytewax `stateful_flat_map`).
+ * (bytewax `stateful_flat_map`). With `emit: "epoch"` only the last item a key
+ * emitted during an epoch goes out, at the epoch's close; a key whose steps in
+ * the epoch emitted nothing emits nothing (see {@link KeyedEmit}).
  *
  * @example
  * ```ts
@@ -644,19 +719,23 @@ export const statefulFlatMap: {
     readonly state: Schema.Schema<S, I>
     readonly init: () => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+    readonly emit?: KeyedEmit
   }): (self: Flow<Keyed<V>>) => Flow<Keyed<O>>
   <V, S, O, I = S>(self: Flow<Keyed<V>>, stepId: string, options: {
     readonly state: Schema.Schema<S, I>
     readonly init: () => S
     readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+    readonly emit?: KeyedEmit
   }): Flow<Keyed<O>>
 } = dual(3, <V, S, O, I>(self: Flow<Keyed<V>>, stepId: string, options: {
   readonly state: Schema.Schema<S, I>
   readonly init: () => S
   readonly step: (state: S, value: V) => readonly [next: S | undefined, emit: ReadonlyArray<O>]
+  readonly emit?: KeyedEmit
 }): Flow<Keyed<O>> =>
   stateful(self, stepId, {
     state: options.state,
+    ...(options.emit === undefined ? {} : { emit: options.emit }),
     onItem: (state, value) => {
       const [next, emit] = options.step(state === undefined ? options.init() : state, value)
       return { state: next, emit }

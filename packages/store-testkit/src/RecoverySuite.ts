@@ -4,6 +4,7 @@ import { r03Resume } from "./internal/rules/R03-resume.js"
 import { r04r05CrashEquivalence } from "./internal/rules/R04-R05-crash-equivalence.js"
 import { r04StatefulTimers } from "./internal/rules/R04-stateful-timers.js"
 import { r05ExactlyOnce } from "./internal/rules/R05-exactly-once.js"
+import { r05LatestPerEpoch } from "./internal/rules/R05-latest-per-epoch.js"
 import { r06BoundedStore } from "./internal/rules/R06-bounded-store.js"
 import { r07Guards } from "./internal/rules/R07-guards.js"
 import { r08StateCodecs } from "./internal/rules/R08-state-codecs.js"
@@ -27,6 +28,7 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r04r05CrashEquivalence(fixture)
   r04StatefulTimers(fixture)
   r05ExactlyOnce(fixture)
+  r05LatestPerEpoch(fixture)
   r06BoundedStore(fixture)
   r07Guards(fixture)
   r08StateCodecs(fixture)

@@ -46,13 +46,24 @@ export interface StatefulLogic {
 /** @internal */
 export type StepKind =
   | { readonly _tag: "Input"; readonly input: Input<unknown> }
-  | { readonly _tag: "Transform"; readonly transform: (items: ReadonlyArray<any>) => ReadonlyArray<unknown> }
+  | {
+    readonly _tag: "Transform"
+    readonly transform: (items: ReadonlyArray<any>) => ReadonlyArray<unknown>
+    /** Set by `keyBy`: its key function, so a keyed step right after it can key raw items itself. */
+    readonly keyOf?: (item: any) => string
+  }
   | {
     readonly _tag: "MapEffect"
     readonly f: (item: any) => Effect.Effect<unknown, unknown>
     readonly concurrency: number
   }
-  | { readonly _tag: "Keyed"; readonly state: Schema.Schema<any, any>; readonly logic: KeyedLogic }
+  | {
+    readonly _tag: "Keyed"
+    readonly state: Schema.Schema<any, any>
+    readonly logic: KeyedLogic
+    /** `emit: "epoch"`: each key's last emission of an epoch goes out once, at the epoch's close. */
+    readonly emitPerEpoch: boolean
+  }
   | {
     readonly _tag: "Window"
     readonly state: Schema.Schema<any, any>
@@ -82,4 +93,37 @@ export interface Step {
  */
 export interface Graph {
   readonly steps: Array<Step>
+}
+
+/**
+ * The `keyBy` steps to fuse into the keyed step that reads them: a
+ * `statefulMap`, `reduce` or `fold` that is their only reader. That step then
+ * keys the raw items itself and no `[key, item]` pair is made per item. Only
+ * on a run without exchanges: with several workers the exchange between the
+ * two routes pairs by key and ships them to other workers, so the pairs are
+ * made anyway.
+ *
+ * @internal
+ */
+export const fusibleKeyBys = (graph: Graph): Map<number, (item: any) => string> => {
+  const readers = new Map<number, Array<Step>>()
+  for (const step of graph.steps) {
+    for (const edge of step.upstream) {
+      const list = readers.get(edge.node)
+      if (list === undefined) readers.set(edge.node, [step])
+      else list.push(step)
+    }
+  }
+  const fused = new Map<number, (item: any) => string>()
+  for (const step of graph.steps) {
+    const kind = step.kind
+    if (kind._tag !== "Transform" || kind.keyOf === undefined) continue
+    const stepReaders = readers.get(step.index)
+    if (stepReaders === undefined || stepReaders.length !== 1) continue
+    const reader = stepReaders[0]
+    if (reader.kind._tag === "Keyed" && reader.kind.logic._tag !== "Stateful" && reader.upstream.length === 1) {
+      fused.set(step.index, kind.keyOf)
+    }
+  }
+  return fused
 }

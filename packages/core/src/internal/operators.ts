@@ -290,14 +290,35 @@ export abstract class KeyedStateOperator extends Operator {
   protected readonly entries = new Map<string, Entry>()
   private dirtyKeys: Array<string> = []
   private deletedKeys = new Set<string>()
+  /**
+   * With `emit: "epoch"`: each key's last emission since the epoch began. It
+   * is empty at every snapshot, so it needs no place in one: a resumed epoch
+   * re-runs from its first item and fills it again.
+   */
+  protected readonly latest: Map<string, unknown> | undefined
 
   constructor(
     stepId: string,
     context: RunContext,
     readonly codec: StateCodec.StateCodec<unknown>,
-    readonly emitsAtEnd: boolean
+    readonly emitsAtEnd: boolean,
+    emitPerEpoch = false
   ) {
     super(stepId, context)
+    this.latest = emitPerEpoch ? new Map() : undefined
+  }
+
+  /**
+   * Emits the epoch's latest emissions in key order: the arrival order of
+   * keys can differ between runs when several workers feed the step.
+   */
+  protected emitLatest(): Step {
+    const latest = this.latest
+    if (latest === undefined || latest.size === 0) return Effect.void
+    const out: Array<readonly [string, unknown]> = Array.from(latest)
+    latest.clear()
+    out.sort(byKey)
+    return this.emit(0, out)
   }
 
   /** Restores the snapshots of the resume point (R3), failing on state that no longer decodes (R8). */
@@ -392,13 +413,18 @@ export abstract class KeyedStateOperator extends Operator {
     return Effect.void
   }
 
+  /** An epoch's latest emissions go out inside it, before its snapshot, so they commit with it. */
   override barrier(_slot: number, transaction: EpochTransaction): Step {
-    return Effect.zipRight(Effect.suspend(() => this.snapshot(transaction)), this.forwardBarrier(transaction))
+    return Effect.zipRight(
+      Effect.suspend(() => Effect.zipRight(this.emitLatest(), this.snapshot(transaction))),
+      this.forwardBarrier(transaction)
+    )
   }
 }
 
 /**
- * `statefulMap`, `reduce` and `fold`.
+ * `statefulMap`, `reduce` and `fold`. With `keyOf` (a `keyBy` fused into this
+ * step) items arrive raw and are keyed here, so no pair is made per item.
  *
  * @internal
  */
@@ -407,47 +433,59 @@ export class KeyedOperator extends KeyedStateOperator {
     stepId: string,
     context: RunContext,
     codec: StateCodec.StateCodec<unknown>,
-    readonly logic: Exclude<KeyedLogic, { readonly _tag: "Stateful" }>
+    readonly logic: Exclude<KeyedLogic, { readonly _tag: "Stateful" }>,
+    emitPerEpoch: boolean,
+    readonly keyOf: ((item: unknown) => string) | undefined
   ) {
-    super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end")
+    super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end", emitPerEpoch)
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
     return Effect.suspend(() => {
-      let out: Array<readonly [string, unknown]> = []
+      // emit "each" fills `out`; "epoch" keeps `latest`; "end" neither
+      const latest = this.latest
+      const emitEach = !this.emitsAtEnd && latest === undefined
+      const out: Array<readonly [string, unknown]> = emitEach ? new Array(items.length) : []
+      const keyOf = this.keyOf
+      const entries = this.entries
       let key: string | undefined
+      const logic = this.logic
+      // one loop for both logics: `step` is set for statefulMap, `fold` for reduce and fold
+      const step = logic._tag === "StatefulMap" ? logic.step : undefined
+      const fold = logic._tag === "Fold" ? logic.fold : undefined
+      const init = logic.init
+      const emitsAtEnd = this.emitsAtEnd
       try {
-        const pairs = items as ReadonlyArray<readonly [string, unknown]>
-        const entries = this.entries
-        if (this.logic._tag === "StatefulMap") {
-          const { init, step } = this.logic
-          // one emission per item: size the array once
-          out = new Array(pairs.length)
-          for (let i = 0; i < pairs.length; i++) {
-            const pair = pairs[i]
+        for (let i = 0; i < items.length; i++) {
+          let value: unknown
+          if (keyOf === undefined) {
+            const pair = items[i] as readonly [string, unknown]
             key = pair[0]
-            const entry = entries.get(key)
-            const result = step(entry === undefined ? init(key) : entry.state, pair[1])
-            const next = result[0]
-            out[i] = [key, result[1]]
-            if (entry !== undefined && next !== undefined) {
-              // the common case of `set`, inlined: an existing key that stays
-              entry.state = next
-              if (!entry.dirty) this.markDirty(key, entry)
-            } else this.set(key, entry, next)
+            value = pair[1]
+          } else {
+            value = items[i]
+            key = keyOf(value)
           }
-        } else {
-          const { fold, init } = this.logic
-          const emitEach = !this.emitsAtEnd
-          for (let i = 0; i < pairs.length; i++) {
-            key = pairs[i][0]
-            const entry = this.entries.get(key)
-            const acc = entry === undefined
-              ? (init === undefined ? pairs[i][1] : fold(init(key), pairs[i][1]))
-              : fold(entry.state, pairs[i][1])
-            this.set(key, entry, acc)
-            if (emitEach) out.push([key, acc])
+          const entry = entries.get(key)
+          let next: unknown
+          let emitted: unknown
+          if (step !== undefined) {
+            // V8 inlines `step` here and does not allocate its `[next, emitted]` (bench/PROFILE.md)
+            const result = step(entry === undefined ? init!(key) : entry.state, value)
+            next = result[0]
+            emitted = result[1]
+          } else {
+            next = emitted = entry === undefined
+              ? (init === undefined ? value : fold!(init(key), value))
+              : fold!(entry.state, value)
           }
+          if (emitEach) out[i] = [key, emitted]
+          else if (latest !== undefined) latest.set(key, emitted)
+          if (entry !== undefined && next !== undefined && !emitsAtEnd) {
+            // the common case of `set`, inlined: an existing key that stays
+            entry.state = next
+            if (!entry.dirty) this.markDirty(key, entry)
+          } else this.set(key, entry, next)
         }
       } catch (error) {
         return Effect.fail(this.failed(error, key))
@@ -456,8 +494,9 @@ export class KeyedOperator extends KeyedStateOperator {
     })
   }
 
+  /** Pending `emit: "end"` values go out in key order; `"epoch"` ones before the last epoch closes. */
   override end(_slot: number): Step {
-    if (!this.emitsAtEnd) return this.forwardEnd()
+    if (!this.emitsAtEnd) return Effect.zipRight(Effect.suspend(() => this.emitLatest()), this.forwardEnd())
     return Effect.suspend(() => {
       const out: Array<readonly [string, unknown]> = []
       for (const [key, entry] of this.entries) {

@@ -21,7 +21,7 @@ import type * as Metrics from "../Metrics.js"
 import { type EpochTransaction, RecoveryStore, type WorkerRecovery } from "../RecoveryStore.js"
 import type { Batch } from "./batch.js"
 import { ExchangeOperator, type ExchangeTransport } from "./exchange.js"
-import type { Step } from "./graph.js"
+import { fusibleKeyBys, type Step } from "./graph.js"
 import {
   BranchOperator,
   InputOperator,
@@ -170,6 +170,8 @@ export const loadKeyedState = (
     (operator) => Effect.map(operator.load(snapshots(operator.stepId)), (keys) => ({ stepId: operator.stepId, keys }))
   )
 
+const passRaw = (items: ReadonlyArray<unknown>): ReadonlyArray<unknown> => items
+
 /** @internal */
 export const buildOperators = (
   dataflow: Dataflow,
@@ -182,6 +184,7 @@ export const buildOperators = (
     const inputs: Array<InputBinding> = []
     const keyed: Array<KeyedStateOperator> = []
     const exchanges: Array<ExchangeOperator> = []
+    const fused = transport === undefined ? fusibleKeyBys(dataflow.graph) : new Map<number, never>()
     for (const step of dataflow.graph.steps) {
       const kind = step.kind
       let operator: Operator
@@ -192,7 +195,8 @@ export const buildOperators = (
           break
         }
         case "Transform":
-          operator = new TransformOperator(step.stepId, context, kind.transform)
+          // a fused keyBy passes its items on raw: the keyed step after it keys them
+          operator = new TransformOperator(step.stepId, context, fused.has(step.index) ? passRaw : kind.transform)
           break
         case "MapEffect":
           operator = new MapEffectOperator(step.stepId, context, kind.f, kind.concurrency)
@@ -209,8 +213,15 @@ export const buildOperators = (
         case "Keyed": {
           const codec = StateCodec.make(kind.state)
           const keyedOperator = kind.logic._tag === "Stateful"
-            ? new StatefulOperator(step.stepId, context, codec, kind.logic)
-            : new KeyedOperator(step.stepId, context, codec, kind.logic)
+            ? new StatefulOperator(step.stepId, context, codec, kind.logic, kind.emitPerEpoch)
+            : new KeyedOperator(
+              step.stepId,
+              context,
+              codec,
+              kind.logic,
+              kind.emitPerEpoch,
+              step.upstream.length === 1 ? fused.get(step.upstream[0].node) : undefined
+            )
           keyed.push(keyedOperator)
           operator = keyedOperator
           break

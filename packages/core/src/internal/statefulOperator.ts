@@ -92,9 +92,10 @@ export class StatefulOperator extends KeyedStateOperator {
     stepId: string,
     context: RunContext,
     codec: StateCodec.StateCodec<unknown>,
-    readonly logic: StatefulLogic
+    readonly logic: StatefulLogic,
+    emitPerEpoch: boolean
   ) {
-    super(stepId, context, codec, false)
+    super(stepId, context, codec, false, emitPerEpoch)
   }
 
   /** Set after a resume: the timers of the loaded keys are rebuilt on first use, where a throwing `notifyAt` fails the step. */
@@ -112,12 +113,16 @@ export class StatefulOperator extends KeyedStateOperator {
     return this.logic.notifyAt === undefined ? undefined : this.logic.notifyAt(state)
   }
 
-  /** Applies a transition to a key: its new state, its timer, its emissions. */
+  /** Applies a transition to a key: its new state, its timer, its emissions (with `emit: "epoch"` only the last, kept). */
   private apply(key: string, transition: Transition, out: Out): void {
     const next = transition.state
     this.set(key, this.entries.get(key), next)
     this.timers.set(key, next === undefined ? undefined : this.notifyAt(next))
     const emit = transition.emit
+    if (this.latest !== undefined) {
+      if (emit.length > 0) this.latest.set(key, emit[emit.length - 1])
+      return
+    }
     for (let i = 0; i < emit.length; i++) out.push([key, emit[i]])
   }
 
@@ -194,7 +199,7 @@ export class StatefulOperator extends KeyedStateOperator {
           this.apply(key, onEof(this.entries.get(key)!.state, now), out)
         }
       }),
-      (out) => Effect.zipRight(this.emit(0, out), this.forwardEnd())
+      (out) => Effect.zipRight(this.emit(0, out), Effect.zipRight(this.emitLatest(), this.forwardEnd()))
     )
   }
 }

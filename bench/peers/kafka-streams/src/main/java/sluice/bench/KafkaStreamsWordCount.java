@@ -42,12 +42,15 @@ import org.apache.kafka.streams.kstream.Produced;
  *   run BROKERS INPUT OUTPUT APP_ID STATE_DIR COMMIT_MS CACHE_BYTES|default WORDS
  *                                                     the word count in Kafka Streams, until every
  *                                                     word is counted, then a clean close (a commit)
- *   verify BROKERS TOPIC LINES_FILE                   a read_committed reader of an output topic
+ *   verify BROKERS TOPIC LINES_FILE [EPOCH_LINES]     a read_committed reader of an output topic
  *
  * Each prints one `@@result {json}` line. The verifier reads any word count's output the same
  * way: key = word, value = `["word",count]`, the last value of each key must be the word's count
  * in the input file, so the Sluice run and Kafka Streams are checked by the same code and by
- * Kafka's own Java consumer, not by the client Sluice uses.
+ * Kafka's own Java consumer, not by the client Sluice uses. With EPOCH_LINES (a Sluice run with
+ * `emit: "epoch"` on one input partition) it checks every record, not only the last: each word's
+ * values, in offset order, must be its count at the close of each epoch of EPOCH_LINES lines in
+ * which it occurs.
  */
 public final class KafkaStreamsWordCount {
   private static final String MARK = "@@result ";
@@ -57,7 +60,7 @@ public final class KafkaStreamsWordCount {
       case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), Path.of(args[4]));
       case "run" -> run(args[1], args[2], args[3], args[4], args[5], Long.parseLong(args[6]), args[7],
           Long.parseLong(args[8]));
-      case "verify" -> verify(args[1], args[2], Path.of(args[3]));
+      case "verify" -> verify(args[1], args[2], Path.of(args[3]), args.length > 4 ? Integer.parseInt(args[4]) : 0);
       default -> throw new IllegalArgumentException("unknown command " + args[0]);
     }
   }
@@ -163,12 +166,25 @@ public final class KafkaStreamsWordCount {
         + ",\"cpuSeconds\":" + cpuSeconds + ",\"peakRssBytes\":" + peakRss + "}");
   }
 
-  private static void verify(String brokers, String topic, Path linesFile) throws Exception {
+  private static void verify(String brokers, String topic, Path linesFile, int epochLines) throws Exception {
     Map<String, Long> expected = new HashMap<>();
+    // with epochLines: each word's count at the close of every epoch it occurs in
+    Map<String, List<Long>> expectedPerEpoch = new HashMap<>();
+    List<String> changed = new ArrayList<>();
+    int linesInEpoch = 0;
     for (String line : Files.readAllLines(linesFile, StandardCharsets.UTF_8)) {
       if (line.isEmpty()) continue;
-      for (String word : line.split(" ")) expected.merge(word, 1L, Long::sum);
+      for (String word : line.split(" ")) {
+        expected.merge(word, 1L, Long::sum);
+        changed.add(word);
+      }
+      if (epochLines > 0 && ++linesInEpoch == epochLines) {
+        closeEpoch(changed, expected, expectedPerEpoch);
+        linesInEpoch = 0;
+      }
     }
+    if (epochLines > 0) closeEpoch(changed, expected, expectedPerEpoch);
+    Map<String, List<Long>> seen = new HashMap<>();
     Properties properties = clientProperties(brokers);
     properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     properties.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
@@ -186,7 +202,9 @@ public final class KafkaStreamsWordCount {
       while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p))) {
         for (ConsumerRecord<String, String> record : consumer.poll(Duration.ofMillis(500))) {
           String value = record.value();
-          last.put(record.key(), Long.parseLong(value.substring(value.lastIndexOf(',') + 1, value.length() - 1)));
+          long count = Long.parseLong(value.substring(value.lastIndexOf(',') + 1, value.length() - 1));
+          last.put(record.key(), count);
+          if (epochLines > 0) seen.computeIfAbsent(record.key(), k -> new ArrayList<>()).add(count);
           records++;
         }
       }
@@ -202,7 +220,23 @@ public final class KafkaStreamsWordCount {
         }
       }
     }
+    if (verdict == null && epochLines > 0) {
+      for (Map.Entry<String, List<Long>> entry : expectedPerEpoch.entrySet()) {
+        List<Long> values = seen.get(entry.getKey());
+        if (!entry.getValue().equals(values)) {
+          verdict = "word " + entry.getKey() + ": counts " + values + ", expected one per epoch " + entry.getValue();
+          break;
+        }
+      }
+    }
     System.out.println(MARK + "{\"outputRecords\":" + records
         + (verdict == null ? "" : ",\"error\":\"" + verdict.replace("\"", "'") + "\"") + "}");
+  }
+
+  private static void closeEpoch(List<String> changed, Map<String, Long> counts, Map<String, List<Long>> perEpoch) {
+    for (String word : new java.util.TreeSet<>(changed)) {
+      perEpoch.computeIfAbsent(word, k -> new ArrayList<>()).add(counts.get(word));
+    }
+    changed.clear();
   }
 }
