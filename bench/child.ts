@@ -6,7 +6,7 @@
  * read right after it; it is also tinybench's warm-up), then five timed runs.
  * Resume cells measure one process start each.
  */
-import { Dataflow, Epoch, Input } from "@sluice/core"
+import { Dataflow, Epoch, Input, RecoveryStore } from "@sluice/core"
 import { NodeWorkers } from "@sluice/platform-node"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -39,10 +39,13 @@ const runSluice = async (
   flow: Dataflow.Dataflow,
   epoch: Epoch.EpochPolicy,
   store: Stores.StoreKind,
-  directory: string
+  directory: string,
+  options: Pick<Dataflow.RunOptions, "restore"> = {}
 ) => {
-  const layer = await Stores.storeLayer(store, directory)
-  return Effect.runPromise(Dataflow.run(flow, { epoch }).pipe(Effect.provide(layer)))
+  const restored: { lazy?: boolean } = {}
+  const layer = Stores.notingLazyRestore(await Stores.storeLayer(store, directory), options.restore, restored)
+  const summary = await Effect.runPromise(Dataflow.run(flow, { ...options, epoch }).pipe(Effect.provide(layer)))
+  return { ...summary, lazy: restored.lazy === true }
 }
 
 const prepare = (spec: CellSpec): Prepared => {
@@ -176,7 +179,8 @@ const prepare = (spec: CellSpec): Prepared => {
       }
     }
     case "resume":
-      throw new Error("resume cells are not throughput cells")
+    case "large-state":
+      throw new Error(`${spec.workload} cells are not throughput cells`)
   }
 }
 
@@ -296,7 +300,8 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
     W.wordcountFlow(W.distinctLines(built + extraLines), counter),
     W.wordEpoch(spec.epochItems ?? 100_000),
     "sqlite",
-    spec.directory
+    spec.directory,
+    { restore: spec.restore ?? "eager" }
   )
   if (summary.resumeEpoch <= 1) throw new Error("the run did not resume: the store had no completed epoch")
   if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
@@ -306,6 +311,87 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
     importSeconds: importedAt / 1000,
     openSeconds: (counter.firstAt - runStartedAt) / 1000,
     resumeEpoch: summary.resumeEpoch,
+    lazy: summary.lazy,
+    peakRssBytes: peakRss(),
+    storeBytes: Stores.directoryBytes(spec.directory)
+  }
+}
+
+/**
+ * The resume workload on the memory store, which lives only in its process:
+ * the store is built here, then one run resumes it, timed from `Dataflow.run`
+ * to the first item. Peak RSS holds the build, so the cell reports none.
+ */
+const resumeInProcess = async (spec: CellSpec): Promise<CellResult> => {
+  const built = Math.ceil(spec.size / Data.WORDS_PER_LINE)
+  const extraLines = Math.ceil((spec.epochItems ?? 100_000) / Data.WORDS_PER_LINE)
+  const epoch = W.wordEpoch(spec.epochItems ?? 100_000)
+  const layer = RecoveryStore.layerMemory(RecoveryStore.makeMemoryHandle())
+  await Effect.runPromise(
+    Dataflow.run(W.wordcountFlow(W.distinctLines(built), { items: 0, firstAt: undefined }), { epoch }).pipe(
+      Effect.provide(layer)
+    )
+  )
+  const counter: W.Counter = { items: 0, firstAt: undefined }
+  const restored: { lazy?: boolean } = {}
+  const runStartedAt = performance.now()
+  const summary = await Effect.runPromise(
+    Dataflow.run(W.wordcountFlow(W.distinctLines(built + extraLines), counter), {
+      epoch,
+      restore: spec.restore ?? "eager"
+    }).pipe(Effect.provide(Stores.notingLazyRestore(layer, spec.restore, restored)))
+  )
+  if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
+  return {
+    items: counter.items,
+    firstItemSeconds: (counter.firstAt - runStartedAt) / 1000,
+    resumeEpoch: summary.resumeEpoch,
+    lazy: restored.lazy === true
+  }
+}
+
+/**
+ * State larger than the epoch, first process: `size` items over `keys`
+ * distinct keys on SQLite, until the process SIGKILLs itself in the middle of
+ * an epoch at item `killAt`. It reports nothing: the runner sees the kill.
+ */
+const largeStateKilled = async (spec: CellSpec): Promise<CellResult> => {
+  Stores.emptyDirectory(spec.directory)
+  const input = W.largeStateLines(spec.size, spec.keys ?? spec.size / 2, spec.killAt)
+  await runSluice(
+    W.wordcountFlow(input, { items: 0, firstAt: undefined }),
+    W.wordEpoch(spec.epochItems ?? 100_000),
+    "sqlite",
+    spec.directory,
+    { restore: "lazy" }
+  )
+  throw new Error(`the run ended without reaching item ${spec.killAt}`)
+}
+
+/** State larger than the epoch, after the kill: a lazy resume to the end, with its time to the first item. */
+const largeStateResume = async (spec: CellSpec): Promise<CellResult> => {
+  const counter: W.Counter = { items: 0, firstAt: undefined }
+  const input = W.largeStateLines(spec.size, spec.keys ?? spec.size / 2, undefined)
+  const runStartedAt = performance.now()
+  const summary = await runSluice(
+    W.wordcountFlow(input, counter),
+    W.wordEpoch(spec.epochItems ?? 100_000),
+    "sqlite",
+    spec.directory,
+    { restore: spec.restore ?? "lazy" }
+  )
+  if (summary.resumeEpoch <= 1) throw new Error("the run did not resume: the killed run committed no epoch")
+  if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
+  const seconds = (performance.now() - runStartedAt) / 1000
+  return {
+    items: counter.items,
+    medianSeconds: seconds,
+    itemsPerSecond: counter.items / seconds,
+    firstItemSeconds: counter.firstAt / 1000,
+    importSeconds: importedAt / 1000,
+    openSeconds: (counter.firstAt - runStartedAt) / 1000,
+    resumeEpoch: summary.resumeEpoch,
+    lazy: summary.lazy,
     peakRssBytes: peakRss(),
     storeBytes: Stores.directoryBytes(spec.directory)
   }
@@ -330,6 +416,15 @@ const main = async () => {
         break
       case "resume":
         result = await resume(spec)
+        break
+      case "resume-in-process":
+        result = await resumeInProcess(spec)
+        break
+      case "large-state-killed":
+        result = await largeStateKilled(spec)
+        break
+      case "large-state-resume":
+        result = await largeStateResume(spec)
         break
       default:
         throw new Error(`child cannot run ${spec.kind} cells`)

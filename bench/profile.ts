@@ -154,6 +154,7 @@ const main = () => {
     wordcount: 2_000_000,
     windowed: 1_000_000,
     resume: 1_000_000,
+    "large-state": 20_000_000,
     stateless: 10_000_000,
     join: 2_000_000
   }

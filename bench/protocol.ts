@@ -2,12 +2,22 @@
  * What the runner hands a child process and what the child hands back.
  */
 
-export type WorkloadName = "wordcount" | "windowed" | "resume" | "stateless" | "join"
+export type WorkloadName = "wordcount" | "windowed" | "resume" | "large-state" | "stateless" | "join"
 
 /** What the table reports: the child workloads, and the Kafka word count of `bench/kafkaPeers.ts`. */
 export type ReportedWorkload = WorkloadName | "wordcount-kafka"
 
-export type CellKind = "loop" | "sluice" | "workers" | "raw-store" | "bytewax" | "resume-build" | "resume"
+export type CellKind =
+  | "loop"
+  | "sluice"
+  | "workers"
+  | "raw-store"
+  | "bytewax"
+  | "resume-build"
+  | "resume"
+  | "resume-in-process"
+  | "large-state-killed"
+  | "large-state-resume"
 
 export interface CellSpec {
   readonly workload: WorkloadName
@@ -19,6 +29,12 @@ export interface CellSpec {
   readonly epochItems?: number | undefined
   /** Worker threads, for `workers` cells. */
   readonly workers?: number | undefined
+  /** How keyed state comes back on resume (`RunOptions.restore`), for resume cells. */
+  readonly restore?: "eager" | "lazy" | undefined
+  /** Large state: distinct keys of the input (each seen `size / keys` times). */
+  readonly keys?: number | undefined
+  /** Large state: the item at which the first process SIGKILLs itself. */
+  readonly killAt?: number | undefined
   /** Run the library from its built `dist/` (node `-C sluice-dist`) instead of its TypeScript sources. */
   readonly builtPackages?: boolean | undefined
   /** Items of the workload's input. */
@@ -45,6 +61,8 @@ export interface CellResult {
   /** Resume: start of `Dataflow.run` to the first item (store open, snapshot load, first chunk). */
   readonly openSeconds?: number
   readonly resumeEpoch?: number
+  /** Resume: whether the store read keys on first use (`restore: "lazy"` on a store with `readKeys`). */
+  readonly lazy?: boolean
   /** Workers: start of the run to its first committed epoch (threads, imports, epoch 1). */
   readonly startupSeconds?: number
   /** Workers: items per second from the first commit to the end. */

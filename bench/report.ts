@@ -8,6 +8,8 @@ export interface Row {
   readonly config: string
   readonly label: string
   readonly result: CellResult
+  /** The target of issue or design this row measures, printed next to the measurement. */
+  readonly target?: string
 }
 
 /** One object of `bench/results.json`. */
@@ -15,6 +17,9 @@ export interface ResultEntry {
   readonly workload: ReportedWorkload
   readonly config: string
   readonly label: string
+  readonly target?: string
+  /** Resume: whether keys were read on first use (`restore: "lazy"` on a store with `readKeys`). */
+  readonly lazy?: boolean
   readonly itemsPerSecond: number | null
   readonly peakRssBytes: number | null
   readonly storeBytes: number | null
@@ -124,7 +129,11 @@ export const medianResume = (resumes: ReadonlyArray<CellResult>, build: CellResu
     ...(nearest.importSeconds === undefined ? {} : { importSeconds: nearest.importSeconds }),
     ...(nearest.openSeconds === undefined ? {} : { openSeconds: nearest.openSeconds }),
     ...(nearest.resumeEpoch === undefined ? {} : { resumeEpoch: nearest.resumeEpoch }),
-    peakRssBytes: Math.max(...resumes.map((r) => r.peakRssBytes ?? 0)),
+    ...(nearest.lazy === undefined ? {} : { lazy: nearest.lazy }),
+    // an in-process resume reports none: its peak holds the build
+    ...(resumes.some((r) => r.peakRssBytes !== undefined)
+      ? { peakRssBytes: Math.max(...resumes.map((r) => r.peakRssBytes ?? 0)) }
+      : {}),
     ...(build.storeBytes === undefined ? {} : { storeBytes: build.storeBytes })
   }
 }
@@ -173,6 +182,8 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
         entry.ratioToKafkaStreams = itemsPerSecond / streams.itemsPerSecond
       }
     }
+    if (row.target !== undefined) entry.target = row.target
+    if (result.lazy !== undefined) entry.lazy = result.lazy
     if (result.cpuSeconds !== undefined) entry.cpuSeconds = result.cpuSeconds
     if (result.outputRecords !== undefined) entry.outputRecords = result.outputRecords
     if (result.medianSeconds !== undefined) entry.medianSeconds = result.medianSeconds
@@ -198,6 +209,11 @@ const notes = (entry: ResultEntry): string => {
       `node + imports ${entry.importSeconds.toFixed(2)} s, run to first item ${entry.openSeconds.toFixed(2)} s`
     )
   }
+  if (entry.firstItemSeconds !== undefined && entry.medianSeconds !== undefined) {
+    parts.push(`ran to the end in ${entry.medianSeconds.toFixed(1)} s`)
+  }
+  if (entry.lazy === false && entry.config.includes("lazy")) parts.push("the store has no readKeys: restored eagerly")
+  if (entry.target !== undefined) parts.push(`target ${entry.target}`)
   if (entry.recoveryOverhead !== undefined) parts.push(`recovery overhead ${percent(entry.recoveryOverhead)} vs memory`)
   if (entry.storeShare !== undefined) {
     parts.push(`${(entry.storeShare * 100).toFixed(0)}% of the sluice sqlite run's time`)

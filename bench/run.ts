@@ -62,13 +62,31 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
 /** Sizes of BENCHMARKS.md, and the small ones of `--quick`. */
 const sizesOf = (quick: boolean) =>
   quick
-    ? { wordcount: 200_000, windowed: 200_000, resume: 100_000, stateless: 1_000_000, join: 40_000 }
-    : { wordcount: 2_000_000, windowed: 1_000_000, resume: 1_000_000, stateless: 10_000_000, join: 2_000_000 }
+    ? {
+      wordcount: 200_000,
+      windowed: 200_000,
+      resume: 100_000,
+      largeState: { items: 200_000, keys: 100_000, killAt: 150_000 },
+      stateless: 1_000_000,
+      join: 40_000
+    }
+    : {
+      wordcount: 2_000_000,
+      windowed: 1_000_000,
+      resume: 1_000_000,
+      largeState: { items: 20_000_000, keys: 10_000_000, killAt: 15_000_000 },
+      stateless: 10_000_000,
+      join: 2_000_000
+    }
 
 const WORD_EPOCHS = [10_000, 100_000] as const
 const WINDOWED_EPOCH = 100_000
 const RESUME_EPOCH = 100_000
 const STATELESS_EPOCH = 100_000
+/** Epochs far smaller than the state: 100k items against 10M keys. */
+const LARGE_STATE_EPOCH = 100_000
+/** Memory-store resumes build their store in the process first: fewer of them. */
+const IN_PROCESS_RESUMES = 3
 const WARMUP = 1
 const ITERATIONS = 5
 const JOIN_EPOCH = 100_000
@@ -94,7 +112,12 @@ const runChild = (
     let stderr = ""
     child.stdout.on("data", (data) => (stdout += data))
     child.stderr.on("data", (data) => (stderr = (stderr + data).slice(-4000)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    // a child may SIGKILL itself (the large-state workload's kill -9): only our own kill is a timeout
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill("SIGKILL")
+    }, timeoutMs)
     child.on("error", (error) => {
       clearTimeout(timer)
       resolve({ error: `could not start ${command}: ${error.message}` })
@@ -105,7 +128,7 @@ const runChild = (
       if (line !== undefined) return resolve(JSON.parse(line.slice(RESULT_MARK.length)) as CellResult)
       const last = stderr.trim().split("\n").slice(-1)[0] ?? ""
       resolve({
-        error: signal === "SIGKILL"
+        error: timedOut
           ? `timed out after ${Math.round(timeoutMs / 1000)} s`
           : `exited with ${signal ?? code}${last ? `: ${last}` : ""}`
       })
@@ -405,17 +428,19 @@ const main = async () => {
       result: buildResult
     })
     log(`  resume build: ${Report.summary(buildResult)}`)
-    const resumes: Array<CellResult> = []
-    if (buildResult.error === undefined) {
+    // Each resume starts from the same store: a copy of the built one.
+    const resumeCells = async (restore: "eager" | "lazy"): Promise<CellResult> => {
+      const resumes: Array<CellResult> = []
+      if (buildResult.error !== undefined) return Report.medianResume(resumes, buildResult)
       for (let attempt = 0; attempt < WARMUP + ITERATIONS; attempt++) {
-        // Each resume starts from the same store: a copy of the built one.
-        const directory = path.join(scratch, `resume-${attempt}`)
+        const directory = path.join(scratch, `resume-${restore}-${attempt}`)
         fs.cpSync(built, directory, { recursive: true })
         const result = await runNodeCell({
           workload: "resume",
-          config: "sluice-sqlite",
+          config: restore === "lazy" ? "sluice-sqlite-lazy" : "sluice-sqlite",
           kind: "resume",
           store: "sqlite",
+          restore,
           epochItems: RESUME_EPOCH,
           size,
           warmup: 0,
@@ -423,23 +448,104 @@ const main = async () => {
           directory
         }, cellTimeout)
         fs.rmSync(directory, { recursive: true, force: true })
-        if (result.error !== undefined) {
-          resumes.length = 0
-          resumes.push(result)
-          break
-        }
+        if (result.error !== undefined) return Report.medianResume([result], buildResult)
         if (attempt >= WARMUP) resumes.push(result)
       }
+      return Report.medianResume(resumes, buildResult)
     }
-    const resumed = Report.medianResume(resumes, buildResult)
+    const eager = await resumeCells("eager")
     rows.push({
       workload: "resume",
       config: "sluice-sqlite",
       label: `sluice sqlite, resume ${Report.count(size)} keys`,
-      result: resumed
+      result: eager,
+      target: `< 1.5 s to the first item at 1M keys`
     })
-    log(`  resume: ${Report.summary(resumed)}`)
+    log(`  resume: ${Report.summary(eager)}`)
+    const lazy = await resumeCells("lazy")
+    rows.push({
+      workload: "resume",
+      config: "sluice-sqlite-lazy",
+      label: `sluice sqlite, lazy resume ${Report.count(size)} keys`,
+      result: lazy,
+      target: `< 0.3 s to the first item at 1M keys, peak RSS < half of eager (${
+        eager.peakRssBytes === undefined || lazy.peakRssBytes === undefined
+          ? "—"
+          : `${Math.round((lazy.peakRssBytes / eager.peakRssBytes) * 100)}% here`
+      })`
+    })
+    log(`  lazy resume: ${Report.summary(lazy)}`)
+    // The memory store lives in its process: build and resume in one, timed from Dataflow.run to the first item.
+    for (const restore of ["eager", "lazy"] as const) {
+      const inProcess: Array<CellResult> = []
+      for (let attempt = 0; attempt < IN_PROCESS_RESUMES; attempt++) {
+        const result = await runNodeCell({
+          workload: "resume",
+          config: `sluice-memory-${restore}`,
+          kind: "resume-in-process",
+          store: "memory",
+          restore,
+          epochItems: RESUME_EPOCH,
+          size,
+          warmup: 0,
+          iterations: 1,
+          directory: path.join(scratch, `resume-memory-${restore}`)
+        }, cellTimeout)
+        inProcess.push(result)
+        if (result.error !== undefined) break
+      }
+      const failed = inProcess.find((r) => r.error !== undefined)
+      const result = Report.medianResume(failed === undefined ? inProcess : [failed], {})
+      rows.push({
+        workload: "resume",
+        config: `sluice-memory-${restore}`,
+        label: `sluice memory, ${restore === "lazy" ? "lazy " : ""}resume ${Report.count(size)} keys (run to 1st item)`,
+        result,
+        ...(restore === "lazy" ? { target: "< 0.3 s at 1M keys (run only: no node start)" } : {})
+      })
+      log(`  memory ${restore} resume: ${Report.summary(result)}`)
+    }
     if (!options.keep) fs.rmSync(built, { recursive: true, force: true })
+  }
+
+  if (wanted("large-state")) {
+    const { items, keys, killAt } = sizes.largeState
+    log(
+      `large-state: ${Report.count(keys)} distinct keys over ${Report.count(items)} items, SQLite, lazy restore; ` +
+        `kill -9 at ${Report.count(killAt)}`
+    )
+    const directory = path.join(scratch, "large-state")
+    const cell = {
+      workload: "large-state" as const,
+      store: "sqlite" as const,
+      restore: "lazy" as const,
+      epochItems: LARGE_STATE_EPOCH,
+      size: items,
+      keys,
+      killAt,
+      warmup: 0,
+      iterations: 1,
+      directory
+    }
+    const timeoutMs = options.quick ? cellTimeout : 3_600_000
+    const killed = await runNodeCell(
+      { ...cell, config: "sluice-sqlite-lazy-killed", kind: "large-state-killed" },
+      timeoutMs
+    )
+    const wasKilled = killed.error?.startsWith("exited with SIGKILL") === true
+    log(`  killed run: ${wasKilled ? "SIGKILL as planned" : Report.summary(killed)}`)
+    const resumed = wasKilled
+      ? await runNodeCell({ ...cell, config: "sluice-sqlite-lazy", kind: "large-state-resume" }, timeoutMs)
+      : { error: `the killed run: ${killed.error ?? "it was not killed"}` }
+    rows.push({
+      workload: "large-state",
+      config: "sluice-sqlite-lazy",
+      label: `sluice sqlite, lazy resume after kill -9 at ${Report.count(killAt)} of ${Report.count(items)} items`,
+      result: resumed,
+      target: "finishes, < 1 s to the first item after the resume"
+    })
+    log(`  resume to the end: ${Report.summary(resumed)}`)
+    if (!options.keep) fs.rmSync(directory, { recursive: true, force: true })
   }
 
   if (wanted("stateless")) {
@@ -516,7 +622,8 @@ const main = async () => {
     machine:
       `${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, node ${host.node}, load at start ${host.loadAverage}`,
     sizes: `wordcount ${Report.count(sizes.wordcount)} words, windowed ${Report.count(sizes.windowed)} events, ` +
-      `resume ${Report.count(sizes.resume)} keys, stateless ${Report.count(sizes.stateless)} numbers, ` +
+      `resume ${Report.count(sizes.resume)} keys, large-state ${Report.count(sizes.largeState.keys)} keys over ` +
+      `${Report.count(sizes.largeState.items)} items, stateless ${Report.count(sizes.stateless)} numbers, ` +
       `join ${Report.count(sizes.join)} orders and payments` +
       `${options.quick ? "" : ` (median of ${JOIN_ROUNDS} rounds of one cold run each)`}; ` +
       `median of ${ITERATIONS} after ${WARMUP} warm-up`,

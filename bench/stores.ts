@@ -4,7 +4,7 @@
 import { RecoveryStore } from "@sluice/core"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -23,6 +23,28 @@ export const storeLayer = async (
   const { SqliteRecovery } = await import("@sluice/recovery-sqlite")
   return SqliteRecovery.layer({ directory })
 }
+
+/**
+ * The layer, noting in `restored.lazy` whether a run that asks for
+ * `restore: "lazy"` gets it: only a store whose backend reads keys
+ * (`snapshotsOf`) restores lazily; the others fall back to eager.
+ */
+export const notingLazyRestore = (
+  layer: Layer.Layer<RecoveryStore.RecoveryStore, unknown>,
+  restore: "eager" | "lazy" | undefined,
+  restored: { lazy?: boolean }
+): Layer.Layer<RecoveryStore.RecoveryStore, unknown> =>
+  Layer.effect(
+    RecoveryStore.RecoveryStore,
+    Effect.map(RecoveryStore.RecoveryStore, (store) => ({
+      ...store,
+      open: (options: Parameters<typeof store.open>[0]) =>
+        Effect.tap(store.open(options), (worker) =>
+          Effect.sync(() => {
+            restored.lazy = restore === "lazy" && worker.snapshotsOf !== undefined
+          }))
+    }))
+  ).pipe(Layer.provide(layer))
 
 /** Bytes of every file under `directory` (SQLite's `-wal` and `-shm` included); 0 when it is missing. */
 export const directoryBytes = (directory: string): number => {

@@ -91,6 +91,31 @@ export const distinctLines = (lineCount: number): Input.Input<string> =>
       })
   })
 
+/**
+ * State larger than the epoch: `items` words over `keys` distinct keys, ten
+ * distinct keys per line, the keys in the same order on each pass, made on
+ * demand from the resume position. With `killAt`, the process SIGKILLs
+ * itself on reaching that item: a kill -9 in the middle of an epoch.
+ */
+export const largeStateLines = (items: number, keys: number, killAt: number | undefined): Input.Input<string> => {
+  const keyLines = Math.max(1, Math.floor(keys / Data.WORDS_PER_LINE))
+  const lineCount = Math.ceil(items / Data.WORDS_PER_LINE)
+  const killLine = killAt === undefined ? Infinity : Math.floor(killAt / Data.WORDS_PER_LINE)
+  return Input.partitioned({
+    partitions: ["0"],
+    open: (_partition, resumeFrom: Option.Option<number>) =>
+      Stream.suspend(() => {
+        const start = Option.match(resumeFrom, { onNone: () => 0, onSome: (position) => position + 1 })
+        return Stream.fromIterable((function*() {
+          for (let line = start; line < lineCount; line++) {
+            if (line === killLine) process.kill(process.pid, "SIGKILL")
+            yield [Data.distinctLine(line % keyLines), line] as const
+          }
+        })())
+      })
+  })
+}
+
 // windowed ----------------------------------------------------------------
 
 export interface TimedEvent {

@@ -3,7 +3,7 @@
  * and `store dump` to look inside a store, `graph` to draw a dataflow. Built
  * on `@effect/cli`: `--help` on every command, `--version`, and every flag of
  * `run` also from an environment variable (`SLUICE_WORKERS`, `SLUICE_STORE`,
- * `SLUICE_EPOCH`, `SLUICE_RESCALE`, `SLUICE_METRICS`, `SLUICE_DASHBOARD`).
+ * `SLUICE_EPOCH`, `SLUICE_RESCALE`, `SLUICE_RESTORE`, `SLUICE_METRICS`, `SLUICE_DASHBOARD`).
  *
  * @since 0.1.0
  */
@@ -146,6 +146,14 @@ const rescaleOption = Options.boolean("rescale").pipe(
   Options.withFallbackConfig(Config.boolean("SLUICE_RESCALE").pipe(Config.withDefault(false)))
 )
 
+const restoreOption = Options.choice("restore", ["eager", "lazy"]).pipe(
+  Options.withDescription(
+    "how keyed state comes back on resume: eager loads every key before the first item, lazy loads a key " +
+      "on its first item, on stores that can read keys (env SLUICE_RESTORE; default eager)"
+  ),
+  Options.withFallbackConfig(Config.literal("eager", "lazy")("SLUICE_RESTORE").pipe(Config.withDefault("eager")))
+)
+
 const metricsOption = Options.text("metrics").pipe(
   Options.withDescription(
     "serve Prometheus metrics on HOST:PORT (or PORT, on 127.0.0.1) at /metrics (env SLUICE_METRICS)"
@@ -239,6 +247,7 @@ const makeRun = (hooks: CommandHooks) =>
       store: storeOption,
       epoch: epochOption,
       rescale: rescaleOption,
+      restore: restoreOption,
       metrics: metricsOption,
       dashboard: dashboardOption
     },
@@ -266,6 +275,7 @@ const makeRun = (hooks: CommandHooks) =>
           workers: options.workers,
           epoch,
           rescale: options.rescale,
+          restore: options.restore,
           onEpochCommitted: (progress) =>
             Effect.zipRight(
               Effect.sync(() => hooks.onEpochCommitted?.(progress.epoch)),

@@ -99,7 +99,8 @@ describe("sluice run", () => {
       SLUICE_STORE: "sqlite:from-env",
       SLUICE_EPOCH: "500",
       SLUICE_WORKERS: "2",
-      SLUICE_RESCALE: "false"
+      SLUICE_RESCALE: "false",
+      SLUICE_RESTORE: "lazy"
     })
     expect(result.code, result.stderr).toBe(0)
     expect(lastCounts(result.stdout)).toEqual(expected)
@@ -358,6 +359,9 @@ describe("sluice on bad input", () => {
     const dir = workspace()
     expectOneLineError(await sluice(dir, ["run", wordcount, "--epoch", "soon"]), "--epoch \"soon\"")
     expectOneLineError(await sluice(dir, ["run", wordcount, "--workers", "0"]), "--workers \"0\"")
+    const restore = await sluice(dir, ["run", wordcount, "--restore", "sometimes"])
+    expect(restore.code).toBe(2)
+    expect(restore.stderr).toContain("lazy")
     const missing = await sluice(dir, ["run"])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain("Missing argument <module>")
@@ -370,7 +374,17 @@ describe("sluice --help and --version", () => {
     for (
       const [args, mentions] of [
         [[], ["run", "store inspect", "store dump", "graph"]],
-        [["run"], ["--workers", "SLUICE_WORKERS", "--store", "SLUICE_STORE", "--epoch", "SLUICE_EPOCH", "--rescale"]],
+        [["run"], [
+          "--workers",
+          "SLUICE_WORKERS",
+          "--store",
+          "SLUICE_STORE",
+          "--epoch",
+          "SLUICE_EPOCH",
+          "--rescale",
+          "--restore",
+          "SLUICE_RESTORE"
+        ]],
         [["store"], ["inspect", "dump"]],
         [["store", "inspect"], ["--json"]],
         [["store", "dump"], ["--step", "--key", "--module"]],

@@ -1529,6 +1529,18 @@ export interface RunOptions {
    * Without it such a store refuses to resume (R7).
    */
   readonly rescale?: boolean
+  /**
+   * How keyed state comes back on resume. `"eager"` (the default) loads every
+   * key of every keyed step before the first item. `"lazy"` loads a key on
+   * its first item after the resume, read with the other new keys of its
+   * chunk, so the first item comes as soon as the inputs open and memory
+   * holds only the keys touched since; steps with timers (windows, `notifyAt`,
+   * a TTL) still load every key at resume, steps that act at end of input
+   * (`fold` with `emit: "end"`, `onEof`) load the keys not yet touched when
+   * their input ends. A store whose backend has no `readKeys` restores
+   * eagerly. A rescale reads the whole store either way.
+   */
+  readonly restore?: "eager" | "lazy"
   /** Called after each epoch commits, e.g. to report progress. */
   readonly onEpochCommitted?: (progress: EpochProgress) => Effect.Effect<void>
 }

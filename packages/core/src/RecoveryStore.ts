@@ -159,6 +159,15 @@ export interface BackendWorker {
   /** For every key of the step, the newest write at or before `epoch`, leaving out tombstones. */
   readonly readSnapshots: (stepId: string, atOrBefore: number) => Stream.Stream<Snapshot, RecoveryError>
   /**
+   * The newest snapshot at or before `atOrBefore` of each of `keys` that has one (tombstones left out), in any
+   * order. A backend without it is restored eagerly even when a run asks for `restore: "lazy"`.
+   */
+  readonly readKeys?: (
+    stepId: string,
+    keys: ReadonlyArray<string>,
+    atOrBefore: number
+  ) => Effect.Effect<ReadonlyArray<Snapshot>, RecoveryError>
+  /**
    * Atomically stores the epoch's writes and marks the epoch complete for this
    * worker (R1), then collects snapshots no longer needed (R6).
    */
@@ -303,6 +312,15 @@ export interface WorkerRecovery {
   /** The snapshots of a step as of `resumeEpoch - 1`. */
   readonly snapshots: (stepId: string) => Stream.Stream<Snapshot, RecoveryError>
   /**
+   * The snapshots of some keys of a step as of `resumeEpoch - 1`, for lazy
+   * restore; absent when the backend has no `readKeys`, and the run then
+   * restores eagerly. Keys without a snapshot are left out.
+   */
+  readonly snapshotsOf?: (stepId: string, keys: ReadonlyArray<string>) => Effect.Effect<
+    ReadonlyArray<Snapshot>,
+    RecoveryError
+  >
+  /**
    * Runs `body` as epoch `epoch`: the writes it makes commit together with the
    * "epoch complete" mark when it succeeds, and are discarded when it fails.
    */
@@ -411,6 +429,12 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
         workerIndex,
         resumeEpoch,
         snapshots: (stepId) => worker.readSnapshots(stepId, resumeEpoch - 1),
+        // Keys a run has not touched since its resume have no newer write, and
+        // collection (R6) keeps the newest version of each key: reading them
+        // at the resume point stays right for the whole run.
+        ...(worker.readKeys === undefined ? {} : {
+          snapshotsOf: (stepId: string, keys: ReadonlyArray<string>) => worker.readKeys!(stepId, keys, resumeEpoch - 1)
+        }),
         transaction: (epoch, body) =>
           Effect.suspend(() => {
             const writes: Array<SnapshotWrite> = []

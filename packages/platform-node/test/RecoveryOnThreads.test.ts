@@ -23,11 +23,12 @@ const withEnvironment = <A, E, R>(variables: Record<string, string>, run: Effect
 const onTwoThreads = (
   flow: typeof mergedParityCount,
   layer: Layer.Layer<RecoveryStore.RecoveryStore>,
-  variables: Record<string, string> = {}
+  variables: Record<string, string> = {},
+  options: Pick<Dataflow.RunOptions, "restore"> = {}
 ) =>
   withEnvironment(
     { SLUICE_TEST_ITEMS: String(PER_PARTITION), ...variables },
-    Dataflow.run(flow, { workers: 2, epoch: Epoch.everyItems(50) }).pipe(
+    Dataflow.run(flow, { ...options, workers: 2, epoch: Epoch.everyItems(50) }).pipe(
       Effect.provide(Layer.merge(layer, NodeWorkers.layer))
     )
   )
@@ -57,6 +58,38 @@ describe("recovery on two worker threads", () => {
       60_000
     )
   }
+
+  it.scoped(
+    "lazy restore: a crashed run resumed lazily reads keys through the coordinator and counts as a clean run",
+    () =>
+      Effect.gen(function*() {
+        const handle = RecoveryStore.makeMemoryHandle()
+        const memory = RecoveryStore.memoryBackend(handle)
+        const keyReads: Array<number> = []
+        const layer = RecoveryStore.layer({
+          ...memory,
+          open: (options) =>
+            Effect.map(memory.open(options), (worker) => ({
+              ...worker,
+              readKeys: (stepId: string, keys: ReadonlyArray<string>, atOrBefore: number) =>
+                Effect.suspend(() => {
+                  keyReads.push(options.workerIndex)
+                  return worker.readKeys!(stepId, keys, atOrBefore)
+                })
+            }))
+        })
+        const crashed = yield* Effect.exit(
+          onTwoThreads(mergedParityCount, layer, { SLUICE_TEST_FAIL_AFTER: "1000" })
+        )
+        assert.isTrue(Exit.isFailure(crashed), "the injected crash did not fire")
+        assert.deepStrictEqual(keyReads, [])
+        const resumed = yield* onTwoThreads(mergedParityCount, layer, {}, { restore: "lazy" })
+        assert.isAbove(resumed.resumeEpoch, 1, "no epoch committed before the crash")
+        assert.sameMembers([...new Set(keyReads)], [0, 1], "each worker read its keys")
+        assert.deepStrictEqual(yield* countsOf(layer, 2, "merged-parity"), expectedWords(6, PER_PARTITION))
+      }),
+    60_000
+  )
 
   it.scoped(
     "R3: with one worker several epochs ahead in the store, a run resumes after the worker furthest behind",

@@ -29,7 +29,8 @@ export const runWithCrashes = (
   layer: () => Layer.Layer<RecoveryStore.RecoveryStore, unknown>,
   lines: ReadonlyArray<string>,
   epochSize: number,
-  crashes: ReadonlyArray<number>
+  crashes: ReadonlyArray<number>,
+  options: Pick<Dataflow.RunOptions, "restore"> = {}
 ): Effect.Effect<CrashRuns, unknown> =>
   Effect.gen(function*() {
     const runs: Array<RunRecord> = []
@@ -38,7 +39,7 @@ export const runWithCrashes = (
       const totals: Array<Emitted<Pair>> = []
       const resumeEpoch = yield* readResumeEpoch(layer(), "wordcount")
       const flow = wordcount({ lines, counts, totals, crashAfterItems: crashes[attempt] })
-      const exit = yield* Dataflow.run(flow, { epoch: Epoch.everyItems(epochSize) }).pipe(
+      const exit = yield* Dataflow.run(flow, { ...options, epoch: Epoch.everyItems(epochSize) }).pipe(
         Effect.provide(layer()),
         Effect.exit
       )

@@ -14,11 +14,12 @@ import { r12Windows } from "./internal/rules/R12-windows.js"
 import { r13Continuation } from "./internal/rules/R13-continuation.js"
 import { r14ResumeCost } from "./internal/rules/R14-resume-cost.js"
 import { r15CrashSafeRescale } from "./internal/rules/R15-crash-safe-rescale.js"
+import { r16LazyRestore } from "./internal/rules/R16-lazy-restore.js"
 import type { StoreFixture } from "./StoreFixture.js"
 
 /**
  * The behaviour every recovery store must show, rule by rule of SEMANTICS.md, and
- * rescaling that survives a kill at any of its steps.
+ * rescaling that survives a kill at any of its steps, and lazy restore.
  * Each backend's tests call this with a fixture of their store.
  */
 export const recoverySuite = (fixture: StoreFixture) => {
@@ -38,4 +39,5 @@ export const recoverySuite = (fixture: StoreFixture) => {
   r13Continuation(fixture)
   r14ResumeCost(fixture)
   r15CrashSafeRescale(fixture)
+  r16LazyRestore(fixture)
 }

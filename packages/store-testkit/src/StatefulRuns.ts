@@ -104,7 +104,8 @@ export const runTimedWithCrashes = (
   layer: () => Layer.Layer<RecoveryStore.RecoveryStore, unknown>,
   events: ReadonlyArray<Event>,
   epochSize: number,
-  crashes: ReadonlyArray<number>
+  crashes: ReadonlyArray<number>,
+  options: Pick<Dataflow.RunOptions, "restore"> = {}
 ): Effect.Effect<
   {
     readonly runs: Array<TimedRun>
@@ -121,7 +122,7 @@ export const runTimedWithCrashes = (
       runs.push(run)
       const clock = new ItemClock()
       const flow = timedFlow({ events, clock, ...run, crashAfterItems: crashes[attempt] })
-      const exit = yield* Dataflow.run(flow, { epoch: Epoch.everyItems(epochSize) }).pipe(
+      const exit = yield* Dataflow.run(flow, { ...options, epoch: Epoch.everyItems(epochSize) }).pipe(
         Effect.provide(layer()),
         Effect.withClock(clock),
         Effect.exit

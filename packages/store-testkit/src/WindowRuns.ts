@@ -58,7 +58,8 @@ export const runWindowsWithCrashes = (
   layer: () => Layer.Layer<RecoveryStore.RecoveryStore, unknown>,
   events: ReadonlyArray<Event>,
   epochSize: number,
-  crashes: ReadonlyArray<number>
+  crashes: ReadonlyArray<number>,
+  options: Pick<Dataflow.RunOptions, "restore"> = {}
 ): Effect.Effect<Array<WindowRun>, unknown> =>
   Effect.gen(function*() {
     const runs: Array<WindowRun> = []
@@ -68,7 +69,7 @@ export const runWindowsWithCrashes = (
       runs.push(run)
       const exit = yield* Dataflow.run(
         windowedSums({ events, windows: run.windows, late: run.late, crashAfterItems: crashes[attempt] }),
-        { epoch: Epoch.everyItems(epochSize) }
+        { ...options, epoch: Epoch.everyItems(epochSize) }
       ).pipe(Effect.provide(layer()), Effect.exit)
       if (Exit.isSuccess(exit)) return runs
       const failure = Cause.failureOption(exit.cause)

@@ -78,6 +78,7 @@ export const makeBackend = (handle: MemoryHandle): Backend => ({
         },
         readSnapshots: (stepId, atOrBefore) =>
           Stream.suspend(() => Stream.fromIterable(log.snapshotsAt(stepId, atOrBefore) ?? [])),
+        readKeys: (stepId, keys, atOrBefore) => Effect.sync(() => log.snapshotsOfKeys(stepId, keys, atOrBefore)),
         commit: (epoch, writes, outputs) =>
           Effect.sync(() => {
             // One synchronous mutation: nothing else can observe a half-applied epoch.

@@ -278,6 +278,18 @@ interface Entry {
 }
 
 /**
+ * Where a lazily restored step reads its keys: the snapshots as of the resume
+ * point of the keys asked for, and of all keys for a step that must visit
+ * every key when its input ends.
+ *
+ * @internal
+ */
+export interface LazyRestore {
+  readonly readKeys: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Snapshot>, RecoveryError>
+  readonly snapshots: Stream.Stream<Snapshot, RecoveryError>
+}
+
+/**
  * Keyed state with snapshots, shared by every keyed step. Only keys changed in
  * an epoch are written at its barrier; deleted keys write tombstones (R1).
  * Steps that emit at end of input snapshot `[state, pending]` so a resumed run
@@ -324,39 +336,133 @@ export abstract class KeyedStateOperator extends Operator {
   /** Restores the snapshots of the resume point (R3), failing on state that no longer decodes (R8). */
   load(snapshots: Stream.Stream<Snapshot, RecoveryError>): Effect.Effect<number, RecoveryError | StateDecodeError> {
     let loaded = 0
-    // A million keys load here before the first item after a resume: no
-    // Either per row on the path where every row decodes.
     return Stream.runForEachChunk(snapshots, (chunk) =>
       Effect.suspend(() => {
-        const entries = this.entries
-        const emitsAtEnd = this.emitsAtEnd
         for (const { key, value } of chunk) {
-          let json: unknown
-          try {
-            json = StateCodec.parseJson(value)
-          } catch (error) {
-            const issue = `snapshot is not JSON: ${(error as Error).message}`
-            return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue }))
-          }
-          let encoded = json
-          let pending = false
-          if (emitsAtEnd) {
-            if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
-              const issue = "snapshot is not a [state, pending] pair of a step that emits at end"
-              return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue }))
-            }
-            encoded = json[0]
-            pending = json[1]
-          }
-          const decoded = this.codec.fromEncoded(encoded)
-          if (Either.isLeft(decoded)) {
-            return Effect.fail(new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left }))
-          }
-          entries.set(key, { state: decoded.right, dirty: false, pending, stored: true })
+          const failure = this.restore(key, value)
+          if (failure !== undefined) return Effect.fail(failure)
           loaded++
         }
         return Effect.void
       })).pipe(Effect.as(loaded))
+  }
+
+  /**
+   * Puts one snapshot of the resume point in memory, or says why it does not
+   * decode. A million keys restore here before the first item after an eager
+   * resume: no Either per row on the path where every row decodes.
+   */
+  private restore(key: string, value: Snapshot["value"]): StateDecodeError | undefined {
+    let json: unknown
+    try {
+      json = StateCodec.parseJson(value)
+    } catch (error) {
+      return new StateDecodeError({
+        stepId: this.stepId,
+        key,
+        issue: `snapshot is not JSON: ${(error as Error).message}`
+      })
+    }
+    let encoded = json
+    let pending = false
+    if (this.emitsAtEnd) {
+      if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
+        const issue = "snapshot is not a [state, pending] pair of a step that emits at end"
+        return new StateDecodeError({ stepId: this.stepId, key, issue })
+      }
+      encoded = json[0]
+      pending = json[1]
+    }
+    const decoded = this.codec.fromEncoded(encoded)
+    if (Either.isLeft(decoded)) return new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left })
+    this.entries.set(key, { state: decoded.right, dirty: false, pending, stored: true })
+    return undefined
+  }
+
+  /**
+   * Whether the step can restore a key on its first item. A step with timers
+   * cannot: a key's timer must fire whether or not an item for the key comes,
+   * so every key is loaded at resume.
+   */
+  get restoresLazily(): boolean {
+    return true
+  }
+
+  /** Whether the step visits every key at end of input (`fold` with `emit: "end"`, `onEof`). */
+  protected get visitsEveryKeyAtEnd(): boolean {
+    return this.emitsAtEnd
+  }
+
+  /**
+   * Keys a lazy restore looked up and found without state, and keys deleted
+   * since the resume: the store's snapshot of these is stale or missing, so
+   * they are never read again. `undefined` for an eager restore.
+   */
+  private absent: Set<string> | undefined = undefined
+
+  /**
+   * Restores keys on their first item instead of at resume: before a chunk
+   * runs, the keys of the chunk neither in memory nor known absent are read
+   * with one `readKeys` call. A step that visits every key at end of input
+   * reads the keys it has not seen when its input ends. The per-item loops
+   * (`push` of each step) stay as they are: the lookup wraps them per chunk.
+   */
+  restoreLazily(source: LazyRestore): void {
+    const absent = this.absent = new Set()
+    const pushRestored = this.push.bind(this)
+    this.push = (slot, items) =>
+      Effect.suspend(() => {
+        const wanted = this.keysToRead(items as ReadonlyArray<readonly [string, unknown]>, absent)
+        if (wanted === undefined) return pushRestored(slot, items)
+        return Effect.flatMap(source.readKeys(wanted), (snapshots) => {
+          for (const { key, value } of snapshots) {
+            const failure = this.restore(key, value)
+            if (failure !== undefined) return Effect.fail(failure)
+          }
+          return Effect.tap(pushRestored(slot, items), () => {
+            // after the chunk, so the keys it created are not remembered twice
+            for (const key of wanted) if (!this.entries.has(key)) absent.add(key)
+          })
+        })
+      })
+    if (!this.visitsEveryKeyAtEnd) return
+    const endRestored = this.end.bind(this)
+    let restoredAll = false
+    this.end = (slot) =>
+      Effect.suspend(() => {
+        if (restoredAll) return endRestored(slot)
+        restoredAll = true
+        return Effect.zipRight(this.restoreUnseen(source.snapshots, absent), endRestored(slot))
+      })
+  }
+
+  private keysToRead(
+    pairs: ReadonlyArray<readonly [string, unknown]>,
+    absent: ReadonlySet<string>
+  ): Array<string> | undefined {
+    const entries = this.entries
+    let wanted: Set<string> | undefined
+    for (let i = 0; i < pairs.length; i++) {
+      const key = pairs[i][0]
+      if (!entries.has(key) && !absent.has(key)) (wanted ??= new Set()).add(key)
+    }
+    return wanted === undefined ? undefined : Array.from(wanted)
+  }
+
+  /** Restores every key of the resume point the run has neither in memory nor known absent. */
+  private restoreUnseen(
+    snapshots: Stream.Stream<Snapshot, RecoveryError>,
+    absent: ReadonlySet<string>
+  ): Effect.Effect<void, RecoveryError | StateDecodeError> {
+    return Stream.runForEachChunk(snapshots, (chunk) =>
+      Effect.suspend(() => {
+        for (const { key, value } of chunk) {
+          if (this.entries.has(key) || absent.has(key)) continue
+          const failure = this.restore(key, value)
+          if (failure !== undefined) return Effect.fail(failure)
+        }
+        return Effect.void
+      }))
   }
 
   /** Sets a key's state; `undefined` deletes the key. */
@@ -366,6 +472,8 @@ export abstract class KeyedStateOperator extends Operator {
         this.entries.delete(key)
         // a key born and discarded within the epoch never reached the store (a join's complete rows, mostly)
         if (entry.stored) this.deletedKeys.add(key)
+        // its snapshot at the resume point is stale now
+        this.absent?.add(key)
       }
       return
     }

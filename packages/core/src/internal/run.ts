@@ -88,7 +88,7 @@ export const run = (
       const recovery = yield* store.open({ dataflowId: dataflow.id, workerIndex: 0, workerCount: 1 })
       const context: RunContext = { dataflowId: dataflow.id, workerIndex: 0, epoch: recovery.resumeEpoch }
       const { inputs, keyed, operators } = yield* buildOperators(dataflow, context, recovery.snapshots)
-      const keys = yield* loadKeyedState(keyed, recovery.snapshots)
+      const keys = yield* loadKeyedState(keyed, recovery, options.restore ?? "eager")
       const stream = yield* openInputs(inputs, recovery, options, context)
       const reader = yield* openEpochReader(stream, options.epoch ?? Epoch.defaultPolicy, inputs, context)
       const seconds = ((yield* Clock.currentTimeMillis) - resumeStart) / 1000
@@ -157,18 +157,30 @@ export const run = (
 
 /**
  * Restores the keyed steps' snapshots of the resume point, and says how many
- * each loaded.
+ * each loaded. With `restore: "lazy"` and a store that reads keys
+ * (`snapshotsOf`), steps that can restore a key on its first item load
+ * nothing now; steps with timers, and every step of a store that cannot read
+ * keys, load everything.
  *
  * @internal
  */
 export const loadKeyedState = (
   keyed: ReadonlyArray<KeyedStateOperator>,
-  snapshots: WorkerRecovery["snapshots"]
+  recovery: Pick<WorkerRecovery, "snapshots" | "snapshotsOf">,
+  restore: NonNullable<RunOptions["restore"]>
 ) =>
-  Effect.forEach(
-    keyed,
-    (operator) => Effect.map(operator.load(snapshots(operator.stepId)), (keys) => ({ stepId: operator.stepId, keys }))
-  )
+  Effect.forEach(keyed, (operator) => {
+    const { stepId } = operator
+    const snapshotsOf = recovery.snapshotsOf
+    if (restore === "lazy" && snapshotsOf !== undefined && operator.restoresLazily) {
+      operator.restoreLazily({
+        readKeys: (keys) => snapshotsOf(stepId, keys),
+        snapshots: recovery.snapshots(stepId)
+      })
+      return Effect.succeed({ stepId, keys: 0 })
+    }
+    return Effect.map(operator.load(recovery.snapshots(stepId)), (keys) => ({ stepId, keys }))
+  })
 
 const passRaw = (items: ReadonlyArray<unknown>): ReadonlyArray<unknown> => items
 

@@ -98,6 +98,15 @@ export class StatefulOperator extends KeyedStateOperator {
     super(stepId, context, codec, false, emitPerEpoch)
   }
 
+  /** Timers fire whether or not a key's items come: a step with `notifyAt` restores every key at resume. */
+  override get restoresLazily(): boolean {
+    return this.logic.notifyAt === undefined
+  }
+
+  protected override get visitsEveryKeyAtEnd(): boolean {
+    return this.logic.onEof !== undefined
+  }
+
   /** Set after a resume: the timers of the loaded keys are rebuilt on first use, where a throwing `notifyAt` fails the step. */
   private timersToRebuild = false
 

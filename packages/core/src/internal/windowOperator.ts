@@ -62,6 +62,11 @@ export class WindowOperator extends KeyedStateOperator {
     this.lateness = clock._tag === "EventClock" ? Duration.toMillis(clock.lateness) : 0
   }
 
+  /** Idle keys' windows close with time at every barrier: every key is restored at resume. */
+  override get restoresLazily(): boolean {
+    return false
+  }
+
   private watermark(state: KeyWindows, now: number): number {
     if (this.clock._tag === "SystemClock") return now
     return state.maxTimestamp === null ? -Infinity : state.maxTimestamp - this.lateness + (now - state.seenAt)

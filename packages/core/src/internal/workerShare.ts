@@ -35,6 +35,11 @@ export interface WorkerShare {
   readonly replayUnresumableInputs: boolean
   readonly link: ExchangeLink
   readonly snapshots: (stepId: string) => Stream.Stream<Snapshot, RecoveryError>
+  /** Reads some keys of a step as of the resume point; given only when the run restores lazily. */
+  readonly snapshotsOf?: (stepId: string, keys: ReadonlyArray<string>) => Effect.Effect<
+    ReadonlyArray<Snapshot>,
+    RecoveryError
+  >
   readonly beginEpoch: (epoch: number) => EpochTransaction
   readonly epochFinished: (
     epoch: number,
@@ -62,7 +67,7 @@ export const runShare = (dataflow: Dataflow, share: WorkerShare): Effect.Effect<
     const context: RunContext = { dataflowId: dataflow.id, workerIndex: share.workerIndex, epoch: share.resumeEpoch }
     const transport = new ExchangeTransport(share.link)
     const { inputs, keyed, operators } = yield* buildOperators(dataflow, context, share.snapshots, transport)
-    const keys = yield* loadKeyedState(keyed, share.snapshots)
+    const keys = yield* loadKeyedState(keyed, share, share.snapshotsOf === undefined ? "eager" : "lazy")
     const stream = yield* openInputs(
       inputs,
       { resumeEpoch: share.resumeEpoch, snapshots: share.snapshots },

@@ -4,6 +4,7 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
@@ -135,6 +136,9 @@ export const runWorkers = (
           }
         }).pipe(Effect.withSpan("sluice.resume", { attributes: { "sluice.dataflow": dataflow.id } }))
         const resumeEpoch = sessions[0].resumeEpoch
+        const restore = options.restore === "lazy" && sessions.every((s) => s.snapshotsOf !== undefined)
+          ? "lazy"
+          : "eager"
         if (resumeEpoch > 1) {
           yield* Effect.logInfo(`resuming dataflow ${dataflow.id} at epoch ${resumeEpoch} on ${workerCount} workers`)
         }
@@ -155,7 +159,7 @@ export const runWorkers = (
             case "Opened": {
               if (++opened === workerCount) {
                 for (let w = 0; w < workerCount; w++) {
-                  send(w, { _tag: "Start", resumeEpoch })
+                  send(w, { _tag: "Start", resumeEpoch, restore })
                 }
               }
               break
@@ -177,6 +181,19 @@ export const runWorkers = (
                 requestId: message.requestId,
                 ...(exit._tag === "Failure" ? { failure: Cause.pretty(exit.cause) } : {})
               })
+              break
+            }
+            case "ReadKeys": {
+              const snapshotsOf = sessions[workerIndex].snapshotsOf
+              const exit = snapshotsOf === undefined
+                ? Exit.die("a worker read keys from a store that cannot")
+                : yield* Effect.exit(snapshotsOf(message.stepId, message.keys))
+              send(
+                workerIndex,
+                Exit.isSuccess(exit)
+                  ? { _tag: "KeysRead", requestId: message.requestId, snapshots: exit.value }
+                  : { _tag: "KeysRead", requestId: message.requestId, snapshots: [], failure: Cause.pretty(exit.cause) }
+              )
               break
             }
             case "EpochReady": {

@@ -42,6 +42,8 @@ export const WorkerFailure = Schema.Union(
 export const ToCoordinator = Schema.Union(
   Schema.TaggedStruct("Opened", { workerIndex: Schema.Number }),
   Schema.TaggedStruct("ReadSnapshots", { requestId: Schema.Number, stepId: Schema.String }),
+  /** A lazy restore's read of the keys of a chunk that are not in memory yet. */
+  Schema.TaggedStruct("ReadKeys", { requestId: Schema.Number, stepId: Schema.String, keys: arrayOf<string>("keys") }),
   Schema.TaggedStruct("EpochReady", {
     epoch: Schema.Number,
     writes: EncodedWrites,
@@ -61,7 +63,17 @@ export type ToCoordinator = typeof ToCoordinator.Type
 
 /** @internal */
 export const ToWorker = Schema.Union(
-  Schema.TaggedStruct("Start", { resumeEpoch: Schema.Number }),
+  Schema.TaggedStruct("Start", {
+    resumeEpoch: Schema.Number,
+    /** `"lazy"` only when the run asked for it and the store can read keys (`snapshotsOf`). */
+    restore: Schema.Literal("eager", "lazy")
+  }),
+  Schema.TaggedStruct("KeysRead", {
+    requestId: Schema.Number,
+    snapshots: arrayOf<RecoveryStore.Snapshot>("snapshots"),
+    /** Why the store could not be read, when it could not. */
+    failure: Schema.optional(Schema.String)
+  }),
   Schema.TaggedStruct("Snapshots", {
     requestId: Schema.Number,
     snapshots: arrayOf<RecoveryStore.Snapshot>("snapshots")

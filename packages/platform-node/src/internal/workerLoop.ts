@@ -130,6 +130,27 @@ export const runWorker = (
         )
       }))
 
+    const snapshotsOf = (
+      stepId: string,
+      keys: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<RecoveryStore.Snapshot>, DataflowError.StoreUnavailable> =>
+      Effect.suspend(() => {
+        const requestId = ++requests
+        post({ _tag: "ReadKeys", requestId, stepId, keys })
+        return Effect.flatMap(nextControl, (message) => {
+          if (message._tag !== "KeysRead" || message.requestId !== requestId) {
+            return Effect.dieMessage(`unexpected ${message._tag} while reading keys`)
+          }
+          return message.failure === undefined
+            ? Effect.succeed(message.snapshots)
+            : new DataflowError.StoreUnavailable({
+              store: "coordinator",
+              reason: `reading ${keys.length} keys of step ${stepId} failed`,
+              cause: message.failure
+            })
+        })
+      })
+
     let writes = new EpochWritesBuilder()
     let outputs: Array<RecoveryStore.OutputRecord> = []
     yield* WorkerRuntime.runShare(dataflow, {
@@ -140,6 +161,7 @@ export const runWorker = (
       replayUnresumableInputs: data.replayUnresumableInputs,
       link: { workerIndex: data.workerIndex, workerCount: data.workerCount, send, inbox },
       snapshots,
+      ...(start.restore === "lazy" ? { snapshotsOf } : {}),
       beginEpoch: (epoch) => {
         writes = new EpochWritesBuilder()
         outputs = []

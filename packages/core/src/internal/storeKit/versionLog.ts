@@ -56,6 +56,16 @@ const insertByEpoch = (versions: Array<Version>, version: Version) => {
   versions.splice(at, 0, version)
 }
 
+/** The newest version at or before `atOrBefore`, unless it is a deletion marker. */
+const liveVersion = (versions: ReadonlyArray<Version>, atOrBefore: number): Version | undefined => {
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const version = versions[i]
+    if (version.epoch > atOrBefore) continue
+    return version.deleted ? undefined : version
+  }
+  return undefined
+}
+
 type Change = readonly [stepId: string, key: string, versions: Array<Version>]
 
 /** Public through `StoreKit.ts`. */
@@ -93,17 +103,30 @@ export class VersionLog {
     return [...this.steps.keys()]
   }
 
+  /** Every live snapshot of the step at `atOrBefore`; `undefined` once the log has forgotten values. */
   snapshotsAt(stepId: string, atOrBefore: number): ReadonlyArray<Snapshot> | undefined {
     const out: Array<Snapshot> = []
     for (const [key, versions] of this.steps.get(stepId) ?? []) {
-      for (let i = versions.length - 1; i >= 0; i--) {
-        const version = versions[i]
-        if (version.epoch > atOrBefore) continue
-        if (version.deleted) break
-        if (version.value === undefined) return undefined
-        out.push({ key, value: version.value })
-        break
-      }
+      const version = liveVersion(versions, atOrBefore)
+      if (version === undefined) continue
+      if (version.value === undefined) return undefined
+      out.push({ key, value: version.value })
+    }
+    return out
+  }
+
+  /**
+   * The newest value at or before `atOrBefore` of each of `keys` that has one;
+   * keys without are left out. Only a log that keeps values can answer.
+   */
+  snapshotsOfKeys(stepId: string, keys: ReadonlyArray<string>, atOrBefore: number): ReadonlyArray<Snapshot> {
+    const out: Array<Snapshot> = []
+    const versionsOf = this.steps.get(stepId)
+    if (versionsOf === undefined) return out
+    for (const key of keys) {
+      const versions = versionsOf.get(key)
+      const value = versions === undefined ? undefined : liveVersion(versions, atOrBefore)?.value
+      if (value !== undefined) out.push({ key, value })
     }
     return out
   }
