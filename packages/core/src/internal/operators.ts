@@ -412,7 +412,7 @@ export abstract class KeyedStateOperator extends Operator {
     const pushRestored = this.push.bind(this)
     this.push = (slot, items) =>
       Effect.suspend(() => {
-        const wanted = this.keysToRead(items as ReadonlyArray<readonly [string, unknown]>, absent)
+        const wanted = this.keysToRead(items, absent)
         if (wanted === undefined) return pushRestored(slot, items)
         return Effect.flatMap(source.readKeys(wanted), (snapshots) => {
           for (const { key, value } of snapshots) {
@@ -436,15 +436,25 @@ export abstract class KeyedStateOperator extends Operator {
       })
   }
 
-  private keysToRead(
-    pairs: ReadonlyArray<readonly [string, unknown]>,
-    absent: ReadonlySet<string>
-  ): Array<string> | undefined {
+  /**
+   * The key function of a `keyBy` fused into this step, whose items then
+   * arrive raw instead of as `[key, value]` pairs.
+   */
+  protected get fusedKeyOf(): ((item: unknown) => string) | undefined {
+    return undefined
+  }
+
+  private keysToRead(items: ReadonlyArray<unknown>, absent: ReadonlySet<string>): Array<string> | undefined {
     const entries = this.entries
+    const keyOf = this.fusedKeyOf
     let wanted: Set<string> | undefined
-    for (let i = 0; i < pairs.length; i++) {
-      const key = pairs[i][0]
-      if (!entries.has(key) && !absent.has(key)) (wanted ??= new Set()).add(key)
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const key = keyOf === undefined ? (items[i] as readonly [string, unknown])[0] : keyOf(items[i])
+        if (!entries.has(key) && !absent.has(key)) (wanted ??= new Set()).add(key)
+      }
+    } catch {
+      // a key function that throws: the step's own loop fails on the same item, naming the step and key
     }
     return wanted === undefined ? undefined : Array.from(wanted)
   }
@@ -546,6 +556,10 @@ export class KeyedOperator extends KeyedStateOperator {
     readonly keyOf: ((item: unknown) => string) | undefined
   ) {
     super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end", emitPerEpoch)
+  }
+
+  protected override get fusedKeyOf(): ((item: unknown) => string) | undefined {
+    return this.keyOf
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
