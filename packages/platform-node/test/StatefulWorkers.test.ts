@@ -13,6 +13,7 @@ import { NodeWorkers } from "../src/index.js"
 const flows = pathToFileURL(createRequire(import.meta.url).resolve("@sluice/store-testkit/StatefulRuns"))
 const countFinal = Dataflow.fromModule<typeof Flows>(flows, "partitionedCountFinal")
 const joined = Dataflow.fromModule<typeof Flows>(flows, "partitionedJoin")
+const latest = Dataflow.fromModule<typeof Flows>(flows, "partitionedLatestCount")
 
 /** Runs a flow on two worker threads and reads the `[worker, step, key, value]` lines its workers recorded. */
 const runOnTwoWorkers = (flow: Dataflow.DataflowModule) =>
@@ -46,6 +47,28 @@ const expected = () => {
 }
 
 describe("stateful operators on several workers", () => {
+  it.scoped(
+    "emit: \"epoch\" through the exchange: each key's counts from one worker, rising, at most one per epoch, ending at its total",
+    () =>
+      Effect.gen(function*() {
+        const lines = (yield* runOnTwoWorkers(latest)) as Array<[number, string, string, number]>
+        const perKey = new Map<string, Array<number>>()
+        const workersOfKey = new Map<string, Set<number>>()
+        for (const [worker, , key, value] of lines) {
+          workersOfKey.set(key, (workersOfKey.get(key) ?? new Set()).add(worker))
+          perKey.set(key, [...(perKey.get(key) ?? []), value])
+        }
+        assert.deepStrictEqual(new Map([...perKey].map(([key, counts]) => [key, counts.at(-1)])), expected())
+        for (const [key, counts] of perKey) {
+          assert.isTrue(counts.every((n, i) => i === 0 || n > counts[i - 1]), `${key}: counts ${counts} do not rise`)
+          // 1,200 words over both workers in epochs of 100 items a worker: at most 7 epochs (the last at end of input)
+          assert.isAtMost(counts.length, 7, `${key}: ${counts.length} records`)
+        }
+        assert.isTrue([...workersOfKey.values()].every((s) => s.size === 1), "a key was emitted by two workers")
+      }),
+    30_000
+  )
+
   it.scoped(
     "countFinal and collect see each key on one worker: exact totals, batches that add up",
     () =>

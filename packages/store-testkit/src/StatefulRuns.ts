@@ -184,6 +184,22 @@ export const partitionedCountFinal = () => {
   return words.dataflow
 }
 
+/**
+ * The words of `partitionedCountFinal` counted with `emit: "epoch"`, for runs on
+ * several threads: each worker records `[workerIndex, "latest", word, count]`
+ * lines as `partitionedCountFinal`.
+ */
+export const partitionedLatestCount = () => {
+  const df = Dataflow.make("parallel-latest")
+  df.pipe(
+    Dataflow.input("words", numberedInput(4, 300, (p, i) => `w${(p * 31 + i * 7) % 23}`)),
+    Dataflow.keyBy("key", (w: string) => w),
+    Dataflow.fold("count", { state: Schema.Number, init: () => 0, fold: (n, _w: string) => n + 1, emit: "epoch" }),
+    Dataflow.output("latest-out", recordPerWorker("latest"))
+  )
+  return df
+}
+
 /** The orders of `partitionedJoin`: order `o<n>` totals `n`. */
 export const JOIN_ORDERS = 400
 
