@@ -341,8 +341,7 @@ const stateJson = (_key: string, value: unknown): unknown =>
     ? String(value)
     : value
 
-const rawJson = (value: Uint8Array): unknown => {
-  const text = new TextDecoder().decode(value)
+const rawJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
   } catch {

@@ -1694,7 +1694,8 @@ export const describe: (dataflow: Dataflow) => DataflowGraph = describeGraph
  * resume, e.g. to show what a store holds (`sluice store dump --module`):
  * keyed and window steps with their state schema (a `fold` that emits at end
  * as `{ state, pending }`), input positions as their JSON. A snapshot that
- * does not decode gives the reason, as a resume would fail with it.
+ * does not decode gives the reason, as a resume would fail with it. `value`
+ * is the snapshot's text as the store returns it.
  *
  * @example
  * ```ts
@@ -1706,10 +1707,10 @@ export const describe: (dataflow: Dataflow) => DataflowGraph = describeGraph
  *   Dataflow.statefulMap("count", { state: Schema.Number, init: () => 0, step: (n, _w) => [n + 1, n + 1] }),
  *   Dataflow.output("out", Output.console())
  * )
- * Dataflow.decodeSnapshot(flow, "count", new TextEncoder().encode("2")) // Either.right(2)
+ * Dataflow.decodeSnapshot(flow, "count", "2") // Either.right(2)
  * ```
  * @since 0.2.0
  * @category introspection
  */
-export const decodeSnapshot: (dataflow: Dataflow, stepId: string, value: Uint8Array) => Either.Either<unknown, string> =
+export const decodeSnapshot: (dataflow: Dataflow, stepId: string, value: string) => Either.Either<unknown, string> =
   decodeStepSnapshot

@@ -200,8 +200,7 @@ export const toFile = <A>(path: string, format: (item: A) => string = formatItem
       const stored = yield* Stream.runFold(
         committed,
         Option.none<number>(),
-        (length, snapshot) =>
-          snapshot.key === key ? Option.some(Number(new TextDecoder().decode(snapshot.value))) : length
+        (length, snapshot) => snapshot.key === key ? Option.some(Number(snapshot.value)) : length
       )
       const file = yield* fs.open(target, { flag: "a+" })
       // what is past the committed length was written by an epoch that did not complete: its next run writes it again.
@@ -229,7 +228,7 @@ export const toFile = <A>(path: string, format: (item: A) => string = formatItem
             // synced before the commit: a committed length never points past what the disk holds
             yield* file.sync
             length += bytes.length
-            transaction.write(stepId, key, encoder.encode(String(length)))
+            transaction.write(stepId, key, String(length))
           })
       } satisfies OutputWriter<A>
     })

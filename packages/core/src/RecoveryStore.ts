@@ -70,7 +70,8 @@ export interface StoreMeta {
 export interface SnapshotWrite {
   readonly stepId: string
   readonly key: string
-  readonly value: Uint8Array | null
+  /** The snapshot's UTF-8 text (JSON, R8), or `null` for a tombstone. */
+  readonly value: string | null
 }
 
 /**
@@ -96,7 +97,8 @@ export interface OutputRecord {
  */
 export interface Snapshot {
   readonly key: string
-  readonly value: Uint8Array
+  /** The snapshot's text as written (JSON, R8); a backend stores it as UTF-8. */
+  readonly value: string
 }
 
 /**
@@ -294,7 +296,7 @@ export interface StoreInspection {
 export interface EpochTransaction {
   readonly epoch: number
   /** Buffers a snapshot (or a tombstone with `null`); nothing is visible before commit. */
-  readonly write: (stepId: string, key: string, value: Uint8Array | null) => void
+  readonly write: (stepId: string, key: string, value: string | null) => void
   /** Buffers an output record that becomes visible with the commit, and never without it. */
   readonly writeOutput: (record: OutputRecord) => void
 }

@@ -152,8 +152,8 @@ export const collectVersions: <V extends Pick<Version, "epoch" | "deleted">>(
 
 /**
  * One worker's snapshot versions, key by key, with the collection of R6
- * built in. `keepValues: true` keeps every snapshot's bytes (a store whose
- * data is the log); `false` keeps only the bytes passed to `load` until
+ * built in. `keepValues: true` keeps every snapshot's text (a store whose
+ * data is the log); `false` keeps only the text passed to `load` until
  * `forgetValues` (a store that indexes data it keeps elsewhere, and reads it
  * back when `snapshotsAt` answers `undefined`).
  *
@@ -161,11 +161,10 @@ export const collectVersions: <V extends Pick<Version, "epoch" | "deleted">>(
  * ```ts
  * import { StoreKit } from "@sluice/core"
  * const log = new StoreKit.VersionLog({ keepValues: true })
- * const bytes = new TextEncoder().encode("1")
- * const plan = log.planCommit(1, [{ stepId: "count", key: "a", value: bytes }], 1)
+ * const plan = log.planCommit(1, [{ stepId: "count", key: "a", value: "1" }], 1)
  * // write plan.written, delete plan.dropped, in one transaction; then:
  * plan.apply()
- * log.snapshotsAt("count", 1) // [{ key: "a", value: bytes }]
+ * log.snapshotsAt("count", 1) // [{ key: "a", value: "1" }]
  * // a store whose data is the log commits in place
  * log.commit(2, [{ stepId: "count", key: "a", value: null }], 2)
  * log.snapshotsAt("count", 2) // []
@@ -324,15 +323,14 @@ export type RescalePlan = rescalePlan.RescalePlan
  * ```ts
  * import { StoreKit } from "@sluice/core"
  * const meta = { dataflowId: "wc", workerCount: 2, schemaVersion: 1, createdAt: 0 }
- * const value = new TextEncoder().encode("1")
  * const plan = StoreKit.planRescale({
  *   meta,
  *   to: 3,
  *   resumeEpoch: 4,
- *   snapshots: [{ stepId: "count", key: "a", value }],
+ *   snapshots: [{ stepId: "count", key: "a", value: "1" }],
  *   route: () => 2
  * })
- * plan.shares[2] // [{ stepId: "count", key: "a", value }]
+ * plan.shares[2] // [{ stepId: "count", key: "a", value: "1" }]
  * ```
  * @since 0.1.0
  * @category rescaling
@@ -391,19 +389,19 @@ export const decodeRescalePlan: (bytes: Uint8Array) => Either.Either<RescalePlan
 export const describeCause: (cause: unknown) => string = causes.describeCause
 
 /**
- * The CRC-32 of a snapshot write: its step id, key and value (a tombstone is
- * `null`). A store keeps it with the snapshot and recomputes it on resume; a
+ * The CRC-32 of a snapshot write: its step id, key and the UTF-8 bytes of its
+ * value (a tombstone is `null`), the same number for the same text as when
+ * values were bytes, so older stores still verify. A store keeps it with the snapshot and recomputes it on resume; a
  * mismatch is damage, to fail with `StoreCorrupt` naming step, key and file
  * rather than resume a wrong value as state.
  *
  * @example
  * ```ts
  * import { StoreKit } from "@sluice/core"
- * const stored = StoreKit.snapshotChecksum("count", "a", new TextEncoder().encode("1"))
- * StoreKit.snapshotChecksum("count", "a", new TextEncoder().encode("7")) === stored // false
+ * const stored = StoreKit.snapshotChecksum("count", "a", "1")
+ * StoreKit.snapshotChecksum("count", "a", "7") === stored // false
  * ```
  * @since 0.1.0
  * @category integrity
  */
-export const snapshotChecksum: (stepId: string, key: string, value: Uint8Array | null) => number =
-  checksum.snapshotChecksum
+export const snapshotChecksum: (stepId: string, key: string, value: string | null) => number = checksum.snapshotChecksum

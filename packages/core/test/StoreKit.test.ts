@@ -4,18 +4,13 @@ import { Either } from "effect"
 import * as zlib from "node:zlib"
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-const put = (key: string, value: string, stepId = "count"): RecoveryStore.SnapshotWrite => ({
-  stepId,
-  key,
-  value: encoder.encode(value)
-})
+const put = (key: string, value: string, stepId = "count"): RecoveryStore.SnapshotWrite => ({ stepId, key, value })
 const del = (key: string, stepId = "count"): RecoveryStore.SnapshotWrite => ({ stepId, key, value: null })
 
 const texts = (snapshots: ReadonlyArray<RecoveryStore.Snapshot> | undefined) =>
   snapshots === undefined
     ? undefined
-    : Object.fromEntries(snapshots.map(({ key, value }) => [key, decoder.decode(value)] as const))
+    : Object.fromEntries(snapshots.map(({ key, value }) => [key, value] as const))
 
 const refs = (plan: StoreKit.VersionPlan) => ({
   written: plan.written.map(({ epoch, key, value }) => `${key}@${epoch}${value === null ? " deleted" : ""}`),
@@ -157,7 +152,7 @@ describe("StoreKit collection", () => {
 
   it("an index that does not keep values answers undefined once a needed value was forgotten", () => {
     const log = new StoreKit.VersionLog({ keepValues: false })
-    log.load({ stepId: "count", key: "a", epoch: 1 }, encoder.encode("1"))
+    log.load({ stepId: "count", key: "a", epoch: 1 }, "1")
     log.load({ stepId: "count", key: "b", epoch: 1 }, null)
     assert.deepStrictEqual(texts(log.snapshotsAt("count", 1)), { a: "1" })
     log.unload({ stepId: "count", key: "b", epoch: 1 })
@@ -218,8 +213,16 @@ describe("StoreKit integrity", () => {
   const utf16 = (text: string) => Buffer.from(text, "utf16le")
   const bytes = (text: string) => new TextEncoder().encode(text)
 
-  it("snapshotChecksum is the CRC-32 of step, separator, key, presence and value", () => {
-    for (const [stepId, key, value] of [["count", "a", "1"], ["wörter", "ключ", ""], ["s", "", "x".repeat(1000)]]) {
+  it("snapshotChecksum is the CRC-32 of step, separator, key, presence and the value's UTF-8", () => {
+    const values = [
+      ["count", "a", "1"],
+      ["wörter", "ключ", ""],
+      ["s", "", "x".repeat(1000)],
+      ["s", "k", "{\"é\":\"\u00ff\u0100\u07ff\u0800\uffff\",\"🔑\":[\"𝄞\"]}"],
+      // a lone surrogate is U+FFFD in UTF-8, as TextEncoder writes it
+      ["s", "k", "a\ud800b\udc00"]
+    ]
+    for (const [stepId, key, value] of values) {
       const framed = Buffer.concat([
         utf16(stepId),
         Buffer.from([0xff, 0xff]),
@@ -227,23 +230,17 @@ describe("StoreKit integrity", () => {
         Buffer.from([1]),
         bytes(value)
       ])
-      assert.strictEqual(StoreKit.snapshotChecksum(stepId, key, bytes(value)), zlib.crc32(framed))
+      assert.strictEqual(StoreKit.snapshotChecksum(stepId, key, value), zlib.crc32(framed))
     }
     const tombstone = Buffer.concat([utf16("count"), Buffer.from([0xff, 0xff]), utf16("a"), Buffer.from([0])])
     assert.strictEqual(StoreKit.snapshotChecksum("count", "a", null), zlib.crc32(tombstone))
   })
 
   it("snapshotChecksum tells apart a changed digit, a shifted boundary and a tombstone", () => {
-    const stored = StoreKit.snapshotChecksum("count", "a", bytes("358"))
-    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", bytes("1158")), stored)
-    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", bytes("359")), stored)
-    assert.notStrictEqual(
-      StoreKit.snapshotChecksum("ab", "c", bytes("1")),
-      StoreKit.snapshotChecksum("a", "bc", bytes("1"))
-    )
-    assert.notStrictEqual(
-      StoreKit.snapshotChecksum("count", "a", null),
-      StoreKit.snapshotChecksum("count", "a", bytes(""))
-    )
+    const stored = StoreKit.snapshotChecksum("count", "a", "358")
+    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", "1158"), stored)
+    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", "359"), stored)
+    assert.notStrictEqual(StoreKit.snapshotChecksum("ab", "c", "1"), StoreKit.snapshotChecksum("a", "bc", "1"))
+    assert.notStrictEqual(StoreKit.snapshotChecksum("count", "a", null), StoreKit.snapshotChecksum("count", "a", ""))
   })
 })

@@ -108,7 +108,7 @@ describe("recovery on two worker threads", () => {
             yield* worker.transaction(epoch, (tx) =>
               Effect.sync(() => {
                 for (const word of expectedWords(6, 300).keys()) {
-                  tx.write("count", word, new TextEncoder().encode("1000000"))
+                  tx.write("count", word, "1000000")
                 }
               }))
           }

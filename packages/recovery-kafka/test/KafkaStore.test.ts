@@ -10,7 +10,6 @@ import { ownBroker } from "../../kafka/test/fixtures/ownBroker.js"
 import { countVersions, freshStore, readOutputs, readTopic, testClient } from "./fixtures/KafkaFixture.js"
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 const single = { workerIndex: 0, workerCount: 1 } as const
 const pair = (workerIndex: 0 | 1) => ({ workerIndex, workerCount: 2 }) as const
 
@@ -19,11 +18,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   return Option.getOrThrow(Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none())
 }
 
-const put = (key: string, value: string): RecoveryStore.SnapshotWrite => ({
-  stepId: "s",
-  key,
-  value: encoder.encode(value)
-})
+const put = (key: string, value: string): RecoveryStore.SnapshotWrite => ({ stepId: "s", key, value })
 
 const output = (value: string): RecoveryStore.OutputRecord => ({
   destination: "out",
@@ -34,7 +29,7 @@ const output = (value: string): RecoveryStore.OutputRecord => ({
 const snapshots = (worker: RecoveryStore.BackendWorker, atOrBefore: number) =>
   Effect.map(
     Stream.runCollect(worker.readSnapshots("s", atOrBefore)),
-    (chunk) => Object.fromEntries(Chunk.toReadonlyArray(chunk).map(({ key, value }) => [key, decoder.decode(value)]))
+    (chunk) => Object.fromEntries(Chunk.toReadonlyArray(chunk).map(({ key, value }) => [key, value]))
   )
 
 describe("Kafka store: topics", () => {

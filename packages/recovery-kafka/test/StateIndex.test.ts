@@ -5,7 +5,7 @@ import { type Plan, StateIndex } from "../src/internal/stateIndex.js"
 
 const encoder = new TextEncoder()
 type Write = RecoveryStore.SnapshotWrite
-const put = (key: string, value: string): Write => ({ stepId: "count", key, value: encoder.encode(value) })
+const put = (key: string, value: string): Write => ({ stepId: "count", key, value })
 const output = (value: string): RecoveryStore.OutputRecord => ({
   destination: "out",
   key: null,

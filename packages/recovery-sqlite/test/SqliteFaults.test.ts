@@ -111,13 +111,13 @@ const traceCommits = Effect.gen(function*() {
 const snapshot = (stepId: string, key: string, value: string | null): RecoveryStore.SnapshotWrite => ({
   stepId,
   key,
-  value: value === null ? null : encoder.encode(value)
+  value
 })
 
 const readAll = (worker: RecoveryStore.BackendWorker, atOrBefore: number) =>
   Effect.map(
     Stream.runCollect(worker.readSnapshots("count", atOrBefore)),
-    (chunk) => new Map(Chunk.toReadonlyArray(chunk).map(({ key, value }) => [key, new TextDecoder().decode(value)]))
+    (chunk) => new Map(Chunk.toReadonlyArray(chunk).map(({ key, value }) => [key, value]))
   )
 
 /**

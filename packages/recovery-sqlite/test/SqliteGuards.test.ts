@@ -28,7 +28,7 @@ const seed = (directory: string, options: { dataflowId?: string; workerIndex?: n
     const worker = yield* openStore(directory, options)
     yield* worker.transaction(
       worker.resumeEpoch,
-      (transaction) => Effect.sync(() => transaction.write("count", "a", new TextEncoder().encode("1")))
+      (transaction) => Effect.sync(() => transaction.write("count", "a", "1"))
     )
   }))
 

@@ -65,7 +65,7 @@ const seed = (directory: string) =>
       const worker = yield* store.open({ dataflowId: "open", workerIndex: 0, workerCount: 1 })
       yield* worker.transaction(
         worker.resumeEpoch,
-        (transaction) => Effect.sync(() => transaction.write("count", "a", new TextEncoder().encode("1")))
+        (transaction) => Effect.sync(() => transaction.write("count", "a", "1"))
       )
     }).pipe(Effect.scoped, Effect.provide(SqliteRecovery.layer({ directory })))
   )

@@ -9,7 +9,6 @@ export const RESCALE_DATAFLOW = "rescale"
 
 const STEPS = ["count", "input"] as const
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 const keysOf = (keys: number) => Array.from({ length: keys }, (_, i) => `k${i}`)
 
@@ -40,9 +39,9 @@ export const writeRescaleLayout = (backend: RecoveryStore.Backend, from: number,
               for (const key of own) {
                 // k0 is deleted in epoch 2 and written again in epoch 3: k3 stays deleted
                 if ((key === "k0" && epoch === 2) || (key === "k3" && epoch >= 2)) tx.write("count", key, null)
-                else tx.write("count", key, encoder.encode(`${key}@${epoch}`))
+                else tx.write("count", key, `${key}@${epoch}`)
               }
-              tx.write("input", `p${workerIndex}`, encoder.encode(String(epoch * 10)))
+              tx.write("input", `p${workerIndex}`, String(epoch * 10))
               tx.writeOutput({ destination: "out", key: null, value: encoder.encode(`${workerIndex}/${epoch}`) })
             }))
         }
@@ -80,7 +79,7 @@ export const readRescaledLayout = (backend: RecoveryStore.Backend, workerCount: 
           for (const { key, value } of snapshots) {
             assert.strictEqual(route(stepId, key), workerIndex, `${stepId}/${key} is on worker ${workerIndex}`)
             assert.ok(!state.has(`${stepId}/${key}`), `${stepId}/${key} is on two workers`)
-            state.set(`${stepId}/${key}`, decoder.decode(value))
+            state.set(`${stepId}/${key}`, value)
           }
         }
       }))

@@ -47,7 +47,7 @@ export const countsOf = (
         yield* Stream.runForEach(worker.snapshots("count"), ({ key, value }) =>
           Effect.sync(() => {
             assert.isFalse(counts.has(key), `key ${key} is stored by two workers`)
-            counts.set(key, decode(new TextDecoder().decode(value)))
+            counts.set(key, decode(value))
           }))
       }))
     }

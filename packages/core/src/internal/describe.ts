@@ -65,7 +65,7 @@ export const describe = (dataflow: Dataflow): DataflowGraph => {
 export const decodeSnapshot = (
   dataflow: Dataflow,
   stepId: string,
-  value: Uint8Array
+  value: string
 ): Either.Either<unknown, string> => {
   const step = dataflow.graph.steps.find((candidate) => candidate.stepId === stepId)
   if (step === undefined) return Either.left(`dataflow ${dataflow.id} has no step ${stepId}`)

@@ -2,10 +2,8 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
-const decoder = new TextDecoder()
-
 /**
- * Snapshot bytes are the JSON text of the state schema's encoded form (R8).
+ * A snapshot is the JSON text of the state schema's encoded form (R8).
  *
  * @internal
  */
@@ -32,16 +30,15 @@ export const make = <S, I>(schema: Schema.Schema<S, I>): StateCodec<S> => {
 }
 
 /** @internal */
-// Buffer.from encodes small strings about three times faster than TextEncoder here
-export const encodeJson = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value))
+export const encodeJson = (value: unknown): string => JSON.stringify(value)
 
-/** `JSON.parse` of snapshot bytes; throws on bytes that are not JSON. @internal */
-export const parseJson = (bytes: Uint8Array): unknown => JSON.parse(decoder.decode(bytes))
+/** `JSON.parse` of a snapshot's text; throws on text that is not JSON. @internal */
+export const parseJson = (text: string): unknown => JSON.parse(text)
 
 /** @internal */
-export const decodeJson = (bytes: Uint8Array): Either.Either<unknown, string> => {
+export const decodeJson = (text: string): Either.Either<unknown, string> => {
   try {
-    return Either.right(parseJson(bytes))
+    return Either.right(parseJson(text))
   } catch (error) {
     return Either.left(`snapshot is not JSON: ${(error as Error).message}`)
   }

@@ -1,9 +1,9 @@
 /**
  * The snapshot writes of one worker's epoch, as they travel to the
- * coordinator: keys as one string, values as one buffer, per run of writes to
- * the same step. Cloning an array of `{ stepId, key, value }` objects costs the
- * receiving thread an object, two strings and a typed array per write; this
- * form costs it a few objects per epoch until the writes are committed.
+ * coordinator: keys as one string, values as one UTF-16 buffer, per run of
+ * writes to the same step. Cloning an array of `{ stepId, key, value }`
+ * objects costs the receiving thread an object and three strings per write;
+ * this form costs it a few objects per epoch until the writes are committed.
  *
  * @internal
  */
@@ -18,9 +18,9 @@ export interface EncodedWrites {
   readonly keys: string
   /** `Uint32Array` of key lengths in UTF-16 code units. */
   readonly keyLengths: ArrayBuffer
-  /** `Int32Array` of value lengths in bytes; -1 is a tombstone. */
+  /** `Int32Array` of value lengths in UTF-16 code units; -1 is a tombstone. */
   readonly valueLengths: ArrayBuffer
-  /** Every value's bytes, concatenated. */
+  /** Every value's text, concatenated, as UTF-16LE: transferred rather than copied like a string. */
   readonly values: ArrayBuffer
 }
 
@@ -31,10 +31,9 @@ export class EpochWritesBuilder {
   private keys = ""
   private readonly keyLengths: Array<number> = []
   private readonly valueLengths: Array<number> = []
-  private readonly values: Array<Uint8Array> = []
-  private valueBytes = 0
+  private values = ""
 
-  write(stepId: string, key: string, value: Uint8Array | null): void {
+  write(stepId: string, key: string, value: string | null): void {
     const last = this.stepIds.length - 1
     if (last < 0 || this.stepIds[last] !== stepId) {
       this.stepIds.push(stepId)
@@ -45,20 +44,16 @@ export class EpochWritesBuilder {
     this.keyLengths.push(key.length)
     if (value === null) this.valueLengths.push(-1)
     else {
-      this.valueLengths.push(value.byteLength)
-      this.values.push(value)
-      this.valueBytes += value.byteLength
+      this.valueLengths.push(value.length)
+      this.values += value
     }
   }
 
   /** The writes and the buffers to transfer with them. */
   finish(): { readonly writes: EncodedWrites; readonly transfer: ReadonlyArray<ArrayBuffer> } {
-    const values = new Uint8Array(this.valueBytes)
-    let offset = 0
-    for (const value of this.values) {
-      values.set(value, offset)
-      offset += value.byteLength
-    }
+    // not Buffer.from: a small one shares Node's pool, which transferring would take from this thread
+    const values = Buffer.alloc(this.values.length * 2)
+    values.write(this.values, "utf16le")
     const runEnds = Uint32Array.from(this.runEnds).buffer
     const keyLengths = Uint32Array.from(this.keyLengths).buffer
     const valueLengths = Int32Array.from(this.valueLengths).buffer
@@ -70,8 +65,8 @@ export class EpochWritesBuilder {
 }
 
 /**
- * The writes in the order they were made. Values are copied out of the shared
- * buffer, so a store that keeps them does not keep the whole epoch's buffer.
+ * The writes in the order they were made. Each value is a string decoded out
+ * of the shared buffer, so a store that keeps it does not keep the epoch's buffer.
  *
  * @internal
  */
@@ -79,7 +74,7 @@ export const decode = (encoded: EncodedWrites): Array<SnapshotWrite> => {
   const runEnds = new Uint32Array(encoded.runEnds)
   const keyLengths = new Uint32Array(encoded.keyLengths)
   const valueLengths = new Int32Array(encoded.valueLengths)
-  const values = new Uint8Array(encoded.values)
+  const values = Buffer.from(encoded.values)
   const writes = new Array<SnapshotWrite>(keyLengths.length)
   let run = 0
   let keyOffset = 0
@@ -88,7 +83,7 @@ export const decode = (encoded: EncodedWrites): Array<SnapshotWrite> => {
     while (i >= runEnds[run]) run++
     const key = encoded.keys.slice(keyOffset, keyOffset += keyLengths[i])
     const length = valueLengths[i]
-    const value = length < 0 ? null : Buffer.copyBytesFrom(values, valueOffset, length)
+    const value = length < 0 ? null : values.toString("utf16le", valueOffset * 2, (valueOffset + length) * 2)
     if (length > 0) valueOffset += length
     writes[i] = { stepId: encoded.stepIds[run], key, value }
   }

@@ -164,16 +164,27 @@ export const decodeProgressKey: (bytes: Uint8Array | null) => ProgressKey | unde
 export const decodeStateKey: (bytes: Uint8Array | null) => StateKey | undefined = decodeKey(decodeStateKeyText)
 
 /** @internal */
-export const encodeValue = (kind: ValueKind, payload?: Uint8Array): Buffer => {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + (payload?.byteLength ?? 0))
+export const encodeValue = (kind: ValueKind, payload?: Uint8Array | string): Buffer => {
+  // a snapshot's text goes in as its UTF-8, written straight into the record
+  const length = payload === undefined
+    ? 0
+    : typeof payload === "string"
+    ? Buffer.byteLength(payload)
+    : payload.byteLength
+  const out = Buffer.allocUnsafe(HEADER_BYTES + length)
   out[0] = MAGIC_0
   out[1] = MAGIC_1
   out[2] = MAGIC_2
   out[3] = FORMAT_VERSION
   out[4] = kindCodes[kind]
-  if (payload !== undefined) out.set(payload, HEADER_BYTES)
+  if (typeof payload === "string") out.write(payload, HEADER_BYTES, "utf8")
+  else if (payload !== undefined) out.set(payload, HEADER_BYTES)
   return out
 }
+
+/** A snapshot payload's UTF-8 as text. @internal */
+export const payloadText = (payload: Uint8Array): string =>
+  Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")
 
 /** @internal */
 export type DecodedValue =

@@ -15,6 +15,7 @@ import {
   encodeValue,
   heldKey,
   type HeldOutput,
+  payloadText,
   recordName,
   valueOf,
   versionKey
@@ -80,7 +81,7 @@ export class StateIndex {
   /** Applies a version record of the state topic; records arrive in offset order. */
   loadVersion(ref: StoreKit.VersionRef, value: { readonly deleted: boolean; readonly payload: Uint8Array } | null) {
     if (value === null) this.versions.unload(ref)
-    else this.versions.load(ref, value.deleted ? null : value.payload.slice())
+    else this.versions.load(ref, value.deleted ? null : payloadText(value.payload))
   }
 
   /** Applies a held-output record of the state topic. */

@@ -66,7 +66,7 @@ export const make = (
         Effect.sync(() =>
           [...new Set(indexes.flatMap((index) => index.versions.stepIds()))].sort().flatMap((stepId) => {
             const live = snapshotsOf(stepId, atOrBefore)
-            const bytes = live.reduce((sum, snapshot) => sum + snapshot.value.byteLength, 0)
+            const bytes = live.reduce((sum, snapshot) => sum + Buffer.byteLength(snapshot.value), 0)
             return live.length === 0 ? [] : [{ stepId, keys: live.length, bytes }]
           })
         ),

@@ -466,7 +466,8 @@ const writeSnapshots = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotW
             params[j * 5] = write.stepId
             params[j * 5 + 1] = write.key
             params[j * 5 + 2] = epoch
-            params[j * 5 + 3] = write.value
+            // the column is a STRICT BLOB: the text goes in as its UTF-8
+            params[j * 5 + 3] = Buffer.from(write.value!)
             params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
           }
           yield* run(upsertSnapshots(rows), params)
@@ -488,7 +489,7 @@ const writePending = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotWri
         params[j * 5] = epoch
         params[j * 5 + 1] = write.stepId
         params[j * 5 + 2] = write.key
-        params[j * 5 + 3] = write.value
+        params[j * 5 + 3] = write.value === null ? null : Buffer.from(write.value)
         params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
       }
       yield* run(insertPending(rows), params)

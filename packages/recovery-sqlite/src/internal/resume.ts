@@ -24,7 +24,7 @@ const CHUNK_SIZE = 4096
  * Only `sluice_snapshots`: a primary-key range scan in key order.
  */
 const LIVE_SNAPSHOTS = `
-  SELECT key, value, checksum FROM sluice_snapshots
+  SELECT key, CAST(value AS TEXT), checksum FROM sluice_snapshots
   WHERE step_id = @stepId AND epoch <= @atOrBefore`
 
 /**
@@ -34,7 +34,7 @@ const LIVE_SNAPSHOTS = `
  * after the newest version is chosen.
  */
 const WITH_PENDING = `
-  SELECT key, value, checksum, max(epoch) FROM (
+  SELECT key, CAST(value AS TEXT), checksum, max(epoch) FROM (
     SELECT key, value, checksum, epoch FROM sluice_snapshots
     WHERE step_id = @stepId AND epoch <= @atOrBefore
     UNION ALL
@@ -67,7 +67,7 @@ export const snapshots = (options: {
           db.prepare(options.pending ? WITH_PENDING : LIVE_SNAPSHOTS).raw(true).iterate({
             stepId: options.stepId,
             atOrBefore: options.atOrBefore
-          }) as IterableIterator<[string, Uint8Array | null, number, ...Array<unknown>]>,
+          }) as IterableIterator<[string, string | null, number, ...Array<unknown>]>,
         catch: fail
       }),
       (rows) => Effect.sync(() => rows.return?.())

@@ -95,9 +95,9 @@ export const migrations: Migrations = {
       const rows = yield* sql<{
         readonly step_id: string
         readonly key: string
-        readonly value: Uint8Array | null
+        readonly value: string | null
         readonly epoch: number
-      }>`SELECT epoch, step_id, key, value FROM ${sql(table)}`
+      }>`SELECT epoch, step_id, key, CAST(value AS TEXT) AS value FROM ${sql(table)}`
       for (const row of rows) {
         yield* sql`UPDATE ${sql(table)} SET checksum = ${StoreKit.snapshotChecksum(row.step_id, row.key, row.value)}
           WHERE epoch = ${row.epoch} AND step_id = ${row.step_id} AND key = ${row.key}`

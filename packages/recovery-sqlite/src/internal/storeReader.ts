@@ -24,7 +24,7 @@ import { inspectSync, refail, workerFile } from "./storeFile.js"
  * snapshot tables, as the resume read chooses it, tombstones left out.
  */
 const STEP_USAGE = `
-  SELECT step_id, count(*) AS keys, coalesce(sum(length(value)), 0) AS bytes FROM (
+  SELECT step_id, count(*) AS keys, coalesce(sum(length(CAST(value AS BLOB))), 0) AS bytes FROM (
     SELECT step_id, key, value, max(epoch) FROM (
       SELECT step_id, key, value, epoch FROM sluice_snapshots WHERE epoch <= @atOrBefore
       UNION ALL

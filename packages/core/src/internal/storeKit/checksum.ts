@@ -25,8 +25,39 @@ const addString = (crc: number, text: string): number => {
   return crc
 }
 
+// The value's UTF-8 bytes, encoded on the fly: values were bytes before they were text, and stores
+// written then keep checksums of those bytes, which must still verify.
+const addUtf8 = (crc: number, text: string): number => {
+  for (let i = 0; i < text.length; i++) {
+    let point = text.charCodeAt(i)
+    if (point < 0x80) {
+      crc = addByte(crc, point)
+      continue
+    }
+    if (point >= 0xd800 && point < 0xdc00 && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1)
+      if (low >= 0xdc00 && low < 0xe000) {
+        point = 0x10000 + ((point - 0xd800) << 10) + (low - 0xdc00)
+        i++
+      }
+    }
+    // a lone surrogate encodes as U+FFFD, as TextEncoder does
+    if (point >= 0xd800 && point < 0xe000) point = 0xfffd
+    if (point < 0x800) {
+      crc = addByte(addByte(crc, 0xc0 | (point >>> 6)), 0x80 | (point & 0x3f))
+    } else if (point < 0x10000) {
+      crc = addByte(addByte(addByte(crc, 0xe0 | (point >>> 12)), 0x80 | ((point >>> 6) & 0x3f)), 0x80 | (point & 0x3f))
+    } else {
+      crc = addByte(crc, 0xf0 | (point >>> 18))
+      crc = addByte(addByte(crc, 0x80 | ((point >>> 12) & 0x3f)), 0x80 | ((point >>> 6) & 0x3f))
+      crc = addByte(crc, 0x80 | (point & 0x3f))
+    }
+  }
+  return crc
+}
+
 /** @internal */
-export const snapshotChecksum = (stepId: string, key: string, value: Uint8Array | null): number => {
+export const snapshotChecksum = (stepId: string, key: string, value: string | null): number => {
   let crc = 0xffffffff
   crc = addString(crc, stepId)
   // A separator no UTF-16 string yields as one unit pair, so ("ab", "c") and ("a", "bc") differ.
@@ -34,6 +65,6 @@ export const snapshotChecksum = (stepId: string, key: string, value: Uint8Array 
   crc = addString(crc, key)
   // A tombstone is checked too: a damaged NULL must not read as a value, nor a value as a deletion.
   crc = addByte(crc, value === null ? 0 : 1)
-  if (value !== null) { for (let i = 0; i < value.length; i++) crc = addByte(crc, value[i]) }
+  if (value !== null) crc = addUtf8(crc, value)
   return (crc ^ 0xffffffff) >>> 0
 }

@@ -14,7 +14,7 @@ import { decodeWith, StoreMetaSchema } from "./storeCoding.js"
 export interface PlannedSnapshot {
   readonly stepId: string
   readonly key: string
-  readonly value: Uint8Array
+  readonly value: string
 }
 
 /** Public through `StoreKit.ts`. */
@@ -36,8 +36,9 @@ const PlanSchema = Schema.Struct({
   from: Schema.Int.pipe(Schema.positive()),
   to: Schema.Int.pipe(Schema.positive()),
   resumeEpoch: Schema.Int.pipe(Schema.positive()),
+  // values stay base64 of their UTF-8, as in plans a stopped rescale of an earlier release left
   shares: Schema.Array(
-    Schema.Array(Schema.Struct({ stepId: Schema.String, key: Schema.String, value: Schema.Uint8ArrayFromBase64 }))
+    Schema.Array(Schema.Struct({ stepId: Schema.String, key: Schema.String, value: Schema.StringFromBase64 }))
   )
 })
 

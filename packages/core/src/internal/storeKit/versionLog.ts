@@ -11,8 +11,8 @@ export interface Version {
   readonly epoch: number
   /** A deletion marker: the key had no live snapshot as of this epoch. */
   readonly deleted: boolean
-  /** The snapshot bytes, when the log keeps them. */
-  value: Uint8Array | undefined
+  /** The snapshot text, when the log keeps it. */
+  value: string | undefined
 }
 
 /** Public through `StoreKit.ts`. */
@@ -25,7 +25,7 @@ export interface VersionRef {
 /** Public through `StoreKit.ts`. */
 export interface VersionPlan {
   /** Versions to store: a snapshot, or a deletion marker (`value: null`). */
-  readonly written: ReadonlyArray<VersionRef & { readonly value: Uint8Array | null }>
+  readonly written: ReadonlyArray<VersionRef & { readonly value: string | null }>
   /** Versions to delete. */
   readonly dropped: ReadonlyArray<VersionRef>
   /** Makes the log show the plan; call it once the store has done the writes. */
@@ -85,7 +85,7 @@ export class VersionLog {
     return this.newest
   }
 
-  load(ref: VersionRef, value: Uint8Array | null): void {
+  load(ref: VersionRef, value: string | null): void {
     const versions = (this.steps.get(ref.stepId)?.get(ref.key) ?? []).filter((v) => v.epoch !== ref.epoch)
     insertByEpoch(versions, { epoch: ref.epoch, deleted: value === null, value: value ?? undefined })
     this.setVersions(ref.stepId, ref.key, versions)
@@ -155,9 +155,9 @@ export class VersionLog {
 
   planCommit(epoch: number, writes: ReadonlyArray<SnapshotWrite>, agreed: number): VersionPlan {
     // the last write of a key in an epoch is the one that counts
-    const byStep = new Map<string, Map<string, Uint8Array | null>>()
+    const byStep = new Map<string, Map<string, string | null>>()
     let stepId: string | undefined
-    let keys: Map<string, Uint8Array | null> | undefined
+    let keys: Map<string, string | null> | undefined
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i]
       if (write.stepId !== stepId || keys === undefined) {
@@ -168,10 +168,10 @@ export class VersionLog {
       if (keys.has(write.key)) keys.delete(write.key)
       keys.set(write.key, write.value)
     }
-    const written: Array<VersionRef & { readonly value: Uint8Array | null }> = []
+    const written: Array<VersionRef & { readonly value: string | null }> = []
     const dropped: Array<VersionRef> = []
     const changes: Array<Change> = []
-    const visit = (stepId: string, key: string, value: Uint8Array | null | undefined) => {
+    const visit = (stepId: string, key: string, value: string | null | undefined) => {
       const before = this.steps.get(stepId)?.get(key)
       const kept = this.nextVersions(before, epoch, value, agreed)
       if (value !== undefined && kept.some((v) => v.epoch === epoch)) written.push({ stepId, key, epoch, value })
@@ -265,7 +265,7 @@ export class VersionLog {
   private nextVersions(
     before: ReadonlyArray<Version> | undefined,
     epoch: number,
-    value: Uint8Array | null | undefined,
+    value: string | null | undefined,
     agreed: number
   ): Array<Version> {
     const newest = before === undefined || before.length === 0 ? undefined : before[before.length - 1]
@@ -289,7 +289,7 @@ export class VersionLog {
     return collectVersions(candidates, agreed)
   }
 
-  private versionOf(epoch: number, value: Uint8Array | null): Version {
+  private versionOf(epoch: number, value: string | null): Version {
     return { epoch, deleted: value === null, value: value === null || !this.keepValues ? undefined : value }
   }
 

@@ -10,8 +10,7 @@ const commitEpochs = (workerIndex: number, workerCount: number, epochs: number) 
     const store = yield* RecoveryStore.RecoveryStore
     const worker = yield* store.open({ dataflowId: "workers", workerIndex, workerCount })
     for (let epoch = worker.resumeEpoch; epoch < worker.resumeEpoch + epochs; epoch++) {
-      yield* worker.transaction(epoch, (tx) =>
-        Effect.sync(() => tx.write("step", `k${workerIndex}`, new Uint8Array([epoch]))))
+      yield* worker.transaction(epoch, (tx) => Effect.sync(() => tx.write("step", `k${workerIndex}`, String(epoch))))
     }
   }).pipe(Effect.scoped)
 
