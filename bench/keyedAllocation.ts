@@ -8,7 +8,8 @@
  * runs each variant in a child of its own (`--trace-gc-nvp --expose-gc`),
  * interleaved ABAB…, `rounds` times; each child runs the word count three
  * times on the memory store and reports its last run: the sum of V8's
- * `allocated=` between a full GC before and one after it, and its wall time.
+ * `allocated=` between a full GC before and one after it, its wall time and
+ * its CPU time (less disturbed by other processes than the wall time).
  *
  * Variants: `pairs` keys with a `map` to `[word, word]` (what `keyBy` did before
  * it could fuse), `fused` with `keyBy` (fused into the keyed step), `fold` a
@@ -49,46 +50,58 @@ const flowOf = (variant: Variant, lines: ReadonlyArray<string>, counter: W.Count
   return dataflow
 }
 
+interface Measured {
+  readonly bytes: number
+  readonly seconds: number
+  readonly cpuSeconds: number
+}
+
 /** The child: three runs, the last one measured between two full GCs. */
 const child = async (variant: Variant, words: number) => {
   const lines = Data.wordLines(words)
   const gc = (globalThis as { gc?: () => void }).gc!
-  let seconds = 0
   for (let run = 0; run < 3; run++) {
     const counter: W.Counter = { items: 0, firstAt: undefined }
     const flow = flowOf(variant, lines, counter)
     gc()
     process.stdout.write(`${MARK} start\n`)
     const startedAt = performance.now()
+    const cpuAtStart = process.cpuUsage()
     await Effect.runPromise(
       Dataflow.run(flow, { epoch: W.wordEpoch(EPOCH_WORDS) }).pipe(Effect.provide(RecoveryStore.layerMemory()))
     )
-    seconds = (performance.now() - startedAt) / 1000
+    const cpu = process.cpuUsage(cpuAtStart)
+    const seconds = (performance.now() - startedAt) / 1000
     gc()
-    process.stdout.write(`${MARK} end ${seconds}\n`)
+    process.stdout.write(`${MARK} end ${seconds} ${(cpu.user + cpu.system) / 1e6}\n`)
   }
 }
 
 /** Sums `allocated=` of the GCs between the last start mark and the end mark after it. */
-const allocatedInLastRun = (output: string): { bytes: number; seconds: number } => {
+const allocatedInLastRun = (output: string): Measured => {
   const lines = output.split("\n")
   const start = lines.map((line) => line.startsWith(`${MARK} start`)).lastIndexOf(true)
   let bytes = 0
-  let seconds = Number.NaN
   for (const line of lines.slice(start + 1)) {
     if (line.startsWith(`${MARK} end`)) {
-      seconds = Number(line.split(" ")[2])
-      break
+      const [, , seconds, cpuSeconds] = line.split(" ")
+      return { bytes, seconds: Number(seconds), cpuSeconds: Number(cpuSeconds) }
     }
     const allocated = /\ballocated=(\d+)/.exec(line)
     if (allocated !== null) bytes += Number(allocated[1])
   }
-  return { bytes, seconds }
+  throw new Error("the child printed no end mark")
 }
+
+/** Per word: bytes allocated, and the wall and CPU (all threads, GC included) time. */
+const show = (words: number, { bytes, cpuSeconds, seconds }: Measured) =>
+  `${(bytes / words).toFixed(1)} B/word, ${(words / seconds / 1e6).toFixed(2)} M words/s, ${
+    (cpuSeconds * 1e9 / words).toFixed(0)
+  } CPU ns/word`
 
 const compare = (words: number, rounds: number, variants: ReadonlyArray<Variant>) => {
   const self = fileURLToPath(import.meta.url)
-  const results = new Map<Variant, Array<{ bytes: number; seconds: number }>>()
+  const results = new Map<Variant, Array<Measured>>()
   for (let round = 0; round < rounds; round++) {
     for (const variant of variants) {
       const ran = spawnSync(
@@ -99,19 +112,16 @@ const compare = (words: number, rounds: number, variants: ReadonlyArray<Variant>
       if (ran.status !== 0) throw new Error(`${variant}: ${ran.stderr}`)
       const result = allocatedInLastRun(ran.stdout)
       results.set(variant, [...(results.get(variant) ?? []), result])
-      process.stdout.write(
-        `${variant}: ${(result.bytes / words).toFixed(1)} B/word, ${
-          (words / result.seconds / 1e6).toFixed(2)
-        } M words/s\n`
-      )
+      process.stdout.write(`${variant}: ${show(words, result)}\n`)
     }
   }
   const median = (values: Array<number>) => values.sort((a, b) => a - b)[values.length >> 1]
   for (const [variant, runs] of results) {
+    const of = (field: keyof Measured) => median(runs.map((run) => run[field]))
     process.stdout.write(
-      `median ${variant}: ${(median(runs.map((r) => r.bytes)) / words).toFixed(1)} B/word, ${
-        (words / median(runs.map((r) => r.seconds)) / 1e6).toFixed(2)
-      } M words/s\n`
+      `median ${variant}: ${
+        show(words, { bytes: of("bytes"), seconds: of("seconds"), cpuSeconds: of("cpuSeconds") })
+      }\n`
     )
   }
 }

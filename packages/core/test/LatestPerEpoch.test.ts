@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
+import { Dataflow, DataflowError, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
 import { Chunk, Effect, Schema } from "effect"
 
 type Record = readonly [epoch: number, key: string, value: unknown]
@@ -179,5 +179,28 @@ describe("a keyBy fused into the keyed step after it", () => {
         "kb:bbb"
       ])
       assert.deepStrictEqual(seen.map(([, key, value]) => `${key}:${value}`), words.map((w) => `k${w}:${w}`))
+    }))
+
+  it.effect("a key function that throws fails the keyBy step, as without fusion", () =>
+    Effect.gen(function*() {
+      const flow = Dataflow.make("fusion-failure")
+      flow.pipe(
+        Dataflow.input("in", Input.fromIterable(words)),
+        Dataflow.keyBy("key", (word: string) => {
+          if (word === "c") throw new Error("no key for c")
+          return word
+        }),
+        Dataflow.fold("count", { state: Schema.Number, init: () => 0, fold: (n, _w: string) => n + 1 }),
+        Dataflow.output("out", epochOutput([]))
+      )
+      const error = yield* Dataflow.run(flow, { epoch: Epoch.everyItems(3) }).pipe(
+        Effect.provide(RecoveryStore.layerMemory()),
+        Effect.flip
+      )
+      assert.instanceOf(error, DataflowError.StepFailed)
+      const failed = error as DataflowError.StepFailed
+      assert.strictEqual(failed.stepId, "key")
+      assert.strictEqual(failed.key, undefined)
+      assert.strictEqual(failed.epoch, 2)
     }))
 })

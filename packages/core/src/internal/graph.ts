@@ -95,6 +95,12 @@ export interface Graph {
   readonly steps: Array<Step>
 }
 
+/** A `keyBy` whose key function runs in the keyed step after it; its step id names its failures. @internal */
+export interface FusedKeyBy {
+  readonly stepId: string
+  readonly keyOf: (item: any) => string
+}
+
 /**
  * The `keyBy` steps to fuse into the keyed step that reads them: a
  * `statefulMap`, `reduce` or `fold` that is their only reader. That step then
@@ -105,7 +111,7 @@ export interface Graph {
  *
  * @internal
  */
-export const fusibleKeyBys = (graph: Graph): Map<number, (item: any) => string> => {
+export const fusibleKeyBys = (graph: Graph): Map<number, FusedKeyBy> => {
   const readers = new Map<number, Array<Step>>()
   for (const step of graph.steps) {
     for (const edge of step.upstream) {
@@ -114,7 +120,7 @@ export const fusibleKeyBys = (graph: Graph): Map<number, (item: any) => string> 
       else list.push(step)
     }
   }
-  const fused = new Map<number, (item: any) => string>()
+  const fused = new Map<number, FusedKeyBy>()
   for (const step of graph.steps) {
     const kind = step.kind
     if (kind._tag !== "Transform" || kind.keyOf === undefined) continue
@@ -122,7 +128,7 @@ export const fusibleKeyBys = (graph: Graph): Map<number, (item: any) => string> 
     if (stepReaders === undefined || stepReaders.length !== 1) continue
     const reader = stepReaders[0]
     if (reader.kind._tag === "Keyed" && reader.kind.logic._tag !== "Stateful" && reader.upstream.length === 1) {
-      fused.set(step.index, kind.keyOf)
+      fused.set(step.index, { stepId: step.stepId, keyOf: kind.keyOf })
     }
   }
   return fused

@@ -6,7 +6,7 @@ import * as Stream from "effect/Stream"
 import { type DataflowError, type RecoveryError, StateDecodeError, StepFailed } from "../DataflowError.js"
 import type { OutputWriter } from "../Output.js"
 import type { EpochTransaction, Snapshot } from "../RecoveryStore.js"
-import type { KeyedLogic } from "./graph.js"
+import type { FusedKeyBy, KeyedLogic } from "./graph.js"
 import * as StateCodec from "./stateCodec.js"
 
 /** What every step of a running worker shares. @internal */
@@ -541,7 +541,7 @@ export abstract class KeyedStateOperator extends Operator {
 }
 
 /**
- * `statefulMap`, `reduce` and `fold`. With `keyOf` (a `keyBy` fused into this
+ * `statefulMap`, `reduce` and `fold`. With `keyBy` (a `keyBy` fused into this
  * step) items arrive raw and are keyed here, so no pair is made per item.
  *
  * @internal
@@ -553,7 +553,7 @@ export class KeyedOperator extends KeyedStateOperator {
     codec: StateCodec.StateCodec<unknown>,
     readonly logic: Exclude<KeyedLogic, { readonly _tag: "Stateful" }>,
     emitPerEpoch: boolean,
-    readonly keyOf: ((item: unknown) => string) | undefined
+    readonly keyBy: FusedKeyBy | undefined
   ) {
     super(stepId, context, codec, logic._tag === "Fold" && logic.emit === "end", emitPerEpoch)
   }
@@ -568,7 +568,7 @@ export class KeyedOperator extends KeyedStateOperator {
       const latest = this.latest
       const emitEach = !this.emitsAtEnd && latest === undefined
       const out: Array<readonly [string, unknown]> = emitEach ? new Array(items.length) : []
-      const keyOf = this.keyOf
+      const keyOf = this.keyBy?.keyOf
       const entries = this.entries
       let key: string | undefined
       const logic = this.logic
@@ -586,7 +586,13 @@ export class KeyedOperator extends KeyedStateOperator {
             value = pair[1]
           } else {
             value = items[i]
-            key = keyOf(value)
+            try {
+              key = keyOf(value)
+            } catch (error) {
+              // the key function is the keyBy's: its failure is the keyBy step's, as without fusion
+              const stepId = this.keyBy!.stepId
+              return Effect.fail(new StepFailed({ stepId, epoch: this.context.epoch, cause: error }))
+            }
           }
           const entry = entries.get(key)
           let next: unknown
