@@ -559,7 +559,7 @@ export class KeyedOperator extends KeyedStateOperator {
   }
 
   protected override get fusedKeyOf(): ((item: unknown) => string) | undefined {
-    return this.keyOf
+    return this.keyBy?.keyOf
   }
 
   push(_slot: number, items: ReadonlyArray<unknown>): Step {
