@@ -209,5 +209,23 @@ export const mutations: ReadonlyArray<Mutation> = [
     suites: [statefulOperators, { project: "store-testkit", files: ["test/StatefulCrashProperty.test.ts"] }],
     why: "timers come from state, but after a resume the loaded keys' due times are never computed, so a session " +
       "that was waiting for its timeout never closes (issue 13)"
+  },
+  {
+    id: "lazy-restore-forgets-deletions",
+    file: "packages/core/src/internal/operators.ts",
+    find: "        this.absent?.add(key)",
+    replace: "",
+    suites: [memoryRules, { project: "core", files: ["test/LazyRestore.test.ts"] }],
+    why: "a key deleted after a lazy resume is read again from the store on its next item, and comes back with " +
+      "the snapshot it had before the deletion (issue 15)"
+  },
+  {
+    id: "lazy-restore-skips-unseen-keys-at-end",
+    file: "packages/core/src/internal/operators.ts",
+    find: "    if (!this.visitsEveryKeyAtEnd) return",
+    replace: "    return",
+    suites: [memoryRules, { project: "core", files: ["test/LazyRestore.test.ts"] }],
+    why: "a fold that emits at end, or onEof, after a lazy resume visits only the keys items reached since the " +
+      "resume: the pending keys of the crashed run are never emitted (issue 15)"
   }
 ]
