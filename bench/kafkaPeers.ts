@@ -51,9 +51,22 @@ export interface KafkaPeerOptions {
   ) => Promise<CellResult>
 }
 
-interface Broker {
+export interface Broker {
   readonly brokers: ReadonlyArray<string>
   readonly stop: () => Promise<void>
+}
+
+/** A broker of `tools/kafka` of this run's own (fresh ports), or why it could not start. */
+export const startKafkaBroker = async (): Promise<Broker | { error: string }> => {
+  const brokerModule = pathToFileURL(path.join(repository, "tools", "kafka", "broker.mjs")).href
+  const { startBroker } = (await import(brokerModule)) as {
+    startBroker: (options: { quiet: boolean }) => Promise<Broker>
+  }
+  try {
+    return await startBroker({ quiet: true })
+  } catch (error) {
+    return { error: `kafka broker: ${String(error).split("\n")[0]}` }
+  }
 }
 
 /** `mvn package` of the peer (offline when `~/.m2` has it); the class path, or why not. */
@@ -116,16 +129,8 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
     result
   })
   const peer = buildPeer(log)
-  const brokerModule = pathToFileURL(path.join(repository, "tools", "kafka", "broker.mjs")).href
-  const { startBroker } = (await import(brokerModule)) as {
-    startBroker: (options: { quiet: boolean }) => Promise<Broker>
-  }
-  let broker: Broker
-  try {
-    broker = await startBroker({ quiet: true })
-  } catch (error) {
-    return [row("sluice-kafka", "sluice, Kafka store", { error: `kafka broker: ${String(error).split("\n")[0]}` })]
-  }
+  const broker = await startKafkaBroker()
+  if ("error" in broker) return [row("sluice-kafka", "sluice, Kafka store", broker)]
   try {
     if ("error" in peer) {
       return [row("kafka-streams", `Kafka Streams ${KAFKA_STREAMS_VERSION}`, { error: peer.error })]

@@ -4,8 +4,11 @@
 
 export type WorkloadName = "wordcount" | "windowed" | "resume" | "large-state" | "stateless" | "join"
 
-/** What the table reports: the child workloads, and the Kafka word count of `bench/kafkaPeers.ts`. */
-export type ReportedWorkload = WorkloadName | "wordcount-kafka"
+/**
+ * What the table reports: the child workloads, the Kafka word count of `bench/kafkaPeers.ts` and the
+ * resume after kill -9 of `bench/kafkaResume.ts`.
+ */
+export type ReportedWorkload = WorkloadName | "wordcount-kafka" | "resume-kafka"
 
 export type CellKind =
   | "loop"

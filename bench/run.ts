@@ -7,6 +7,7 @@
  *   pnpm bench --peers         # also bytewax (a throwaway virtualenv) and Kafka Streams (built with Maven)
  *   pnpm bench --only=wordcount,resume --out=/tmp/results.json --keep
  *   pnpm bench --peers --only=wordcount-kafka   # only the Kafka → Kafka word count, Sluice and Kafka Streams
+ *   pnpm bench --peers --only=resume-kafka      # only the Kafka store's resume after kill -9, against SQLite's
  *
  * `--keep` leaves the scratch directory (stores, peer inputs) in the temp dir;
  * `SLUICE_BENCH_BYTEWAX_VENV=dir` reuses a virtualenv that has the pinned bytewax.
@@ -23,6 +24,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Data from "./data.js"
 import * as KafkaPeers from "./kafkaPeers.js"
+import * as KafkaResume from "./kafkaResume.js"
 import { type CellResult, type CellSpec, type ReportedWorkload, RESULT_MARK, type WorkloadName } from "./protocol.js"
 import * as Report from "./report.js"
 import * as W from "./workloads.js"
@@ -607,6 +609,19 @@ const main = async () => {
         runs: options.quick ? 1 : 3,
         scratch,
         timeoutMs: cellTimeout,
+        log,
+        runChild
+      })
+    )
+  }
+
+  if (options.peers && wanted("resume-kafka")) {
+    rows.push(
+      ...await KafkaResume.kafkaResume({
+        keys: sizes.resume,
+        runs: options.quick ? 1 : 3,
+        scratch,
+        timeoutMs: options.quick ? cellTimeout : 3_600_000,
         log,
         runChild
       })
