@@ -161,6 +161,15 @@ export interface BackendWorker {
   /** For every key of the step, the newest write at or before `epoch`, leaving out tombstones. */
   readonly readSnapshots: (stepId: string, atOrBefore: number) => Stream.Stream<Snapshot, RecoveryError>
   /**
+   * The newest snapshot at or before `atOrBefore` of each of `keys` that has one (tombstones left out), in any
+   * order. A backend without it is restored eagerly even when a run asks for `restore: "lazy"`.
+   */
+  readonly readKeys?: (
+    stepId: string,
+    keys: ReadonlyArray<string>,
+    atOrBefore: number
+  ) => Effect.Effect<ReadonlyArray<Snapshot>, RecoveryError>
+  /**
    * Atomically stores the epoch's writes and marks the epoch complete for this
    * worker (R1), then collects snapshots no longer needed (R6).
    */
