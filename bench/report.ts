@@ -2,6 +2,7 @@
  * The table `pnpm bench` prints and the objects of `bench/results.json`.
  */
 import type { CellResult, ReportedWorkload } from "./protocol.js"
+import { SQLITE_TARGETS } from "./stores.js"
 
 export interface Row {
   readonly workload: ReportedWorkload
@@ -201,6 +202,37 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
   })
 }
 
+/** The SQLite store's targets (issue #15) beside what this run measured, each met or missed. */
+const sqliteTargets = (entry: ResultEntry): Array<string> => {
+  const epochItems = /^sluice-sqlite-e(\d+)$/.exec(entry.config)?.[1]
+  const targets = entry.workload === "wordcount" && epochItems !== undefined
+    ? SQLITE_TARGETS.get(Number(epochItems))
+    : undefined
+  if (targets === undefined) return []
+  const verdict = (met: boolean) => (met ? "met" : "missed")
+  const parts: Array<string> = []
+  if (entry.ratioToLoop !== null) {
+    parts.push(
+      `target ÷ loop ≥ ${targets.toLoop}: ${ratio(entry.ratioToLoop)} ${verdict(entry.ratioToLoop >= targets.toLoop)}`
+    )
+  }
+  if (targets.toBytewax !== undefined && entry.ratioToBytewax !== undefined) {
+    parts.push(
+      `target ≥ ${targets.toBytewax}× bytewax: ${ratio(entry.ratioToBytewax)}× ${
+        verdict(entry.ratioToBytewax >= targets.toBytewax)
+      }`
+    )
+  }
+  if (targets.overhead !== undefined && entry.recoveryOverhead !== undefined) {
+    parts.push(
+      `target overhead < ${percent(targets.overhead)}: ${percent(entry.recoveryOverhead)} ${
+        verdict(entry.recoveryOverhead < targets.overhead)
+      }`
+    )
+  }
+  return parts
+}
+
 const notes = (entry: ResultEntry): string => {
   if (entry.error !== undefined) return `error: ${entry.error}`
   const parts: Array<string> = []
@@ -215,6 +247,7 @@ const notes = (entry: ResultEntry): string => {
   if (entry.lazy === false && entry.config.includes("lazy")) parts.push("the store has no readKeys: restored eagerly")
   if (entry.target !== undefined) parts.push(`target ${entry.target}`)
   if (entry.recoveryOverhead !== undefined) parts.push(`recovery overhead ${percent(entry.recoveryOverhead)} vs memory`)
+  parts.push(...sqliteTargets(entry))
   if (entry.storeShare !== undefined) {
     parts.push(`${(entry.storeShare * 100).toFixed(0)}% of the sluice sqlite run's time`)
   }

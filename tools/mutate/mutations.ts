@@ -186,8 +186,8 @@ export const mutations: ReadonlyArray<Mutation> = [
   {
     id: "sqlite-checksum-not-checked",
     file: "packages/recovery-sqlite/src/internal/resume.ts",
-    find: "if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum) {",
-    replace: "if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum && false) {",
+    find: "if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum) {",
+    replace: "if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum && false) {",
     suites: [sqliteStorageFaults],
     why: "the resume reads the checksum column but never compares it, so a damaged value is resumed as real state " +
       "(issue 12, item 5)"

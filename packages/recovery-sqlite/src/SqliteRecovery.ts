@@ -5,9 +5,11 @@
  * - Each epoch commits in one SQLite transaction (R1), in WAL mode, with
  *   `synchronous = FULL` unless told otherwise: a commit that returned
  *   survives a power cut.
- * - A worker file holds one row per live key and step, plus, while some
- *   other worker lags behind, the writes of the epochs it has not completed
- *   (R6). Resume reads one step in one streamed query (R14).
+ * - A worker file holds one row per live key and step, plus a changelog:
+ *   one row per epoch and step with that epoch's writes, folded into the
+ *   live rows every `materializeEvery` epochs (or once it passes
+ *   `changelogBytes`), and only up to the epoch every worker completed (R6).
+ *   Resume streams one step's live rows overlaid with the changelog (R14).
  * - A worker file is open in one process at a time: a second run on the same
  *   directory fails at once with `StoreUnavailable`. The lock
  *   (`worker-<n>.lock`) is released by the operating system when its holder
@@ -58,7 +60,7 @@ export type Synchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA"
  * @example
  * ```ts
  * import { SqliteRecovery } from "@sluice/recovery-sqlite"
- * const options: SqliteRecovery.Options = { directory: "./state", synchronous: "NORMAL" }
+ * const options: SqliteRecovery.Options = { directory: "./state", synchronous: "NORMAL", materializeEvery: 32 }
  * const layer = SqliteRecovery.layer(options)
  * ```
  * @since 0.1.0
@@ -69,6 +71,19 @@ export interface Options {
   readonly directory: string
   /** SQLite's `synchronous` pragma for the worker files; `FULL` by default. */
   readonly synchronous?: Synchronous | undefined
+  /**
+   * An epoch's writes go to the changelog, one row per step; every
+   * `materializeEvery` epochs a commit folds the changelog of the epochs
+   * every worker completed into the table of live keys. 16 by default:
+   * fewer rows written per key rewritten, a longer tail to read on resume.
+   */
+  readonly materializeEvery?: number | undefined
+  /**
+   * Folds sooner once the changelog's text passes this many UTF-16 code
+   * units (about bytes for JSON state): a resume holds the tail in memory.
+   * 32 MiB by default.
+   */
+  readonly changelogBytes?: number | undefined
 }
 
 /**

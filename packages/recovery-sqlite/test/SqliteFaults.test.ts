@@ -11,7 +11,7 @@ import { tempDirectory } from "./fixtures/SqliteFixture.js"
 // Faults are injected from outside the store, as a full disk or a corrupt page would fail a statement: a
 // trigger that aborts one kind of statement on one table the commit writes. The store's code is not touched.
 
-const TABLES = ["sluice_snapshots", "sluice_pending_snapshots", "sluice_outputs", "sluice_progress"] as const
+const TABLES = ["sluice_snapshots", "sluice_changelog", "sluice_outputs", "sluice_progress"] as const
 const OPERATIONS = ["INSERT", "UPDATE", "DELETE"] as const
 
 interface Statement {
@@ -37,9 +37,10 @@ const countWords = (input: ReadonlyArray<string>) =>
     }))
   )
 
+// every fourth commit materializes, so the faults also hit the statements that fold the changelog
 const run = (directory: string, input: ReadonlyArray<string>) =>
   Dataflow.run(countWords(input), { epoch: Epoch.everyItems(4) }).pipe(
-    Effect.provide(SqliteRecovery.layer({ directory }))
+    Effect.provide(SqliteRecovery.layer({ directory, materializeEvery: 4 }))
   )
 
 const withDatabase = <A>(directory: string, f: (db: Database.Database) => A): A => {
@@ -57,7 +58,7 @@ const stored = (directory: string) =>
   withDatabase(directory, (db) => ({
     progress: db.prepare("SELECT epoch FROM sluice_progress WHERE worker_index = 0").pluck().get() as number,
     newestSnapshot: db.prepare(
-      "SELECT max(epoch) FROM (SELECT epoch FROM sluice_snapshots UNION ALL SELECT epoch FROM sluice_pending_snapshots)"
+      "SELECT max(epoch) FROM (SELECT epoch FROM sluice_snapshots UNION ALL SELECT epoch FROM sluice_changelog)"
     ).pluck().get() as number,
     newestOutput: db.prepare("SELECT max(epoch) FROM sluice_outputs").pluck().get() as number | null,
     outputs: db.prepare("SELECT epoch, key, value FROM sluice_outputs ORDER BY id").all()
@@ -122,12 +123,13 @@ const readAll = (worker: RecoveryStore.BackendWorker, atOrBefore: number) =>
 
 /**
  * Two workers on one directory, worker 0 a commit ahead of worker 1 each time, so that its commit of epoch 3 (the
- * one under test) collects what worker 1 has caught up with (epoch 2: an update, a new key, a tombstone) and writes
- * its own epoch into the pending table.
+ * one under test) materializes what worker 1 has caught up with (epoch 2: an update, a new key, a tombstone) and writes
+ * its own epoch into the changelog.
  */
 const twoWorkersBeforeEpoch3 = (directory: string) =>
   Effect.gen(function*() {
-    const backend = yield* SqliteRecovery.backend({ directory })
+    // every commit materializes what every worker agreed
+    const backend = yield* SqliteRecovery.backend({ directory, materializeEvery: 1 })
     const ahead = yield* backend.open({ workerIndex: 0, workerCount: 2 })
     const behind = yield* backend.open({ workerIndex: 1, workerCount: 2 })
     yield* ahead.commit(1, [snapshot("count", "a", "1"), snapshot("count", "b", "1"), snapshot("count", "c", "1")], [])
@@ -148,8 +150,17 @@ describe("SqliteRecovery under a failing statement in every place of the commit"
     () =>
       Effect.gen(function*() {
         const executed = yield* traceCommits
-        // the commit of a resumed single worker: state upserts and tombstones, output records, the progress mark
-        for (const expected of ["INSERT sluice_snapshots", "DELETE sluice_snapshots", "INSERT sluice_outputs"]) {
+        // the commits of a resumed single worker: changelog rows, their materialization (upserts, tombstones, the
+        // rows' deletion), output records, the progress mark
+        for (
+          const expected of [
+            "INSERT sluice_changelog",
+            "DELETE sluice_changelog",
+            "INSERT sluice_snapshots",
+            "DELETE sluice_snapshots",
+            "INSERT sluice_outputs"
+          ]
+        ) {
           assert.include(executed, expected)
         }
         assert.isTrue(executed.some((s) => s.endsWith("sluice_progress")), `no progress statement in ${executed}`)
@@ -197,7 +208,7 @@ describe("SqliteRecovery under a failing statement in every place of the commit"
   )
 
   it.scoped(
-    "R1: a fault in any statement of a commit that collects a peer's agreed epoch and writes pending state leaves the epoch wholly absent",
+    "R1: a fault in any statement of a commit that materializes a peer's agreed epoch and writes its own to the changelog leaves the epoch wholly absent",
     () =>
       Effect.gen(function*() {
         const traced = yield* tempDirectory
@@ -208,10 +219,9 @@ describe("SqliteRecovery under a failing statement in every place of the commit"
         for (
           const expected of [
             "INSERT sluice_snapshots",
-            "UPDATE sluice_snapshots",
             "DELETE sluice_snapshots",
-            "INSERT sluice_pending_snapshots",
-            "DELETE sluice_pending_snapshots",
+            "INSERT sluice_changelog",
+            "DELETE sluice_changelog",
             "INSERT sluice_outputs",
             "UPDATE sluice_progress"
           ]

@@ -143,7 +143,7 @@ describe("SqliteRecovery guards", () => {
           found: (error as DataflowError.StoreVersionUnsupported).found,
           supported: (error as DataflowError.StoreVersionUnsupported).supported
         },
-        { found: 7, supported: 2 }
+        { found: 7, supported: 3 }
       )
     }))
 

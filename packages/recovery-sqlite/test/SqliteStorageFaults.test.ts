@@ -12,9 +12,8 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
-import * as Backend from "../src/internal/backend.js"
-import { migrations } from "../src/internal/schema.js"
 import { refail } from "../src/internal/storeFile.js"
+import { storeOfLayout } from "./fixtures/olderLayout.js"
 import { failureOf, tempDirectory } from "./fixtures/SqliteFixture.js"
 
 const encoder = new TextEncoder()
@@ -130,18 +129,13 @@ describe("SqliteRecovery faults", () => {
   it.scoped("a store written before checksums is migrated: its values resume, and damage after that is caught", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
-      const before = { "1_create_store": migrations["1_create_store"] }
-      yield* Effect.scoped(Effect.flatMap(
-        Effect.map(Backend.make({ directory }, { migrations: before }), RecoveryStore.make),
-        (store) => store.open({ dataflowId: "wordcount", workerIndex: 0, workerCount: 1 })
-      ))
       // Rows as the release before checksums wrote them.
-      const old = new Database(path.join(directory, "worker-0.sqlite3"))
-      old.prepare("INSERT INTO sluice_snapshots (step_id, key, epoch, value) VALUES ('count', 'k0', 1, ?)").run(
-        encoder.encode("5")
-      )
-      old.prepare("INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (0, 1, 0)").run()
-      old.close()
+      yield* storeOfLayout(directory, 1, (old) => {
+        old.prepare("INSERT INTO sluice_snapshots (step_id, key, epoch, value) VALUES ('count', 'k0', 1, ?)").run(
+          encoder.encode("5")
+        )
+        old.prepare("INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (0, 1, 0)").run()
+      })
       const { found } = yield* readCounts(directory)
       assert.deepStrictEqual(found, { k0: "5" })
       const db = new Database(path.join(directory, "worker-0.sqlite3"))

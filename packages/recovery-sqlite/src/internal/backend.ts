@@ -1,10 +1,12 @@
 /**
  * The SQLite backend: one database file per worker in a directory.
  *
- * An epoch commit is one SQLite transaction (R1): the epoch's snapshot writes,
- * its output records and the "epoch complete" mark, written as multi-row
- * statements. Collection (R6) happens in the same transaction, so the file
- * never holds a half-collected state either.
+ * An epoch commit is one SQLite transaction (R1): the epoch's snapshot writes
+ * as one changelog row per step, its output records and the "epoch complete"
+ * mark. Every `materializeEvery` epochs, or once the changelog passes
+ * `changelogBytes`, the same transaction first folds the changelog rows of
+ * epochs every worker agreed into `sluice_snapshots` (R6), so the file never
+ * holds a half-materialized state either.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -15,6 +17,7 @@ import type {
   Backend,
   BackendWorker,
   OutputRecord,
+  Snapshot,
   SnapshotWrite,
   StoreMeta,
   WorkerProgress
@@ -23,9 +26,9 @@ import * as StoreKit from "@sluice/core/StoreKit"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import type { Options, Synchronous } from "../SqliteRecovery.js"
+import * as Changelog from "./changelog.js"
 import * as CommittedEpoch from "./committedEpoch.js"
 import * as Peers from "./peers.js"
 import * as RescaleJournal from "./rescaleJournal.js"
@@ -34,6 +37,22 @@ import * as Schema from "./schema.js"
 import { ensureDirectory, inspect, refail, workerFile } from "./storeFile.js"
 import * as StoreReader from "./storeReader.js"
 import * as WorkerLock from "./workerLock.js"
+
+/**
+ * When a commit folds the agreed changelog into `sluice_snapshots`.
+ *
+ * @internal
+ */
+export interface Materialization {
+  readonly materializeEvery: number
+  readonly changelogBytes: number
+}
+
+/** @internal */
+export const MATERIALIZE_EVERY = 16
+
+/** @internal */
+export const CHANGELOG_BYTES = 32 * 1024 * 1024
 
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
@@ -92,15 +111,6 @@ const upsertSnapshots = (rows: number) =>
 const deleteSnapshots = (rows: number) =>
   statementText("delete", rows, (n) => `DELETE FROM sluice_snapshots WHERE (step_id, key) IN (VALUES ${values(n, 2)})`)
 
-const insertPending = (rows: number) =>
-  statementText(
-    "pending",
-    rows,
-    (n) =>
-      `INSERT INTO sluice_pending_snapshots (epoch, step_id, key, value, checksum) VALUES ${values(n, 5)}
-     ON CONFLICT (epoch, step_id, key) DO UPDATE SET value = excluded.value, checksum = excluded.checksum`
-  )
-
 const insertOutputs = (rows: number) =>
   statementText(
     "outputs",
@@ -121,20 +131,43 @@ export const make = (options: Options, hooks: Hooks = {}): Effect.Effect<Backend
         cause: undefined
       })
     }
+    const materialization: Materialization = {
+      materializeEvery: options.materializeEvery ?? MATERIALIZE_EVERY,
+      changelogBytes: options.changelogBytes ?? CHANGELOG_BYTES
+    }
+    for (const [name, value] of Object.entries(materialization)) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        return yield* new StoreUnavailable({
+          store: directory,
+          reason: `${name} must be a whole number of at least 1, got ${JSON.stringify(value)}`,
+          cause: undefined
+        })
+      }
+    }
     yield* ensureDirectory(directory)
     const backend: Backend = {
       name: `sqlite ${directory}`,
-      open: ({ workerCount, workerIndex }) => openWorker({ directory, workerIndex, workerCount, synchronous }, hooks),
+      open: ({ workerCount, workerIndex }) =>
+        openWorker({ directory, workerIndex, workerCount, synchronous, materialization }, hooks),
       inspect: StoreReader.make(directory)
     }
     return backend
   })
 
+/** The changelog rows of one epoch, all steps together. */
+interface TailEpoch {
+  readonly epoch: number
+  /** The UTF-16 length of the rows' text: what a resume folds in memory. */
+  readonly size: number
+}
+
 interface WorkerState {
   /** The last epoch this worker completed, as committed. */
   progress: number | undefined
-  /** Epochs with rows in `sluice_pending_snapshots`, ascending. */
-  pendingEpochs: ReadonlyArray<number>
+  /** Epochs with rows in `sluice_changelog`, ascending. */
+  tail: ReadonlyArray<TailEpoch>
+  /** Whether this session committed an epoch: only then does closing it materialize. */
+  committed: boolean
   /** This file's dataflow id and worker count, once known, to check peer files against. */
   meta: Peers.OwnMeta | undefined
 }
@@ -145,6 +178,7 @@ const openWorker = (
     readonly workerIndex: number
     readonly workerCount: number
     readonly synchronous: Synchronous
+    readonly materialization: Materialization
   },
   hooks: Hooks
 ) =>
@@ -195,8 +229,8 @@ const openWorker = (
     const progressRows = yield* reading(
       sql<{ readonly epoch: number }>`SELECT epoch FROM sluice_progress WHERE worker_index = ${workerIndex}`
     )
-    const pendingRows = yield* reading(
-      sql<{ readonly epoch: number }>`SELECT DISTINCT epoch FROM sluice_pending_snapshots ORDER BY epoch`
+    const tailRows = yield* reading(
+      sql<TailEpoch>`SELECT epoch, sum(length(entries)) AS size FROM sluice_changelog GROUP BY epoch ORDER BY epoch`
     )
     const record = CommittedEpoch.recordFile(directory, workerIndex)
     const lost = CommittedEpoch.check(
@@ -206,11 +240,20 @@ const openWorker = (
     if (lost !== undefined) return yield* lost
     const state: WorkerState = {
       progress: progressRows[0]?.epoch,
-      pendingEpochs: pendingRows.map((row) => row.epoch),
+      tail: tailRows.map(({ epoch, size }) => ({ epoch, size })),
+      committed: false,
       meta: undefined
     }
     const peers = yield* Peers.make({ directory, workerIndex, workerCount })
-    return makeWorker({ directory, file, record, lockHeld, sql, peers, state, workerIndex, workerCount }, hooks)
+    const { materialization } = options
+    const worker = makeWorker(
+      { directory, file, record, lockHeld, sql, peers, state, workerIndex, workerCount, materialization },
+      hooks
+    )
+    // A run that ends leaves its agreed epochs materialized: the file holds its live keys. Best effort: the
+    // next commit does it otherwise, and a failure here changes nothing (one transaction).
+    yield* Effect.addFinalizer(() => state.committed ? Effect.ignore(worker.materializeAgreed) : Effect.void)
+    return worker as BackendWorker
   })
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
@@ -240,10 +283,11 @@ const makeWorker = (
     readonly state: WorkerState
     readonly workerIndex: number
     readonly workerCount: number
+    readonly materialization: Materialization
   },
   hooks: Hooks
-): BackendWorker => {
-  const { directory, file, lockHeld, peers, record, sql, state, workerCount, workerIndex } = context
+) => {
+  const { directory, file, lockHeld, materialization, peers, record, sql, state, workerCount, workerIndex } = context
   const writeRecord = (epoch: number) => Effect.try(() => CommittedEpoch.write(record, epoch))
   const run: Run = (text, params) => sql.unsafe(text, params)
 
@@ -302,12 +346,28 @@ const makeWorker = (
     })
   )
 
+  /** Whether a commit of `epoch` with `size` more changelog text folds the agreed changelog now. */
+  const materializationDue = (epoch: number, size: number, agreed: number): boolean => {
+    let agreedEpochs = epoch <= agreed ? 1 : 0
+    let total = size
+    for (const row of state.tail) {
+      total += row.size
+      if (row.epoch <= agreed) agreedEpochs++
+    }
+    return agreedEpochs > 0 &&
+      (agreedEpochs >= materialization.materializeEvery || total >= materialization.changelogBytes)
+  }
+
   const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.gen(function*() {
       yield* lockHeld
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
-      const plan = StoreKit.planPendingCommit({ pending: state.pendingEpochs, epoch, agreed, writes: writes.length })
+      const rows = changelogRows(epoch, writes)
+      const size = rows.reduce((sum, row) => sum + row.entries.length, 0)
+      const materialize = materializationDue(epoch, size, agreed)
+      // Folding anyway and every worker has this epoch: its writes go straight to the table.
+      const direct = materialize && epoch <= agreed
       let statement = 0
       const step: Run = hooks.beforeCommitStatement === undefined ? run : (text, params) =>
         Effect.suspend(() => {
@@ -317,9 +377,8 @@ const makeWorker = (
       yield* inTransaction(
         sql,
         Effect.gen(function*() {
-          yield* collect(step, plan.due, agreed)
-          if (plan.direct) yield* writeSnapshots(step, epoch, writes)
-          else yield* writePending(step, epoch, writes)
+          if (materialize) yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined)
+          if (!direct) yield* writeChangelog(step, rows)
           yield* writeOutputs(step, epoch, outputs)
           yield* step(
             `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
@@ -329,42 +388,47 @@ const makeWorker = (
         })
       )
       state.progress = epoch
-      state.pendingEpochs = plan.pending
+      state.committed = true
+      const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
+      state.tail = direct || rows.length === 0 ? kept : [...kept.filter((row) => row.epoch !== epoch), { epoch, size }]
+      tails.clear()
       yield* writeRecord(epoch)
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
+
+  /** Folds the changelog rows of every agreed epoch into the table, in a transaction of its own. */
+  const materializeAgreed = Effect.gen(function*() {
+    if (state.progress === undefined) return
+    const agreed = yield* agreedUpTo(state.progress)
+    if (!state.tail.some((row) => row.epoch <= agreed)) return
+    yield* lockHeld
+    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined))
+    state.tail = state.tail.filter((row) => row.epoch > agreed)
+    tails.clear()
+  }).pipe(Effect.mapError(refail(file, "materializing the changelog failed")))
 
   const discardFrom = (epoch: number) =>
     Effect.gen(function*() {
       const completedSince = state.progress !== undefined && state.progress >= epoch
-      const pendingSince = state.pendingEpochs.some((e) => e >= epoch)
-      if (completedSince || pendingSince) {
-        // Lowered first: a record ahead of the file would read as lost epochs.
-        if (completedSince) yield* writeRecord(epoch - 1)
-        yield* inTransaction(
-          sql,
-          Effect.gen(function*() {
-            yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch >= ?", [epoch])
-            if (completedSince) {
-              yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
-              yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
-              yield* epoch <= 1
-                ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
-                : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
-            }
-          })
-        )
-        state.progress = StoreKit.rewindProgress(state.progress, epoch)
-        state.pendingEpochs = state.pendingEpochs.filter((e) => e < epoch)
-      }
-      // Peers may have caught up with writes this worker was ahead with.
-      if (state.pendingEpochs.length > 0) {
-        const agreed = yield* agreedUpTo(state.progress ?? 0)
-        const due = StoreKit.dueEpochs(state.pendingEpochs, agreed)
-        if (due.length > 0) {
-          yield* inTransaction(sql, collect(run, due, agreed))
-          state.pendingEpochs = state.pendingEpochs.filter((e) => e > agreed)
-        }
-      }
+      const tailSince = state.tail.some((row) => row.epoch >= epoch)
+      if (!completedSince && !tailSince) return
+      // Lowered first: a record ahead of the file would read as lost epochs.
+      if (completedSince) yield* writeRecord(epoch - 1)
+      yield* inTransaction(
+        sql,
+        Effect.gen(function*() {
+          yield* run("DELETE FROM sluice_changelog WHERE epoch >= ?", [epoch])
+          if (completedSince) {
+            yield* run("DELETE FROM sluice_snapshots WHERE epoch >= ?", [epoch])
+            yield* run("DELETE FROM sluice_outputs WHERE epoch >= ?", [epoch])
+            yield* epoch <= 1
+              ? run("DELETE FROM sluice_progress WHERE worker_index = ?", [workerIndex])
+              : run("UPDATE sluice_progress SET epoch = ? WHERE worker_index = ?", [epoch - 1, workerIndex])
+          }
+        })
+      )
+      state.progress = StoreKit.rewindProgress(state.progress, epoch)
+      state.tail = state.tail.filter((row) => row.epoch < epoch)
+      tails.clear()
     }).pipe(Effect.mapError(refail(file, `discarding the epochs from ${epoch} failed`)))
 
   // Rescaling redistributes the snapshots and then starts every worker afresh.
@@ -375,7 +439,7 @@ const makeWorker = (
     inTransaction(
       sql,
       Effect.gen(function*() {
-        yield* run("DELETE FROM sluice_pending_snapshots", [])
+        yield* run("DELETE FROM sluice_changelog", [])
         yield* run("DELETE FROM sluice_snapshots", [])
         yield* run("DELETE FROM sluice_progress", [])
         yield* run("DELETE FROM sluice_meta", [])
@@ -384,115 +448,177 @@ const makeWorker = (
   ).pipe(
     Effect.tap(() => {
       state.progress = undefined
-      state.pendingEpochs = []
+      state.tail = []
       state.meta = undefined
+      tails.clear()
     }),
     Effect.mapError(refail(file, "resetting the worker for a rescale failed"))
   )
 
-  return {
+  /**
+   * Per step, the changelog folded at an epoch, for point reads: the tail is
+   * bounded, so it is read once and kept until a commit, discard or reset
+   * changes it.
+   */
+  const tails = new Map<string, { readonly atOrBefore: number; readonly overlay: Map<string, string | null> }>()
+  const tailOf = (stepId: string, atOrBefore: number) =>
+    Effect.gen(function*() {
+      const cached = tails.get(stepId)
+      if (cached !== undefined && cached.atOrBefore === atOrBefore) return cached.overlay
+      const rows = yield* sql.unsafe<Changelog.StoredRow>(
+        Resume.CHANGELOG_OF_STEP.replace("@stepId", "?").replace("@atOrBefore", "?"),
+        [stepId, atOrBefore]
+      )
+      const overlay = Resume.foldTail(file, stepId, rows)
+      if (overlay instanceof StoreCorrupt) return yield* overlay
+      tails.set(stepId, { atOrBefore, overlay })
+      return overlay
+    })
+
+  const readKeys = (stepId: string, keys: ReadonlyArray<string>, atOrBefore: number) =>
+    Effect.gen(function*() {
+      const overlay = yield* tailOf(stepId, atOrBefore)
+      const found: Array<Snapshot> = []
+      const fromTable: Array<string> = []
+      for (const key of new Set(keys)) {
+        const newer = overlay.get(key)
+        if (newer === undefined) fromTable.push(key)
+        else if (newer !== null) found.push({ key, value: newer })
+      }
+      for (let i = 0; i < fromTable.length;) {
+        const rows = chunkSize(fromTable.length - i)
+        const batch = fromTable.slice(i, i + rows)
+        const stored = yield* sql.unsafe<{ readonly key: string; readonly value: string; readonly checksum: number }>(
+          readKeysStatement(rows),
+          [stepId, atOrBefore, ...batch]
+        )
+        for (const { checksum, key, value } of stored) {
+          if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum) {
+            return yield* Resume.damagedSnapshot(file, stepId, key)
+          }
+          found.push({ key, value })
+        }
+        i += rows
+      }
+      return found
+    }).pipe(
+      Effect.mapError((error) =>
+        error instanceof StoreCorrupt ? error : refail(file, `reading keys of step ${stepId} failed`)(error)
+      )
+    )
+
+  const worker = {
     readMeta,
     writeMeta,
     readProgress,
     discardFrom,
     reset,
     rescaleJournal: RescaleJournal.make(directory),
-    // The pending check belongs to the moment the stream runs, not the moment it is built.
-    readSnapshots: (stepId, atOrBefore) =>
-      Stream.suspend(() =>
-        Resume.snapshots({
-          file,
-          stepId,
-          atOrBefore,
-          pending: state.pendingEpochs.some((e) => e <= atOrBefore)
-        })
-      ),
-    commit
-  }
+    readSnapshots: (stepId: string, atOrBefore: number) => Resume.snapshots({ file, stepId, atOrBefore }),
+    readKeys,
+    commit,
+    materializeAgreed
+  } satisfies BackendWorker & { readonly materializeAgreed: Effect.Effect<void, StoreCorrupt | StoreUnavailable> }
+  return worker
 }
 
-/**
- * Moves pending writes of the epochs `due` (all at or before `agreed`) into
- * `sluice_snapshots`, oldest epoch first so the newest version wins.
- */
-const collect = (run: Run, due: ReadonlyArray<number>, agreed: number) =>
-  Effect.gen(function*() {
-    if (due.length === 0) return
-    for (const epoch of due) {
-      // An upsert fed by a SELECT needs the SELECT's WHERE: without one SQLite
-      // parses `ON CONFLICT` as the ON of a join.
-      yield* run(
-        `INSERT INTO sluice_snapshots (step_id, key, epoch, value, checksum)
-         SELECT step_id, key, epoch, value, checksum FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NOT NULL
-         ON CONFLICT (step_id, key) DO UPDATE SET
-           epoch = excluded.epoch, value = excluded.value, checksum = excluded.checksum`,
-        [epoch]
-      )
-      yield* run(
-        `DELETE FROM sluice_snapshots WHERE (step_id, key) IN (
-           SELECT step_id, key FROM sluice_pending_snapshots WHERE epoch = ? AND value IS NULL)`,
-        [epoch]
-      )
+const readKeysStatement = (rows: number) =>
+  statementText(
+    "readKeys",
+    rows,
+    (n) =>
+      `SELECT key, CAST(value AS TEXT) AS value, checksum FROM sluice_snapshots
+       WHERE step_id = ? AND epoch <= ? AND key IN (${Array.from({ length: n }, () => "?").join(", ")})`
+  )
+
+/** One changelog row per step the epoch wrote, in the order the steps were first written. */
+const changelogRows = (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => {
+  const byStep = new Map<string, Array<string | null>>()
+  let stepId: string | undefined
+  let entries: Array<string | null> | undefined
+  for (let i = 0; i < writes.length; i++) {
+    const write = writes[i]
+    // writes come in runs of one step: look the step up once per run
+    if (write.stepId !== stepId) {
+      stepId = write.stepId
+      entries = byStep.get(stepId)
+      if (entries === undefined) byStep.set(stepId, entries = [])
     }
-    yield* run("DELETE FROM sluice_pending_snapshots WHERE epoch <= ?", [agreed])
+    entries!.push(write.key, write.value)
+  }
+  return [...byStep].map(([stepId, entries]) => {
+    const text = Changelog.encodeEntries(entries)
+    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text) }
   })
+}
+
+const writeChangelog = (run: Run, rows: ReturnType<typeof changelogRows>) =>
+  Effect.forEach(rows, ({ checksum, entries, epoch, stepId }) =>
+    run(
+      "INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)",
+      [epoch, stepId, entries, checksum]
+    ), { discard: true })
 
 /**
- * Writes straight into `sluice_snapshots`. Runs of live values and of
- * tombstones go as separate statements in write order, so a key written
- * twice in one epoch ends with its last write.
+ * Folds the changelog rows of epochs at or before `agreed` (and the writes of
+ * `current`, an agreed epoch being committed) into `sluice_snapshots`, then
+ * deletes those rows. Never beyond `agreed`: a resume may go back to it. Each
+ * key is written once however many epochs changed it, in key order.
  */
-const writeSnapshots = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotWrite>) =>
+const materializeInto = (
+  run: Run,
+  file: string,
+  agreed: number,
+  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined
+) =>
   Effect.gen(function*() {
-    let start = 0
-    while (start < writes.length) {
-      const tombstones = writes[start].value === null
-      let end = start + 1
-      while (end < writes.length && (writes[end].value === null) === tombstones) end++
-      for (let i = start; i < end;) {
-        const rows = chunkSize(end - i)
-        if (tombstones) {
-          const params = new Array<unknown>(rows * 2)
-          for (let j = 0; j < rows; j++) {
-            const write = writes[i + j]
-            params[j * 2] = write.stepId
-            params[j * 2 + 1] = write.key
-          }
-          yield* run(deleteSnapshots(rows), params)
-        } else {
-          const params = new Array<unknown>(rows * 5)
-          for (let j = 0; j < rows; j++) {
-            const write = writes[i + j]
-            params[j * 5] = write.stepId
-            params[j * 5 + 1] = write.key
-            params[j * 5 + 2] = epoch
-            // the column is a STRICT BLOB: the text goes in as its UTF-8
-            params[j * 5 + 3] = Buffer.from(write.value!)
-            params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
-          }
-          yield* run(upsertSnapshots(rows), params)
-        }
-        i += rows
-      }
-      start = end
+    const stored = (yield* run(
+      "SELECT epoch, step_id, entries, checksum FROM sluice_changelog WHERE epoch <= ? ORDER BY epoch, step_id",
+      [agreed]
+    )) as ReadonlyArray<Changelog.StoredRow & { readonly step_id: string }>
+    // per step, key → the newest write and its epoch
+    const newest = new Map<string, Map<string, { readonly epoch: number; readonly value: string | null }>>()
+    const stepOf = (stepId: string) => {
+      let keys = newest.get(stepId)
+      if (keys === undefined) newest.set(stepId, keys = new Map())
+      return keys
     }
+    for (const row of stored) {
+      const verified = Changelog.verify(file, row.step_id, row)
+      if (verified instanceof StoreCorrupt) return yield* verified
+      const keys = stepOf(row.step_id)
+      const { entries, epoch } = verified
+      for (let i = 0; i < entries.length; i += 2) keys.set(entries[i]!, { epoch, value: entries[i + 1] })
+    }
+    if (current !== undefined) {
+      for (const { key, stepId, value } of current.writes) stepOf(stepId).set(key, { epoch: current.epoch, value })
+    }
+    const live: Array<unknown> = []
+    const deleted: Array<unknown> = []
+    for (const [stepId, keys] of newest) {
+      for (const key of [...keys.keys()].sort(Changelog.compareKeys)) {
+        const { epoch, value } = keys.get(key)!
+        if (value === null) deleted.push(stepId, key)
+        // the column is a STRICT BLOB: the text goes in as its UTF-8
+        else live.push(stepId, key, epoch, Buffer.from(value), StoreKit.snapshotChecksum(stepId, key, value))
+      }
+    }
+    yield* inChunks(live, 5, (rows, params) => run(upsertSnapshots(rows), params))
+    yield* inChunks(deleted, 2, (rows, params) => run(deleteSnapshots(rows), params))
+    if (stored.length > 0) yield* run("DELETE FROM sluice_changelog WHERE epoch <= ?", [agreed])
   })
 
-/** Writes into `sluice_pending_snapshots`; a later write of a key in the epoch replaces an earlier one. */
-const writePending = (run: Run, epoch: number, writes: ReadonlyArray<SnapshotWrite>) =>
+/** Runs `statement` over `params` (rows of `columns` each) in chunks of the ladder's sizes. */
+const inChunks = (
+  params: ReadonlyArray<unknown>,
+  columns: number,
+  statement: (rows: number, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
+) =>
   Effect.gen(function*() {
-    for (let i = 0; i < writes.length;) {
-      const rows = chunkSize(writes.length - i)
-      const params = new Array<unknown>(rows * 5)
-      for (let j = 0; j < rows; j++) {
-        const write = writes[i + j]
-        params[j * 5] = epoch
-        params[j * 5 + 1] = write.stepId
-        params[j * 5 + 2] = write.key
-        params[j * 5 + 3] = write.value === null ? null : Buffer.from(write.value)
-        params[j * 5 + 4] = StoreKit.snapshotChecksum(write.stepId, write.key, write.value)
-      }
-      yield* run(insertPending(rows), params)
+    const total = params.length / columns
+    for (let i = 0; i < total;) {
+      const rows = chunkSize(total - i)
+      yield* statement(rows, params.slice(i * columns, (i + rows) * columns))
       i += rows
     }
   })

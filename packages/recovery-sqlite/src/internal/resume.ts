@@ -1,6 +1,12 @@
 /**
  * The resume read (R3, R14): for one step, the newest snapshot of every key at
- * or before an epoch, as one query whose rows stream in chunks.
+ * or before an epoch, streamed in chunks in key order.
+ *
+ * It is the materialized rows of `sluice_snapshots` overlaid with the
+ * changelog rows at or before the epoch (layout 3): the changelog tail is
+ * bounded, so it is read and folded first, then merged into the table's
+ * primary-key scan, which is read once. Both reads are one read transaction,
+ * so a materialization committed meanwhile is seen by both or by neither.
  *
  * `@effect/sql-sqlite-node` 0.53 does not implement `SqlClient.stream`
  * (`executeStream` dies), and its client materialises every row of a query.
@@ -16,58 +22,87 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Changelog from "./changelog.js"
 import { refail } from "./storeFile.js"
 
 const CHUNK_SIZE = 4096
 
-/**
- * Only `sluice_snapshots`: a primary-key range scan in key order.
- */
-const LIVE_SNAPSHOTS = `
+/** A primary-key range scan in key order (BINARY: UTF-8 byte order, `Changelog.compareKeys`). */
+const MATERIALIZED = `
   SELECT key, CAST(value AS TEXT), checksum FROM sluice_snapshots
-  WHERE step_id = @stepId AND epoch <= @atOrBefore`
+  WHERE step_id = @stepId AND epoch <= @atOrBefore
+  ORDER BY key`
+
+/** @internal */
+export const CHANGELOG_OF_STEP = `
+  SELECT epoch, entries, checksum FROM sluice_changelog
+  WHERE step_id = @stepId AND epoch <= @atOrBefore
+  ORDER BY epoch`
 
 /**
- * With writes of epochs not yet collected: the newest version per key across
- * both tables. SQLite takes the bare columns of a `max()` aggregate from the
- * row holding the maximum; tombstones (`NULL`) are dropped while streaming,
- * after the newest version is chosen.
+ * The step's changelog rows at or before `atOrBefore`, checked and folded:
+ * key → newest value, `null` for a tombstone.
+ *
+ * @internal
  */
-const WITH_PENDING = `
-  SELECT key, CAST(value AS TEXT), checksum, max(epoch) FROM (
-    SELECT key, value, checksum, epoch FROM sluice_snapshots
-    WHERE step_id = @stepId AND epoch <= @atOrBefore
-    UNION ALL
-    SELECT key, value, checksum, epoch FROM sluice_pending_snapshots
-    WHERE step_id = @stepId AND epoch <= @atOrBefore
-  )
-  GROUP BY key`
+export const foldTail = (
+  file: string,
+  stepId: string,
+  rows: ReadonlyArray<Changelog.StoredRow>
+): Map<string, string | null> | StoreCorrupt => {
+  const overlay = new Map<string, string | null>()
+  for (const row of rows) {
+    const verified = Changelog.verify(file, stepId, row)
+    if (verified instanceof StoreCorrupt) return verified
+    Changelog.fold([verified], overlay)
+  }
+  return overlay
+}
+
+/** @internal */
+export const damagedSnapshot = (file: string, stepId: string, key: string) =>
+  new StoreCorrupt({
+    store: file,
+    reason: `the snapshot of step ${stepId} at key ${key} does not match its checksum: ` +
+      "the file was changed outside Sluice or the disk damaged it"
+  })
 
 /** @internal */
 export const snapshots = (options: {
   readonly file: string
   readonly stepId: string
   readonly atOrBefore: number
-  /** Whether `sluice_pending_snapshots` may hold rows at or before `atOrBefore`. */
-  readonly pending: boolean
 }): Stream.Stream<Snapshot, StoreCorrupt | StoreUnavailable> => {
-  const fail = refail(options.file, `reading the snapshots of step ${options.stepId} failed`)
+  const { atOrBefore, file, stepId } = options
+  const fail = refail(file, `reading the snapshots of step ${stepId} failed`)
   return Stream.unwrapScoped(Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => new Database(options.file, { readonly: true, fileMustExist: true }),
+        try: () => new Database(file, { readonly: true, fileMustExist: true }),
         catch: fail
       }),
       (db) => Effect.sync(() => db.close())
     )
+    // One snapshot of the file for the changelog and the table; ended before the connection closes.
+    yield* Effect.acquireRelease(
+      Effect.try({ try: () => db.exec("BEGIN"), catch: fail }),
+      () => Effect.sync(() => db.inTransaction && db.exec("COMMIT"))
+    )
+    const tail = yield* Effect.try({
+      try: () => db.prepare(CHANGELOG_OF_STEP).all({ stepId, atOrBefore }) as Array<Changelog.StoredRow>,
+      catch: fail
+    })
+    const overlay = foldTail(file, stepId, tail)
+    if (overlay instanceof StoreCorrupt) return yield* overlay
+    const overlayKeys = [...overlay.keys()].sort(Changelog.compareKeys)
+    let next = 0
     // Released before the connection: a connection with a live iterator cannot close.
     const rows = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
-          db.prepare(options.pending ? WITH_PENDING : LIVE_SNAPSHOTS).raw(true).iterate({
-            stepId: options.stepId,
-            atOrBefore: options.atOrBefore
-          }) as IterableIterator<[string, string | null, number, ...Array<unknown>]>,
+          db.prepare(MATERIALIZED).raw(true).iterate({ stepId, atOrBefore }) as IterableIterator<
+            [string, string, number]
+          >,
         catch: fail
       }),
       (rows) => Effect.sync(() => rows.return?.())
@@ -77,24 +112,37 @@ export const snapshots = (options: {
       (): Effect.Effect<Chunk.Chunk<Snapshot>, Option.Option<StoreCorrupt | StoreUnavailable>> => {
         if (done) return Effect.fail(Option.none())
         const out: Array<Snapshot> = []
+        // the changelog's keys before `key`, or all that are left
+        const overlayBefore = (key: string | undefined) => {
+          while (
+            next < overlayKeys.length && (key === undefined || Changelog.compareKeys(overlayKeys[next], key) < 0)
+          ) {
+            const value = overlay.get(overlayKeys[next])!
+            if (value !== null) out.push({ key: overlayKeys[next], value })
+            next++
+          }
+        }
         try {
           while (out.length < CHUNK_SIZE) {
-            const next = rows.next()
-            if (next.done === true) {
+            const row = rows.next()
+            if (row.done === true) {
+              overlayBefore(undefined)
               done = true
               break
             }
-            const [key, value, checksum] = next.value
-            if (StoreKit.snapshotChecksum(options.stepId, key, value) !== checksum) {
-              return Effect.fail(Option.some(
-                new StoreCorrupt({
-                  store: options.file,
-                  reason: `the snapshot of step ${options.stepId} at key ${key} does not match its checksum: ` +
-                    "the file was changed outside Sluice or the disk damaged it"
-                })
-              ))
+            const [key, value, checksum] = row.value
+            if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum) {
+              return Effect.fail(Option.some(damagedSnapshot(file, stepId, key)))
             }
-            if (value !== null) out.push({ key, value })
+            overlayBefore(key)
+            if (next < overlayKeys.length && overlayKeys[next] === key) {
+              // the changelog's newer version, or its tombstone, hides the materialized one
+              const newer = overlay.get(key)!
+              if (newer !== null) out.push({ key, value: newer })
+              next++
+            } else {
+              out.push({ key, value })
+            }
           }
         } catch (error) {
           return Effect.fail(Option.some(fail(error)))

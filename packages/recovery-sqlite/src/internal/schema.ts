@@ -4,18 +4,21 @@
  * - `sluice_meta`: one row, what core records about the dataflow (R7), plus
  *   the worker the file belongs to.
  * - `sluice_progress`: one row, the last epoch this worker completed (R1, R3).
- * - `sluice_snapshots`: per `(step_id, key)` the newest live snapshot of an
- *   epoch that every worker has completed. One row per live key (R6, R14);
- *   a tombstone of such an epoch deletes the row.
- * - `sluice_pending_snapshots`: writes (tombstones as `NULL`) of epochs some
- *   other worker has not completed yet. A resume may go back before them, so
- *   they cannot overwrite `sluice_snapshots` until every worker has caught up;
- *   then they are collected into it. With one worker this table stays empty.
+ * - `sluice_snapshots`: per `(step_id, key)` the newest materialized
+ *   snapshot, of an epoch every worker has completed. One row per live key
+ *   (R6, R14); a materialized tombstone deletes the row.
+ * - `sluice_changelog` (layout 3): per `(epoch, step_id)` that epoch's writes
+ *   of the step as one text (`changelog.ts`), tombstones included, with its
+ *   checksum. Rows of epochs every worker agreed are folded into
+ *   `sluice_snapshots` and deleted every few epochs; rows above the agreed
+ *   epoch stay until every worker has caught up, since a resume may go back
+ *   before them. It replaces layout 1's `sluice_pending_snapshots`.
  * - `sluice_outputs`: records of transactional outputs (R5), in commit order.
  *
  * Every snapshot row carries `checksum`, `StoreKit.snapshotChecksum` of its
- * step, key and value (migration 2), checked on resume: SQLite checks the
- * structure of its pages, not the bytes of a value.
+ * step, key and value (migration 2), and every changelog row one of its own,
+ * checked on resume: SQLite checks the structure of its pages, not the bytes
+ * of a value.
  *
  * Input positions are snapshots like any other: the input's step id, the
  * partition as key.
@@ -25,6 +28,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { StoreCorrupt, StoreUnavailable, StoreVersionUnsupported } from "@sluice/core/DataflowError"
 import * as StoreKit from "@sluice/core/StoreKit"
 import * as Effect from "effect/Effect"
+import * as Changelog from "./changelog.js"
 import { refail } from "./storeFile.js"
 
 /** @internal */
@@ -103,6 +107,53 @@ export const migrations: Migrations = {
           WHERE epoch = ${row.epoch} AND step_id = ${row.step_id} AND key = ${row.key}`
       }
     }
+  }),
+  // The writes of an epoch become one changelog row per step. Pending writes
+  // of layout 2 (epochs not every worker completed) move there, checked
+  // against their checksums on the way: damage fails the open, never becomes
+  // a row that verifies.
+  "3_changelog": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // A rowid table: a row may be megabytes, which a WITHOUT ROWID b-tree stores badly.
+    yield* sql`
+      CREATE TABLE sluice_changelog (
+        epoch INTEGER NOT NULL,
+        step_id TEXT NOT NULL,
+        entries TEXT NOT NULL,
+        checksum INTEGER NOT NULL,
+        PRIMARY KEY (epoch, step_id)
+      ) STRICT`
+    const pending = yield* sql<{
+      readonly epoch: number
+      readonly step_id: string
+      readonly key: string
+      readonly value: string | null
+      readonly checksum: number
+    }>`SELECT epoch, step_id, key, CAST(value AS TEXT) AS value, checksum FROM sluice_pending_snapshots
+       ORDER BY epoch, step_id, key`
+    const rows = new Map<string, { epoch: number; stepId: string; entries: Array<string | null> }>()
+    for (const row of pending) {
+      if (StoreKit.snapshotChecksum(row.step_id, row.key, row.value) !== row.checksum) {
+        return yield* Effect.fail(
+          new Error(
+            `the pending snapshot of step ${row.step_id} at key ${row.key}, epoch ${row.epoch}, does not match ` +
+              "its checksum: the file was changed outside Sluice or the disk damaged it"
+          )
+        )
+      }
+      const id = `${row.epoch}\u0000${row.step_id}`
+      let changelogRow = rows.get(id)
+      if (changelogRow === undefined) {
+        rows.set(id, changelogRow = { epoch: row.epoch, stepId: row.step_id, entries: [] })
+      }
+      changelogRow.entries.push(row.key, row.value)
+    }
+    for (const { entries, epoch, stepId } of rows.values()) {
+      const text = Changelog.encodeEntries(entries)
+      yield* sql`INSERT INTO sluice_changelog (epoch, step_id, entries, checksum)
+        VALUES (${epoch}, ${stepId}, ${text}, ${Changelog.checksum(stepId, epoch, text)})`
+    }
+    yield* sql`DROP TABLE sluice_pending_snapshots`
   })
 }
 

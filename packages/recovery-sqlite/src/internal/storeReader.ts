@@ -19,21 +19,11 @@ import * as fs from "node:fs"
 import * as Resume from "./resume.js"
 import { inspectSync, refail, workerFile } from "./storeFile.js"
 
-/**
- * Live keys per step at an epoch: the newest version of each key across both
- * snapshot tables, as the resume read chooses it, tombstones left out.
- */
-const STEP_USAGE = `
-  SELECT step_id, count(*) AS keys, coalesce(sum(length(CAST(value AS BLOB))), 0) AS bytes FROM (
-    SELECT step_id, key, value, max(epoch) FROM (
-      SELECT step_id, key, value, epoch FROM sluice_snapshots WHERE epoch <= @atOrBefore
-      UNION ALL
-      SELECT step_id, key, value, epoch FROM sluice_pending_snapshots WHERE epoch <= @atOrBefore
-    )
-    GROUP BY step_id, key
-  )
-  WHERE value IS NOT NULL
-  GROUP BY step_id`
+/** The steps a file holds anything of, materialized or in the changelog. */
+const STEP_IDS = `
+  SELECT step_id FROM sluice_snapshots WHERE epoch <= @atOrBefore
+  UNION
+  SELECT step_id FROM sluice_changelog WHERE epoch <= @atOrBefore`
 
 const OUTPUT_USAGE = `
   SELECT destination, count(*) AS records, coalesce(sum(epoch >= @resumeEpoch), 0) AS pending
@@ -109,11 +99,22 @@ export const make = (directory: string): Effect.Effect<StoreReader, StoreCorrupt
       Effect.gen(function*() {
         const byStep = new Map<string, { keys: number; bytes: number }>()
         for (const worker of workers) {
-          const rows = yield* query(worker, "counting the live keys", (db) =>
-            db.prepare(STEP_USAGE).all({ atOrBefore }) as Array<{ step_id: string; keys: number; bytes: number }>)
-          for (const row of rows) {
-            const usage = byStep.get(row.step_id) ?? { keys: 0, bytes: 0 }
-            byStep.set(row.step_id, { keys: usage.keys + row.keys, bytes: usage.bytes + row.bytes })
+          const stepIds = yield* query(worker, "listing the steps", (db) =>
+            db.prepare(STEP_IDS).pluck().all({ atOrBefore }) as Array<string>)
+          // Counted over what a resume reads, changelog overlaid: the same live keys, the same way.
+          for (const stepId of stepIds) {
+            const usage = byStep.get(stepId) ?? { keys: 0, bytes: 0 }
+            yield* Stream.runForEach(
+              Resume.snapshots({ file: worker.file, stepId, atOrBefore }),
+              ({ value }) =>
+                Effect.sync(() => {
+                  usage.keys++
+                  usage.bytes += Buffer.byteLength(value)
+                })
+            )
+            if (usage.keys > 0) {
+              byStep.set(stepId, usage)
+            }
           }
         }
         return [...byStep].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
@@ -147,7 +148,7 @@ export const make = (directory: string): Effect.Effect<StoreReader, StoreCorrupt
       snapshots: (stepId, atOrBefore) =>
         Stream.flatMap(
           Stream.fromIterable(workers),
-          ({ file }) => Resume.snapshots({ file, stepId, atOrBefore, pending: true }),
+          ({ file }) => Resume.snapshots({ file, stepId, atOrBefore }),
           { concurrency: 1 }
         )
     }
