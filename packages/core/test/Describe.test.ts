@@ -1,5 +1,5 @@
 import { Dataflow, Input, Output } from "@sluice/core"
-import { Schema, Stream } from "effect"
+import { Either, Schema, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 
 describe("Dataflow.describe", () => {
@@ -51,5 +51,29 @@ describe("Dataflow.describe", () => {
       { id: "file", kind: "input", stateful: true },
       { id: "stream", kind: "input", stateful: false }
     ])
+  })
+})
+
+describe("Dataflow.decodeSnapshot", () => {
+  const df = Dataflow.make("decode")
+  df.pipe(
+    Dataflow.input("in", Input.fromIterable<Dataflow.Keyed<number>>([["a", 1]])),
+    Dataflow.fold("sum", { state: Schema.NumberFromString, init: () => 0, fold: (s, n) => s + n, emit: "end" }),
+    Dataflow.output("out", Output.console())
+  )
+
+  it("reads a snapshot of a step that emits at end as its state and whether it is pending, as a resume does", () => {
+    expect(Either.getOrThrow(Dataflow.decodeSnapshot(df, "sum", JSON.stringify(["42", true])))).toEqual({
+      state: 42,
+      pending: true
+    })
+  })
+
+  it("names what is wrong with a snapshot that is not a [state, pending] pair, or not JSON, or of no step", () => {
+    expect(Dataflow.decodeSnapshot(df, "sum", JSON.stringify("42"))).toEqual(
+      Either.left("snapshot is not a [state, pending] pair of a step that emits at end")
+    )
+    expect(Either.isLeft(Dataflow.decodeSnapshot(df, "sum", "{"))).toBe(true)
+    expect(Dataflow.decodeSnapshot(df, "nope", "1")).toEqual(Either.left("dataflow decode has no step nope"))
   })
 })

@@ -75,11 +75,10 @@ export const decodeSnapshot = (
         const codec = StateCodec.make(step.kind.state)
         const logic = step.kind.logic
         if (logic._tag !== "Fold" || logic.emit !== "end") return codec.fromEncoded(json)
-        if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
-          return Either.left("snapshot is not a [state, pending] pair of a step that emits at end")
-        }
-        const pending: boolean = json[1]
-        return Either.map(codec.fromEncoded(json[0]), (state) => ({ state, pending }))
+        const pair = StateCodec.readPendingPair(json)
+        if (pair === undefined) return Either.left(StateCodec.notAPendingPair)
+        const [encoded, pending] = pair
+        return Either.map(codec.fromEncoded(encoded), (state) => ({ state, pending }))
       }
       case "Window":
         return StateCodec.make(keyWindowsSchema(step.kind.state)).fromEncoded(json)

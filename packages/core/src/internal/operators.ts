@@ -366,12 +366,11 @@ export abstract class KeyedStateOperator extends Operator {
     let encoded = json
     let pending = false
     if (this.emitsAtEnd) {
-      if (!Array.isArray(json) || json.length !== 2 || typeof json[1] !== "boolean") {
-        const issue = "snapshot is not a [state, pending] pair of a step that emits at end"
-        return new StateDecodeError({ stepId: this.stepId, key, issue })
+      const pair = StateCodec.readPendingPair(json)
+      if (pair === undefined) {
+        return new StateDecodeError({ stepId: this.stepId, key, issue: StateCodec.notAPendingPair })
       }
-      encoded = json[0]
-      pending = json[1]
+      ;[encoded, pending] = pair
     }
     const decoded = this.codec.fromEncoded(encoded)
     if (Either.isLeft(decoded)) return new StateDecodeError({ stepId: this.stepId, key, issue: decoded.left })

@@ -45,3 +45,18 @@ export const decodeJson = (text: string): Either.Either<unknown, string> => {
 }
 
 const formatIssue = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
+
+/**
+ * A step that emits at end of input (`fold`/`reduce` with `emit: "end"`)
+ * snapshots `[encodedState, pending]`, where `pending` says the key changed
+ * since it was last emitted (R13). The one reading of that pair, shared by a
+ * resume and by `Dataflow.decodeSnapshot`: `undefined` when the JSON is not
+ * such a pair (`notAPendingPair` says so).
+ *
+ * @internal
+ */
+export const readPendingPair = (json: unknown): readonly [encoded: unknown, pending: boolean] | undefined =>
+  Array.isArray(json) && json.length === 2 && typeof json[1] === "boolean" ? [json[0], json[1]] : undefined
+
+/** @internal */
+export const notAPendingPair = "snapshot is not a [state, pending] pair of a step that emits at end"
