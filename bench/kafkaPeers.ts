@@ -69,8 +69,8 @@ export const startKafkaBroker = async (): Promise<Broker | { error: string }> =>
   }
 }
 
-/** `mvn package` of the peer (offline when `~/.m2` has it); the class path, or why not. */
-const buildPeer = (log: (line: string) => void): { classPath: string } | { error: string } => {
+/** `mvn package` of the peer (also the resume workload's, bench/kafkaStreamsResume.ts) (offline when `~/.m2` has it); the class path, or why not. */
+export const buildPeer = (log: (line: string) => void): { classPath: string } | { error: string } => {
   const args = ["-B", "-q", "-f", path.join(peerDirectory, "pom.xml"), "package", "dependency:copy-dependencies"]
   let built = spawnSync("mvn", ["-o", ...args], { encoding: "utf8", timeout: 600_000 })
   if (built.status !== 0) {
