@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import * as CompiledChild from "./compiledChild.js"
 import * as Data from "./data.js"
 import type { KafkaCellSpec } from "./kafkaChild.js"
 import type { CellResult } from "./protocol.js"
@@ -129,6 +130,8 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
     result
   })
   const peer = buildPeer(log)
+  const compiled = CompiledChild.build()
+  if ("error" in compiled) log(`  the Sluice runs start from their sources under tsx: ${compiled.error}`)
   const broker = await startKafkaBroker()
   if ("error" in broker) return [row("sluice-kafka", "sluice, Kafka store", broker)]
   try {
@@ -168,7 +171,7 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
             }
             return options.runChild(
               process.execPath,
-              ["--import", "tsx", path.join(benchDirectory, "kafkaChild.ts"), JSON.stringify(spec)],
+              CompiledChild.nodeArguments("kafkaChild", JSON.stringify(spec)),
               options.timeoutMs
             )
           }

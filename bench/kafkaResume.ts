@@ -13,15 +13,13 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import * as CompiledChild from "./compiledChild.js"
 import type { KafkaResumeSpec } from "./kafkaChild.js"
 import type { KafkaPeerOptions } from "./kafkaPeers.js"
 import { buildPeer, startKafkaBroker } from "./kafkaPeers.js"
 import { kafkaStreamsResume } from "./kafkaStreamsResume.js"
 import type { CellResult } from "./protocol.js"
 import * as Report from "./report.js"
-
-const benchDirectory = path.dirname(fileURLToPath(import.meta.url))
 
 /** The bench's larger epoch, in words: a 1M-key state is ten of them. */
 const EPOCH_WORDS = 100_000
@@ -39,6 +37,8 @@ export const kafkaResume = async (options: KafkaResumeOptions): Promise<Array<Re
   const labelOf = (store: KafkaResumeSpec["store"]) =>
     `sluice, ${store === "kafka" ? "Kafka" : "SQLite"} store, restart after kill -9 on ${Report.count(keys)} keys`
   const peer = buildPeer(log)
+  const compiled = CompiledChild.build()
+  if ("error" in compiled) log(`  the Sluice processes run from their sources under tsx: ${compiled.error}`)
   const broker = await startKafkaBroker()
   if ("error" in broker) {
     return [{ workload: "resume-kafka", config: "sluice-kafka", label: labelOf("kafka"), result: broker }]
@@ -63,7 +63,7 @@ export const kafkaResume = async (options: KafkaResumeOptions): Promise<Array<Re
         const run = (phase: KafkaResumeSpec["phase"]) =>
           options.runChild(
             process.execPath,
-            ["--import", "tsx", path.join(benchDirectory, "kafkaChild.ts"), JSON.stringify({ ...spec, phase })],
+            CompiledChild.nodeArguments("kafkaChild", JSON.stringify({ ...spec, phase })),
             options.timeoutMs
           )
         const killed = await run("killed")
