@@ -144,6 +144,8 @@ const main = async (): Promise<CellResult> => {
     itemsPerSecond: spec.words / seconds,
     // from process start (performance.timeOrigin), as the peer's from JVM start
     ...(firstCommitAt === undefined ? {} : { startupSeconds: firstCommitAt / 1000 }),
+    // of which node and the imports, up to the start of the run
+    importSeconds: startedAt / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssBytes: process.resourceUsage().maxRSS * 1024
   }
