@@ -10,7 +10,7 @@
  * resume after kill -9 instead: the keyed count on the Kafka or the SQLite
  * store, killed once its state is committed, or restarted on that state.
  */
-import { Dataflow } from "@sluice/core"
+import { Dataflow, Epoch } from "@sluice/core"
 import type { RecoveryStore } from "@sluice/core"
 import { KafkaInput, KafkaOutput } from "@sluice/kafka"
 import { KafkaRecovery } from "@sluice/recovery-kafka"
@@ -30,6 +30,8 @@ export interface KafkaCellSpec {
   readonly output: string
   readonly topicPrefix: string
   readonly epochWords: number
+  /** Epochs of this many milliseconds instead of `epochWords` (`Epoch.interval`), as Kafka Streams' commit interval. */
+  readonly epochMillis?: number
   readonly words: number
   /** `"epoch"`: one record per changed word per epoch (`emit: "epoch"`), as Kafka Streams' caching. */
   readonly emit: Dataflow.KeyedEmit
@@ -130,7 +132,7 @@ const main = async (): Promise<CellResult> => {
   const startedAt = performance.now()
   await Effect.runPromise(
     Dataflow.run(wordcount(spec), {
-      epoch: W.wordEpoch(spec.epochWords),
+      epoch: spec.epochMillis === undefined ? W.wordEpoch(spec.epochWords) : Epoch.interval(spec.epochMillis),
       onEpochCommitted: () => Effect.sync(() => (firstCommitAt ??= performance.now()))
     }).pipe(Effect.provide(KafkaRecovery.layer({ brokers: spec.brokers, topicPrefix: spec.topicPrefix })))
   )
@@ -142,6 +144,8 @@ const main = async (): Promise<CellResult> => {
     itemsPerSecond: spec.words / seconds,
     // from process start (performance.timeOrigin), as the peer's from JVM start
     ...(firstCommitAt === undefined ? {} : { startupSeconds: firstCommitAt / 1000 }),
+    // of which node and the imports, up to the start of the run
+    importSeconds: startedAt / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssBytes: process.resourceUsage().maxRSS * 1024
   }

@@ -10,10 +10,12 @@
  * partition are checked record by record: each word's count at the close of each epoch it
  * occurs in, and nothing else.
  */
+import type { Dataflow } from "@sluice/core"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import * as CompiledChild from "./compiledChild.js"
 import * as Data from "./data.js"
 import type { KafkaCellSpec } from "./kafkaChild.js"
 import type { CellResult } from "./protocol.js"
@@ -69,8 +71,8 @@ export const startKafkaBroker = async (): Promise<Broker | { error: string }> =>
   }
 }
 
-/** `mvn package` of the peer (offline when `~/.m2` has it); the class path, or why not. */
-const buildPeer = (log: (line: string) => void): { classPath: string } | { error: string } => {
+/** `mvn package` of the peer (also the resume workload's, bench/kafkaStreamsResume.ts) (offline when `~/.m2` has it); the class path, or why not. */
+export const buildPeer = (log: (line: string) => void): { classPath: string } | { error: string } => {
   const args = ["-B", "-q", "-f", path.join(peerDirectory, "pom.xml"), "package", "dependency:copy-dependencies"]
   let built = spawnSync("mvn", ["-o", ...args], { encoding: "utf8", timeout: 600_000 })
   if (built.status !== 0) {
@@ -129,6 +131,8 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
     result
   })
   const peer = buildPeer(log)
+  const compiled = CompiledChild.build()
+  if ("error" in compiled) log(`  the Sluice runs start from their sources under tsx: ${compiled.error}`)
   const broker = await startKafkaBroker()
   if ("error" in broker) return [row("sluice-kafka", "sluice, Kafka store", broker)]
   try {
@@ -147,13 +151,19 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
 
     const configurations: Array<Configuration> = []
     for (const partitions of [1, 4]) {
-      // latest per epoch on one partition only: there the epochs, and so the expected records, are fixed
-      for (const emit of partitions === 1 ? (["each", "epoch"] as const) : (["each"] as const)) {
+      // latest per epoch on one partition only: there the epochs, and so the expected records, are fixed;
+      // epochs of Kafka Streams' commit interval on one partition, per update: the same commits per second
+      const cells: Array<{ readonly emit: Dataflow.KeyedEmit; readonly epochMillis?: number }> = partitions === 1
+        ? [{ emit: "each" }, { emit: "epoch" }, { emit: "each", epochMillis: COMMIT_MS }]
+        : [{ emit: "each" }]
+      for (const { emit, epochMillis } of cells) {
         configurations.push({
-          config: `sluice-kafka-p${partitions}-e${EPOCH_WORDS}${emit === "epoch" ? "-latest" : ""}`,
+          config: `sluice-kafka-p${partitions}-${epochMillis === undefined ? `e${EPOCH_WORDS}` : `t${epochMillis}`}${
+            emit === "epoch" ? "-latest" : ""
+          }`,
           label: `sluice, Kafka store, ${partitions} partition${partitions > 1 ? "s" : ""}, ${
-            Report.count(EPOCH_WORDS)
-          }-word epochs${emit === "epoch" ? ", latest per epoch" : ""}`,
+            epochMillis === undefined ? `${Report.count(EPOCH_WORDS)}-word epochs` : `${epochMillis} ms epochs`
+          }${emit === "epoch" ? ", latest per epoch" : ""}`,
           partitions,
           verify: emit === "epoch" ? [String(EPOCH_LINES)] : [],
           run: ({ id, input, output }) => {
@@ -163,12 +173,13 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
               output,
               topicPrefix: id,
               epochWords: EPOCH_WORDS,
+              ...(epochMillis === undefined ? {} : { epochMillis }),
               words,
               emit
             }
             return options.runChild(
               process.execPath,
-              ["--import", "tsx", path.join(benchDirectory, "kafkaChild.ts"), JSON.stringify(spec)],
+              CompiledChild.nodeArguments("kafkaChild", JSON.stringify(spec)),
               options.timeoutMs
             )
           }
@@ -238,7 +249,8 @@ export const kafkaWordcount = async (options: KafkaPeerOptions): Promise<Array<R
     for (const partitions of [1, 4]) {
       const sluiceConfigs = [
         `sluice-kafka-p${partitions}-e${EPOCH_WORDS}`,
-        `sluice-kafka-p${partitions}-e${EPOCH_WORDS}-latest`
+        `sluice-kafka-p${partitions}-e${EPOCH_WORDS}-latest`,
+        `sluice-kafka-p${partitions}-t${COMMIT_MS}`
       ]
       for (const sluiceConfig of sluiceConfigs) {
         const sluice = find(sluiceConfig)

@@ -78,6 +78,9 @@ export interface CellResult {
   /** Kafka word count: CPU seconds of the process (every thread), and records in the output topic (read_committed). */
   readonly cpuSeconds?: number
   readonly outputRecords?: number
+  /** Kafka Streams' resume: its changelog restore (restore start to end) and the records it restored. */
+  readonly restoreSeconds?: number
+  readonly restoredRecords?: number
 }
 
 export const RESULT_MARK = "@@result "

@@ -46,6 +46,9 @@ export interface ResultEntry {
   readonly cpuSeconds?: number
   readonly outputRecords?: number
   readonly ratioToKafkaStreams?: number
+  /** Kafka Streams' resume: changelog restore time and records. */
+  readonly restoreSeconds?: number
+  readonly restoredRecords?: number
   readonly error?: string
 }
 
@@ -187,6 +190,8 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
     if (result.lazy !== undefined) entry.lazy = result.lazy
     if (result.cpuSeconds !== undefined) entry.cpuSeconds = result.cpuSeconds
     if (result.outputRecords !== undefined) entry.outputRecords = result.outputRecords
+    if (result.restoreSeconds !== undefined) entry.restoreSeconds = result.restoreSeconds
+    if (result.restoredRecords !== undefined) entry.restoredRecords = result.restoredRecords
     if (result.medianSeconds !== undefined) entry.medianSeconds = result.medianSeconds
     if (result.samplesMs !== undefined) entry.samplesMs = result.samplesMs
     if (result.firstItemSeconds !== undefined) entry.firstItemSeconds = result.firstItemSeconds
@@ -260,6 +265,11 @@ const notes = (entry: ResultEntry): string => {
   if (entry.cpuSeconds !== undefined) parts.push(`${entry.cpuSeconds.toFixed(1)} CPU s`)
   if (entry.outputRecords !== undefined) {
     parts.push(`${entry.outputRecords.toLocaleString("en")} records out (read_committed, counts checked)`)
+  }
+  if (entry.restoreSeconds !== undefined && entry.restoredRecords !== undefined) {
+    parts.push(
+      `changelog restore ${entry.restoreSeconds.toFixed(2)} s (${entry.restoredRecords.toLocaleString("en")} records)`
+    )
   }
   if (entry.ratioToKafkaStreams !== undefined) {
     parts.push(`${ratio(entry.ratioToKafkaStreams)}× Kafka Streams (caching off)`)

@@ -7,7 +7,7 @@
  *   pnpm bench --peers         # also bytewax (a throwaway virtualenv) and Kafka Streams (built with Maven)
  *   pnpm bench --only=wordcount,resume --out=/tmp/results.json --keep
  *   pnpm bench --peers --only=wordcount-kafka   # only the Kafka → Kafka word count, Sluice and Kafka Streams
- *   pnpm bench --peers --only=resume-kafka      # only the Kafka store's resume after kill -9, against SQLite's
+ *   pnpm bench --peers --only=resume-kafka      # only the Kafka store's resume after kill -9, against SQLite's and Kafka Streams'
  *
  * `--keep` leaves the scratch directory (stores, peer inputs) in the temp dir;
  * `SLUICE_BENCH_BYTEWAX_VENV=dir` reuses a virtualenv that has the pinned bytewax.

@@ -18,7 +18,10 @@ export type EpochPolicy =
 
 /**
  * Close an epoch every `duration` of time read from Effect's `Clock` (so
- * `TestClock` drives it in tests), also while the input is idle.
+ * `TestClock` drives it in tests), also while the input is idle. An input
+ * that hands over a large batch at once (a Kafka fetch, a file's backlog) is
+ * cut inside the batch once the epoch has run `duration`, so an epoch's length
+ * does not grow with the input's batches.
  *
  * @example
  * ```ts

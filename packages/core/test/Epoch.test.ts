@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, Epoch, Output, RecoveryStore } from "@sluice/core"
-import { Effect, Fiber, Queue, TestClock } from "effect"
+import { Dataflow, Epoch, Input, Output, RecoveryStore } from "@sluice/core"
+import { Chunk, Effect, Fiber, Queue, TestClock } from "effect"
 import { End, queueInput } from "./fixtures/queueInput.js"
 
 describe("epoch policies", () => {
@@ -26,6 +26,33 @@ describe("epoch policies", () => {
       const summary = yield* Fiber.join(fiber)
       assert.deepStrictEqual(committed, [[1, 2], [2, 0], [3, 1], [4, 0]])
       assert.strictEqual(summary.lastEpoch, 4)
+    }))
+
+  it.effect("Epoch.interval cuts an epoch inside a large batch once its interval has passed", () =>
+    Effect.gen(function*() {
+      // one batch of 3,000 items (as a Kafka fetch or a backlog hands over), every hundred taking 100 ms
+      // of Clock time: 300 ms epochs must not grow to the batch's 3 s
+      const committed: Array<number> = []
+      const seen: Array<number> = []
+      const flow = Dataflow.make("backlog").pipe(
+        Dataflow.input("in", Input.fromIterable(Array.from({ length: 3_000 }, (_, i) => i))),
+        Dataflow.mapEffect(
+          "slow",
+          (n: number) => Effect.as(n % 100 === 99 ? TestClock.adjust("100 millis") : Effect.void, n)
+        ),
+        Dataflow.output("out", Output.sink((items: Chunk.Chunk<number>) => Effect.sync(() => seen.push(...items))))
+      )
+      yield* Dataflow.run(flow, {
+        epoch: Epoch.interval("300 millis"),
+        onEpochCommitted: (p) => Effect.sync(() => committed.push(p.items))
+      }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+      assert.strictEqual(seen.length, 3_000)
+      assert.deepStrictEqual(seen, [...seen].sort((a, b) => a - b))
+      assert.strictEqual(committed.reduce((a, b) => a + b, 0), 3_000)
+      // cut where the interval has passed, give or take the items pushed between two looks at the clock
+      // (1,024): before, the whole batch was one epoch
+      assert.isAtLeast(committed.filter((items) => items > 0).length, 3)
+      assert.isAtMost(Math.max(...committed), 1_024)
     }))
 
   it("Epoch.everyItems needs a positive whole number", () => {

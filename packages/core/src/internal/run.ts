@@ -1,5 +1,6 @@
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -354,8 +355,23 @@ export const openEpochReader = (
         })
         : stream
     ),
-    (pull) => new EpochReader(pull, inputs, policy._tag === "EveryItems" ? policy.items : Infinity, context, remote)
+    (pull) =>
+      new EpochReader(
+        pull,
+        inputs,
+        policy._tag === "EveryItems" ? policy.items : Infinity,
+        context,
+        remote,
+        policy._tag === "Interval" ? Duration.toMillis(policy.duration) : undefined
+      )
   )
+
+/**
+ * Under `Epoch.interval`, the most items pushed between two looks at the
+ * clock: an input that hands over a large batch at once (a Kafka fetch, a
+ * backlog) is cut where the interval runs out, not at the batch's end.
+ */
+const INTERVAL_SLICE = 1024
 
 /**
  * What a worker did in one epoch: input items read, snapshot writes and
@@ -393,7 +409,9 @@ export class EpochReader {
     readonly inputs: ReadonlyArray<InputBinding>,
     readonly itemsPerEpoch: number,
     readonly context: RunContext,
-    readonly remote?: ExchangeTransport
+    readonly remote?: ExchangeTransport,
+    /** `Epoch.interval`'s length: an epoch is cut inside a batch once it has run this long. */
+    readonly intervalMillis?: number
   ) {}
 
   /** Whether this worker has nothing more to do: inputs ended and every exchange saw every worker's end. */
@@ -421,10 +439,15 @@ export class EpochReader {
     })
   }
 
-  /** Pushes input items until the epoch is full, the policy ticks, or the inputs end. */
+  /**
+   * Pushes input items until the epoch is full, its interval has passed, the
+   * policy ticks, or the inputs end.
+   */
   private readItems(work: { items: number; exchangeQueueDepth: number }): Effect.Effect<void, DataflowError> {
     const self = this
+    const interval = self.intervalMillis
     return Effect.gen(function*() {
+      const startedAt = interval === undefined ? 0 : yield* Clock.currentTimeMillis
       while (work.items < self.itemsPerEpoch && !self.ended) {
         if (self.remote !== undefined) {
           const waiting = yield* Queue.takeAll(self.remote.link.inbox)
@@ -446,10 +469,17 @@ export class EpochReader {
         const event = self.queue[self.next]
         if (event._tag === "Tick") {
           self.next++
+          // A tick that queued behind a batch this epoch was cut from (the interval ran out inside
+          // it) would close the next epoch at once; it closes an epoch that has run half its length.
+          if (interval !== undefined && (yield* Clock.currentTimeMillis) - startedAt < interval / 2) continue
           break
         }
         const all = event.batch.items
-        const take = Math.min(all.length - self.offset, self.itemsPerEpoch - work.items)
+        const take = Math.min(
+          all.length - self.offset,
+          self.itemsPerEpoch - work.items,
+          interval === undefined ? Infinity : INTERVAL_SLICE
+        )
         if (take > 0) {
           const chunk = self.offset === 0 && take === all.length ? all : all.slice(self.offset, self.offset + take)
           const binding = self.inputs[event.input]
@@ -469,6 +499,7 @@ export class EpochReader {
           self.next++
           self.offset = 0
         }
+        if (interval !== undefined && (yield* Clock.currentTimeMillis) - startedAt >= interval) break
       }
       yield* Effect.annotateCurrentSpan("sluice.items", work.items)
     })

@@ -43,6 +43,12 @@ import org.apache.kafka.streams.kstream.Produced;
  *                                                     the word count in Kafka Streams, until every
  *                                                     word is counted, then a clean close (a commit)
  *   verify BROKERS TOPIC LINES_FILE [EPOCH_LINES]     a read_committed reader of an output topic
+ *   resume BROKERS INPUT OUTPUT APP_ID STATE_DIR killed|restarted KEYS
+ *                                                     the resume after kill -9: "killed" counts until
+ *                                                     KEYS words are counted and committed, then
+ *                                                     SIGKILLs itself; "restarted" starts on that
+ *                                                     state and times the changelog restore and the
+ *                                                     first committed output after it
  *
  * Each prints one `@@result {json}` line. The verifier reads any word count's output the same
  * way: key = word, value = `["word",count]`, the last value of each key must be the word's count
@@ -60,6 +66,7 @@ public final class KafkaStreamsWordCount {
       case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), Path.of(args[4]));
       case "run" -> run(args[1], args[2], args[3], args[4], args[5], Long.parseLong(args[6]), args[7],
           Long.parseLong(args[8]));
+      case "resume" -> resume(args[1], args[2], args[3], args[4], args[5], args[6], Long.parseLong(args[7]));
       case "verify" -> verify(args[1], args[2], Path.of(args[3]), args.length > 4 ? Integer.parseInt(args[4]) : 0);
       default -> throw new IllegalArgumentException("unknown command " + args[0]);
     }
@@ -73,7 +80,10 @@ public final class KafkaStreamsWordCount {
 
   private static void produce(String brokers, String topic, int partitions, Path linesFile) throws Exception {
     try (Admin admin = Admin.create(clientProperties(brokers))) {
-      admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get();
+      // the resume workload appends a second pass of its keys to the topic it produced first
+      if (!admin.listTopics().names().get().contains(topic)) {
+        admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get();
+      }
     }
     Properties properties = clientProperties(brokers);
     properties.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
@@ -93,9 +103,8 @@ public final class KafkaStreamsWordCount {
     System.out.println(MARK + "{\"records\":" + records + "}");
   }
 
-  private static void run(String brokers, String input, String output, String appId, String stateDir,
-      long commitMs, String cacheBytes, long words) throws Exception {
-    long jvmStart = ManagementFactory.getRuntimeMXBean().getStartTime();
+  private static Properties streamsProperties(String brokers, String appId, String stateDir, long commitMs,
+      String cacheBytes) {
     Properties properties = clientProperties(brokers);
     properties.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
     properties.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
@@ -107,11 +116,14 @@ public final class KafkaStreamsWordCount {
     // "0" turns record caching off: every update of a count goes downstream, as Sluice emits it
     if (!cacheBytes.equals("default")) properties.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, Long.parseLong(cacheBytes));
     properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+    return properties;
+  }
 
-    // What `groupBy(word)` does, spelled out so that the words reaching the count can be counted: the run is
-    // done when all have, and close() then commits them (the input's committed offsets alone say nothing about
-    // the repartition topic's records still waiting for the count).
-    AtomicLong counted = new AtomicLong();
+  /**
+   * What `groupBy(word)` does, spelled out so that the words reaching the count can be counted (`counted`):
+   * the input's committed offsets alone say nothing about the repartition topic's records still waiting.
+   */
+  private static StreamsBuilder wordCount(String input, String output, AtomicLong counted) {
     StreamsBuilder builder = new StreamsBuilder();
     builder.<String, String>stream(input)
         .flatMapValues(line -> Arrays.asList(line.split(" ")))
@@ -123,6 +135,16 @@ public final class KafkaStreamsWordCount {
         .toStream()
         .map((word, count) -> KeyValue.pair(word, "[\"" + word + "\"," + count + "]"))
         .to(output, Produced.with(Serdes.String(), Serdes.String()));
+    return builder;
+  }
+
+  private static void run(String brokers, String input, String output, String appId, String stateDir,
+      long commitMs, String cacheBytes, long words) throws Exception {
+    long jvmStart = ManagementFactory.getRuntimeMXBean().getStartTime();
+    Properties properties = streamsProperties(brokers, appId, stateDir, commitMs, cacheBytes);
+    // the run is done when every word has reached the count, and close() then commits them
+    AtomicLong counted = new AtomicLong();
+    StreamsBuilder builder = wordCount(input, output, counted);
 
     AtomicReference<Throwable> failure = new AtomicReference<>();
     long startedAt = System.currentTimeMillis();
@@ -164,6 +186,90 @@ public final class KafkaStreamsWordCount {
     System.out.println(MARK + "{\"medianSeconds\":" + (doneAt - startedAt) / 1000.0
         + ",\"startupSeconds\":" + (firstCommitAt - jvmStart) / 1000.0
         + ",\"cpuSeconds\":" + cpuSeconds + ",\"peakRssBytes\":" + peakRss + "}");
+  }
+
+  /** The words whose counts are committed: the group's committed offsets on the repartition topic(s). */
+  private static long committedCounts(Admin admin, String appId) throws Exception {
+    long committed = 0;
+    for (Map.Entry<TopicPartition, OffsetAndMetadata> entry
+        : admin.listConsumerGroupOffsets(appId).partitionsToOffsetAndMetadata().get().entrySet()) {
+      if (entry.getKey().topic().endsWith("-repartition") && entry.getValue() != null) committed += entry.getValue().offset();
+    }
+    return committed;
+  }
+
+  /**
+   * The resume after kill -9, as the Sluice side of `pnpm bench --peers --only=resume-kafka` does it, with
+   * Kafka Streams' defaults for exactly_once_v2 (100 ms commits, record caching on). "killed": the input holds
+   * each of KEYS words once; count until all are counted and committed, then SIGKILL this process (no close, no
+   * checkpoint file: exactly_once_v2 then wipes the local RocksDB state and restores it from the changelog).
+   * "restarted" (the runner has appended the same words again): start on that state and time, from the JVM's
+   * start, the end of the changelog restore and the first commit of new counts after it.
+   */
+  private static void resume(String brokers, String input, String output, String appId, String stateDir,
+      String phase, long keys) throws Exception {
+    long jvmStart = ManagementFactory.getRuntimeMXBean().getStartTime();
+    Properties properties = streamsProperties(brokers, appId, stateDir, 100, "default");
+    // The killed member stays in the group until its session expires, and the restarted one's join waits for
+    // that: the broker's minimum (6 s) instead of the default 45 s, as a deployment that restarts in place sets it.
+    properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6_000);
+    AtomicLong counted = new AtomicLong();
+    AtomicLong restored = new AtomicLong();
+    AtomicLong restoreStartAt = new AtomicLong();
+    AtomicLong restoreEndAt = new AtomicLong();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    try (Admin admin = Admin.create(clientProperties(brokers));
+        KafkaStreams streams = new KafkaStreams(wordCount(input, output, counted).build(), properties)) {
+      long before = phase.equals("restarted") ? committedCounts(admin, appId) : 0;
+      if (phase.equals("restarted") && before < keys) {
+        throw new IllegalStateException("the killed run committed " + before + " of " + keys + " counts");
+      }
+      streams.setGlobalStateRestoreListener(new org.apache.kafka.streams.processor.StateRestoreListener() {
+        @Override public void onRestoreStart(TopicPartition partition, String store, long start, long end) {
+          restoreStartAt.compareAndSet(0, System.currentTimeMillis());
+        }
+        @Override public void onBatchRestored(TopicPartition partition, String store, long end, long batch) {
+          restored.addAndGet(batch);
+        }
+        @Override public void onRestoreEnd(TopicPartition partition, String store, long total) {
+          restoreEndAt.set(System.currentTimeMillis());
+        }
+      });
+      streams.setUncaughtExceptionHandler(error -> {
+        failure.set(error);
+        return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+      });
+      streams.start();
+      long startedAt = System.currentTimeMillis();
+      while (true) {
+        if (failure.get() != null) throw new RuntimeException("kafka streams failed", failure.get());
+        long committed = committedCounts(admin, appId);
+        if (phase.equals("killed") && committed >= keys) {
+          // a real kill -9 of this JVM, as the Sluice side's process.kill(process.pid, "SIGKILL")
+          new ProcessBuilder("kill", "-9", String.valueOf(ProcessHandle.current().pid())).start().waitFor();
+          Thread.sleep(60_000);
+        }
+        if (phase.equals("restarted") && committed > before) break;
+        if (System.currentTimeMillis() - startedAt > 1_800_000) {
+          throw new RuntimeException("no commit after 30 min: " + committed + " counts committed, " + before + " before");
+        }
+        Thread.sleep(20);
+      }
+      long firstCommitAt = System.currentTimeMillis();
+      var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+      long peakRss = 0;
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) peakRss = Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+      }
+      System.out.println(MARK + "{\"startupSeconds\":" + (firstCommitAt - jvmStart) / 1000.0
+          + ",\"openSeconds\":" + (restoreEndAt.get() == 0 ? 0 : (restoreEndAt.get() - startedAt) / 1000.0)
+          + ",\"restoreSeconds\":" + (restoreEndAt.get() == 0 ? 0 : (restoreEndAt.get() - restoreStartAt.get()) / 1000.0)
+          + ",\"restoredRecords\":" + restored.get()
+          + ",\"cpuSeconds\":" + os.getProcessCpuTime() / 1e9 + ",\"peakRssBytes\":" + peakRss + "}");
+      System.out.flush();
+      // the figures are taken: no need to wait for a clean close
+      Runtime.getRuntime().halt(0);
+    }
   }
 
   private static void verify(String brokers, String topic, Path linesFile, int epochLines) throws Exception {
