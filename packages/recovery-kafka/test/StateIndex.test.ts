@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { RecoveryStore } from "@sluice/core"
-import { decodeHeld, decodeStateKey, decodeValue } from "../src/internal/records.js"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { decodeHeld, decodeStateKey, decodeValue, StateKeyJson, versionKey } from "../src/internal/records.js"
 import { type Plan, StateIndex } from "../src/internal/stateIndex.js"
 
 const encoder = new TextEncoder()
@@ -92,5 +94,51 @@ describe("Kafka store: state index", () => {
     index.planCommit(2, [put("b", "2")], [], 0).apply()
     assert.strictEqual(index.versions.snapshotsAt("count", 1), undefined)
     assert.strictEqual(index.heldCount, 1)
+  })
+
+  describe("version keys are written and read by hand, exactly as the key schema would", () => {
+    const awkward = ["", "a", "with \"quotes\" and \\", "ünïcödé ✓ 𝄞", "line\nbreak\u2028", "[\"v\"]", "0"]
+
+    it("a written version key is the schema's text", () => {
+      for (const stepId of awkward) {
+        for (const key of awkward) {
+          for (const epoch of [0, 1, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+            assert.strictEqual(
+              versionKey(stepId, key, epoch).toString("utf8"),
+              Schema.encodeSync(StateKeyJson)({ _tag: "Version", stepId, key, epoch })
+            )
+          }
+        }
+      }
+    })
+
+    it("a read key is what the schema decodes, and a key the schema refuses is refused", () => {
+      const texts = [
+        ...awkward.map((key) => JSON.stringify(["v", "count", key, 3])),
+        `["v","count","a",0]`,
+        `["v","count","a",-0]`,
+        `["v","count","a",-1]`,
+        `["v","count","a",1.5]`,
+        `["v","count","a",9007199254740993]`,
+        `["v","count","a","1"]`,
+        `["v","count",1,1]`,
+        `["v",null,"a",1]`,
+        `["v","count","a",1,2]`,
+        `["v","count","a"]`,
+        `["V","count","a",1]`,
+        `["o",1,2]`,
+        `["o",1,-2]`,
+        `{"0":"v","1":"count","2":"a","3":1,"length":4}`,
+        `"v"`,
+        `not json`,
+        ``
+      ]
+      for (const text of texts) {
+        const expected = Either.getOrUndefined(Schema.decodeEither(StateKeyJson)(text))
+        assert.deepStrictEqual(decodeStateKey(encoder.encode(text)), expected, text)
+      }
+      assert.isDefined(decodeStateKey(encoder.encode(`["v","count","a",1]`)))
+      assert.isUndefined(decodeStateKey(encoder.encode(`["v","count","a",-1]`)))
+    })
   })
 })

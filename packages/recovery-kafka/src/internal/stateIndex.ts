@@ -8,6 +8,7 @@
 import { type RecoveryStore, StoreKit } from "@sluice/core"
 import type { KafkaClient } from "@sluice/kafka"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import {
   decodeHeld,
   decodeStateKey,
@@ -193,23 +194,27 @@ export const loadStatePartition = (
   partition: number,
   into: StateIndex
 ) =>
-  readPartition(client, errors, { topic: topics.state, partition, from: "start" }, (record) =>
-    Effect.gen(function*() {
-      const key = decodeStateKey(record.key)
-      if (key === undefined) {
-        return yield* errors.corrupt(`${recordName(record)} has a key sluice does not write`)
-      }
-      if (key._tag === "Version") {
-        const value = yield* valueOf(record, ["snapshot", "deleted"], errors)
-        return into.loadVersion(
-          key,
-          value === null ? null : { deleted: value.kind === "deleted", payload: value.payload }
-        )
-      }
-      const value = yield* valueOf(record, ["held"], errors)
-      const held = value === null ? null : decodeHeld(value.payload)
-      if (held === undefined) {
-        return yield* errors.corrupt(`held output ${recordName(record)} does not parse`)
-      }
-      into.loadHeld(key.epoch, key.sequence, held)
-    }))
+  readPartition(client, errors, { topic: topics.state, partition, from: "start" }, (record) => {
+    // plain code per record, no effect built for it: a partition holds a record per snapshot version
+    const key = decodeStateKey(record.key)
+    if (key === undefined) {
+      return Effect.fail(errors.corrupt(`${recordName(record)} has a key sluice does not write`))
+    }
+    if (key._tag === "Version") {
+      const value = valueOf(record, ["snapshot", "deleted"], errors)
+      if (Either.isLeft(value)) return value
+      into.loadVersion(
+        key,
+        value.right === null ? null : { deleted: value.right.kind === "deleted", payload: value.right.payload }
+      )
+      return Effect.void
+    }
+    const value = valueOf(record, ["held"], errors)
+    if (Either.isLeft(value)) return value
+    const held = value.right === null ? null : decodeHeld(value.right.payload)
+    if (held === undefined) {
+      return Effect.fail(errors.corrupt(`held output ${recordName(record)} does not parse`))
+    }
+    into.loadHeld(key.epoch, key.sequence, held)
+    return Effect.void
+  })
