@@ -241,6 +241,10 @@ describe("prestarted threads (NodeWorkers.layerPool)", () => {
     () =>
       Effect.gen(function*() {
         const dir = yield* withOutDir
+        // the fixtures' defaults, whatever an earlier test left behind
+        for (const name of ["SLUICE_TEST_FAIL_AT", "SLUICE_TEST_FAIL_AFTER", "SLUICE_TEST_ITEMS"]) {
+          delete process.env[name]
+        }
         const beforeLayer = yield* nextThreadId
         const threads = yield* Layer.build(NodeWorkers.layerPool({ threads: 1 }))
         const afterLayer = yield* nextThreadId
