@@ -38,6 +38,8 @@ export interface CellSpec {
   readonly keys?: number | undefined
   /** Large state: the item at which the first process SIGKILLs itself. */
   readonly killAt?: number | undefined
+  /** Workers: threads started with each run (`NodeWorkers.layer`) or before the first, and reused (`layerPool`). */
+  readonly threads?: "per-run" | "prestarted" | undefined
   /** Run the library from its built `dist/` (node `-C sluice-dist`) instead of its TypeScript sources. */
   readonly builtPackages?: boolean | undefined
   /** Items of the workload's input. */
@@ -68,6 +70,10 @@ export interface CellResult {
   readonly lazy?: boolean
   /** Workers: start of the run to its first committed epoch (threads, imports, epoch 1). */
   readonly startupSeconds?: number
+  /** Workers: the first (cold) run's start to its first commit. */
+  readonly coldStartupSeconds?: number
+  /** Workers: process start (`performance.timeOrigin`) to the cold run's first commit. */
+  readonly coldFromProcessStartSeconds?: number
   /** Workers: items per second from the first commit to the end. */
   readonly steadyItemsPerSecond?: number
   /** Workers: CPU time of every thread of the process (GC helpers included) over the run's wall time. */

@@ -40,6 +40,9 @@ export interface ResultEntry {
   readonly epochs?: number
   /** Workers rows: start to the first commit, the rate after it, and the cores the process kept busy. */
   readonly startupSeconds?: number
+  /** Workers rows: the cold (first) run's start, and the process's start, to its first commit. */
+  readonly coldStartupSeconds?: number
+  readonly coldFromProcessStartSeconds?: number
   readonly steadyItemsPerSecond?: number
   readonly cores?: number
   /** Kafka word count: CPU seconds, read_committed output records, and Sluice's words/s over Kafka Streams' (caching off). */
@@ -77,6 +80,11 @@ export const summary = (result: CellResult): string => {
   if (result.firstItemSeconds !== undefined) return `first item after ${result.firstItemSeconds.toFixed(2)} s`
   const workers = [
     result.startupSeconds === undefined ? undefined : `first commit at ${result.startupSeconds.toFixed(2)} s`,
+    result.coldFromProcessStartSeconds === undefined || result.coldStartupSeconds === undefined
+      ? undefined
+      : `cold run's at ${result.coldStartupSeconds.toFixed(2)} s (${
+        result.coldFromProcessStartSeconds.toFixed(2)
+      } s from process start)`,
     result.steadyItemsPerSecond === undefined ? undefined : `${rate(result.steadyItemsPerSecond)} items/s after it`,
     result.cores === undefined ? undefined : `${result.cores.toFixed(2)} cores busy`
   ].filter((part) => part !== undefined)
@@ -200,6 +208,10 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
     if (result.rows !== undefined) entry.rows = result.rows
     if (result.epochs !== undefined) entry.epochs = result.epochs
     if (result.startupSeconds !== undefined) entry.startupSeconds = result.startupSeconds
+    if (result.coldStartupSeconds !== undefined) entry.coldStartupSeconds = result.coldStartupSeconds
+    if (result.coldFromProcessStartSeconds !== undefined) {
+      entry.coldFromProcessStartSeconds = result.coldFromProcessStartSeconds
+    }
     if (result.steadyItemsPerSecond !== undefined) entry.steadyItemsPerSecond = result.steadyItemsPerSecond
     if (result.cores !== undefined) entry.cores = result.cores
     if (result.error !== undefined) entry.error = result.error

@@ -9,8 +9,10 @@
  * @since 0.1.0
  */
 import { WorkerRuntime } from "@sluice/core"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { runWorkers } from "./internal/coordinator.js"
+import * as ThreadPool from "./internal/threadPool.js"
 
 /**
  * The thread runtime as a layer: provide it next to the store layer to run a
@@ -33,5 +35,46 @@ import { runWorkers } from "./internal/coordinator.js"
  * @category layers
  */
 export const layer: Layer.Layer<WorkerRuntime.WorkerRuntime> = Layer.succeed(WorkerRuntime.WorkerRuntime, {
-  run: runWorkers
+  run: (module, workerCount, options) => runWorkers(module, workerCount, options, ThreadPool.perRun)
 })
+
+/**
+ * The thread runtime with threads started when the layer is built: each
+ * imports the library (Effect and `@sluice/core`) right away, so that loading
+ * overlaps the program's own start (opening the store, building the flow),
+ * and a run then only sends each thread its flow module. A run on `n` workers
+ * uses `n − 1` threads (worker 0 runs in the calling thread): ask for
+ * `threads: n − 1`. Later runs in the same scope reuse the threads, which
+ * have the flow module loaded and its code compiled by then; a run that
+ * fails has its threads ended and replaced, so it leaves nothing behind for
+ * the next, and a thread that dies is replaced, never reused. Closing the
+ * layer's scope ends the threads.
+ *
+ * Idle threads hold memory (an isolate with the library loaded: tens of MB
+ * each). The threads share the process's environment (`SHARE_ENV`), so a flow
+ * module reads `process.env` as the run's caller sees it, as it would in
+ * threads started with the run.
+ *
+ * @example
+ * ```ts
+ * import { Dataflow, RecoveryStore } from "@sluice/core"
+ * import { NodeWorkers } from "@sluice/platform-node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const flow = Dataflow.fromModule(new URL("./flow.js", import.meta.url), "wordcount")
+ * // the thread starts loading the library while the store opens; both runs use it
+ * const program = Effect.gen(function*() {
+ *   yield* Dataflow.run(flow, { workers: 2 })
+ *   yield* Dataflow.run(flow, { workers: 2 })
+ * }).pipe(Effect.provide(Layer.merge(NodeWorkers.layerPool({ threads: 1 }), RecoveryStore.layerMemory())))
+ * ```
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerPool = (options: { readonly threads: number }): Layer.Layer<WorkerRuntime.WorkerRuntime> =>
+  Layer.scoped(
+    WorkerRuntime.WorkerRuntime,
+    Effect.map(ThreadPool.makePool(options.threads), (threads) => ({
+      run: (module, workerCount, runOptions) => runWorkers(module, workerCount, runOptions, threads)
+    }))
+  )

@@ -2,19 +2,24 @@ import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, DataflowError, Epoch, RecoveryStore } from "@sluice/core"
 import { countsOf, expectedWords } from "@sluice/store-testkit"
 import type * as Flows from "@sluice/store-testkit/WorkerFlows"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { threadId } from "node:worker_threads"
+import { threadId, Worker } from "node:worker_threads"
 import { NodeWorkers } from "../src/index.js"
+import * as ThreadPool from "../src/internal/threadPool.js"
 import type * as ThreadOfWorker from "./fixtures/threadOfWorker.js"
 
 // the thread imports the fixture module by URL, as a user's flow module
 const flows = pathToFileURL(createRequire(import.meta.url).resolve("@sluice/store-testkit/WorkerFlows"))
 const wordcount = Dataflow.fromModule<typeof Flows>(flows, "partitionedWordcount")
+const threadOfWorker = Dataflow.fromModule<typeof ThreadOfWorker>(
+  new URL("./fixtures/threadOfWorker.ts", import.meta.url),
+  "threadOfWorker"
+)
 
 const words = expectedWords
 
@@ -67,11 +72,7 @@ describe("parallel workers", () => {
         const dir = yield* withOutDir
         const openPorts = () => process.getActiveResourcesInfo().filter((r) => r === "MessagePort").length
         const before = openPorts()
-        const flow = Dataflow.fromModule<typeof ThreadOfWorker>(
-          new URL("./fixtures/threadOfWorker.ts", import.meta.url),
-          "threadOfWorker"
-        )
-        yield* runOnThreads(flow, { workers: 3 }).pipe(Effect.provide(RecoveryStore.layerMemory()))
+        yield* runOnThreads(threadOfWorker, { workers: 3 }).pipe(Effect.provide(RecoveryStore.layerMemory()))
         const threads = [0, 1, 2].map((w) => Number(fs.readFileSync(path.join(dir, `thread-${w}`), "utf8")))
         assert.strictEqual(threads[0], threadId)
         assert.strictEqual(new Set(threads).size, 3, `workers shared a thread: ${threads}`)
@@ -214,4 +215,107 @@ describe("parallel workers", () => {
       assert.instanceOf(error, DataflowError.InvalidDataflow)
       assert.include((error as DataflowError.InvalidDataflow).message, "NodeWorkers.layer from @sluice/platform-node")
     }))
+})
+
+/**
+ * Node numbers threads in the order they start: the id of a thread started
+ * now is above every thread started before it and below every later one.
+ */
+const nextThreadId = Effect.promise(async () => {
+  const probe = new Worker("", { eval: true })
+  const id = probe.threadId
+  await probe.terminate()
+  return id
+})
+
+/** The thread each worker of a `threadOfWorker` run wrote down. */
+const threadsOf = (dir: string, workers: number) =>
+  Array.from({ length: workers }, (_, w) => Number(fs.readFileSync(path.join(dir, `thread-${w}`), "utf8")))
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+describe("prestarted threads (NodeWorkers.layerPool)", () => {
+  it.scoped(
+    "runs use the threads started with the layer and reuse them; a failed run's threads are replaced",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* withOutDir
+        // the fixtures' defaults, whatever an earlier test left behind
+        for (const name of ["SLUICE_TEST_FAIL_AT", "SLUICE_TEST_FAIL_AFTER", "SLUICE_TEST_ITEMS"]) {
+          delete process.env[name]
+        }
+        const beforeLayer = yield* nextThreadId
+        const threads = yield* Layer.build(NodeWorkers.layerPool({ threads: 1 }))
+        const afterLayer = yield* nextThreadId
+        // each run on a store of its own, all on the one pool
+        const run = <A, E>(
+          effect: Effect.Effect<A, E, RecoveryStore.RecoveryStore>,
+          store = RecoveryStore.layerMemory()
+        ) => effect.pipe(Effect.provide(store), Effect.provide(threads))
+
+        yield* run(Dataflow.run(threadOfWorker, { workers: 2 }))
+        const [, first] = threadsOf(dir, 2)
+        assert.isTrue(
+          beforeLayer < first && first < afterLayer,
+          `worker 1 ran on thread ${first}, not one started with the layer (${beforeLayer}…${afterLayer})`
+        )
+        yield* run(Dataflow.run(threadOfWorker, { workers: 2 }))
+        assert.strictEqual(threadsOf(dir, 2)[1], first, "the second run started a thread of its own")
+
+        // a step that throws on worker 1's thread: the run fails, the next runs on a fresh thread and counts right
+        process.env.SLUICE_TEST_FAIL_AT = "w13"
+        const failed = yield* run(Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(100) })).pipe(
+          Effect.exit
+        )
+        process.env.SLUICE_TEST_FAIL_AT = ""
+        assert.instanceOf(failureOf(failed), DataflowError.StepFailed)
+        const handle = RecoveryStore.makeMemoryHandle()
+        const summary = yield* run(
+          Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(200) }),
+          RecoveryStore.layerMemory(handle)
+        )
+        assert.strictEqual(summary.items, 6 * 500)
+        assert.deepStrictEqual(yield* stateOf(handle, 2), words(6, 500))
+        yield* run(Dataflow.run(threadOfWorker, { workers: 2 }))
+        const [, afterFailure] = threadsOf(dir, 2)
+        assert.isTrue(afterFailure > first, `the failed run's thread ${first} was lent again`)
+
+        // a thread that dies (process.exit in the flow) fails its run; the next run gets a live thread
+        process.env.SLUICE_TEST_EXIT_WORKER = "1"
+        const died = yield* run(Dataflow.run(wordcount, { workers: 2, epoch: Epoch.everyItems(100) })).pipe(
+          Effect.exit
+        )
+        delete process.env.SLUICE_TEST_EXIT_WORKER
+        assert.instanceOf(failureOf(died), DataflowError.WorkerFailed)
+        yield* run(Dataflow.run(threadOfWorker, { workers: 2 }))
+        assert.isTrue(threadsOf(dir, 2)[1] > afterFailure, "a dead thread's run was followed by no new thread")
+
+        // more workers than prestarted threads: the run starts what it lacks
+        yield* run(Dataflow.run(threadOfWorker, { workers: 3 }))
+        assert.strictEqual(new Set(threadsOf(dir, 3)).size, 3)
+      }),
+    120_000
+  )
+
+  it.live(
+    "closing the pool's scope ends every thread it started, and starts no replacement",
+    () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const threads = yield* Scope.extend(ThreadPool.makePool(2), scope)
+        // two prestarted, one started for this lease
+        const lent = yield* Scope.extend(threads(3), scope)
+        const before = yield* nextThreadId
+        yield* Scope.close(scope, Exit.void)
+        yield* Effect.forEach(lent, (thread) => thread.exited).pipe(Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error("a thread outlived its pool's scope")
+        }))
+        assert.isTrue(lent.every((thread) => thread.isDead()))
+        // no thread was started by the close (a replacement would take the next id)
+        assert.strictEqual(yield* nextThreadId, before + 1)
+      }),
+    30_000
+  )
 })

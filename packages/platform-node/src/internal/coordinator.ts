@@ -9,30 +9,21 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
+import { MessageChannel, type MessagePort } from "node:worker_threads"
 import * as EpochWrites from "./epochWrites.js"
 import { ToCoordinator, type ToWorker, type WorkerData } from "./protocol.js"
+import type { ThreadSource } from "./threadPool.js"
 import { runWorker } from "./workerLoop.js"
 
 type Event =
   | { readonly _tag: "Message"; readonly workerIndex: number; readonly message: ToCoordinator }
   | { readonly _tag: "Crashed"; readonly workerIndex: number; readonly reason: string }
 
-/**
- * The thread entry: `worker.js` beside this file once built; inside this
- * repository, where the library runs from its TypeScript sources,
- * `threadFromSources.mjs`, which registers tsx in the thread first.
- */
-const threadEntry = new URL(
-  import.meta.url.endsWith(".ts") ? "./threadFromSources.mjs" : "./worker.js",
-  import.meta.url
-)
-
 const decodeMessage = Schema.decodeUnknownEither(ToCoordinator)
 
 /**
  * Runs a dataflow on `workerCount` workers: worker 0 in the calling thread,
- * the others on worker threads. The calling thread holds the
+ * the others on worker threads lent by `threads`. The calling thread holds the
  * recovery store: it opens one session per worker, serves the workers'
  * snapshot reads, and commits epoch `e` for every worker only once all of them
  * have finished it, so a failing worker leaves the epoch committed by none.
@@ -42,7 +33,8 @@ const decodeMessage = Schema.decodeUnknownEither(ToCoordinator)
 export const runWorkers = (
   module: Dataflow.DataflowModule,
   workerCount: number,
-  options: Dataflow.RunOptions
+  options: Dataflow.RunOptions,
+  threads: ThreadSource
 ): Effect.Effect<Dataflow.RunSummary, DataflowError.DataflowError, RecoveryStore.RecoveryStore> =>
   Effect.gen(function*() {
     // The threads start first: loading the library and the flow module in each
@@ -84,24 +76,20 @@ export const runWorkers = (
           : { _tag: "Crashed", workerIndex, reason: `sent a message the coordinator cannot read: ${decoded.left}` }
       )
     }
-    // Workers 1… each start a thread, which must load the library and the flow
-    // module before its first item (most of a short run's start-up); worker 0
+    // Workers 1… each run on a thread, which must load the library and the flow
+    // module before its first item (most of a short run's start-up, less when
+    // the thread was started, and the library loaded, before the run); worker 0
     // runs here, in the calling thread, where both are loaded already.
+    const lent = yield* threads(workerCount - 1)
     for (let workerIndex = 1; workerIndex < workerCount; workerIndex++) {
-      const data = workerData(workerIndex)
-      const worker = new Worker(threadEntry, {
-        workerData: data,
-        transferList: data.peers.filter((p): p is MessagePort => p !== undefined)
-      })
-      worker.on("message", onMessage(workerIndex))
-      worker.on("error", (error) => Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: error.message }))
-      worker.on("exit", (code) => {
-        if (finished < workerCount) {
-          Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason: `exited with code ${code}` })
-        }
-      })
-      posts[workerIndex] = (message) => worker.postMessage(message)
-      yield* Effect.addFinalizer(() => Effect.promise(() => worker.terminate()))
+      const thread = lent[workerIndex - 1]
+      // a channel of this run's own: a pooled thread serves several runs in turn
+      const toThread = new MessageChannel()
+      toThread.port1.on("message", onMessage(workerIndex))
+      thread.onDeath = (reason) => Queue.unsafeOffer(events, { _tag: "Crashed", workerIndex, reason })
+      thread.assign({ data: workerData(workerIndex), coordinator: toThread.port2 })
+      posts[workerIndex] = (message) => toThread.port1.postMessage(message)
+      yield* Effect.addFinalizer(() => Effect.sync(() => toThread.port1.close()))
     }
     const toWorkerZero = new MessageChannel()
     toWorkerZero.port1.on("message", onMessage(0))

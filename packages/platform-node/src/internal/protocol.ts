@@ -127,3 +127,15 @@ export interface WorkerData {
   /** `peers[w]` talks to worker `w`; `undefined` at this worker's own index. */
   readonly peers: ReadonlyArray<MessagePort | undefined>
 }
+
+/**
+ * What a thread is sent to run a worker: the worker's data and its end of a
+ * channel to the coordinator, which is the run's own (a thread may serve
+ * several runs in turn, and a new channel per run keeps their messages apart).
+ *
+ * @internal
+ */
+export interface ThreadAssignment {
+  readonly data: WorkerData
+  readonly coordinator: MessagePort
+}
