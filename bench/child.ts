@@ -296,6 +296,7 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
   const built = Math.ceil(spec.size / Data.WORDS_PER_LINE)
   const extraLines = Math.ceil((spec.epochItems ?? 100_000) / Data.WORDS_PER_LINE)
   const runStartedAt = performance.now()
+  const cpuAtStart = process.cpuUsage()
   const summary = await runSluice(
     W.wordcountFlow(W.distinctLines(built + extraLines), counter),
     W.wordEpoch(spec.epochItems ?? 100_000),
@@ -310,6 +311,9 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
     firstItemSeconds: counter.firstAt / 1000,
     importSeconds: importedAt / 1000,
     openSeconds: (counter.firstAt - runStartedAt) / 1000,
+    ...(counter.firstCpuAt === undefined ? {} : {
+      openCpuSeconds: (counter.firstCpuAt - (cpuAtStart.user + cpuAtStart.system) / 1000) / 1000
+    }),
     resumeEpoch: summary.resumeEpoch,
     lazy: summary.lazy,
     peakRssBytes: peakRss(),
