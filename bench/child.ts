@@ -299,6 +299,8 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
   // in "node + imports", as in an application that imports it at start, and not in the run
   await Stores.storeLayer("sqlite", spec.directory)
   const storeImportedAt = performance.now()
+  // what the process holds before the run (node, loader, modules): peak RSS minus this is the run's own
+  const rssAtStart = process.memoryUsage.rss()
   const runStartedAt = performance.now()
   const cpuAtStart = process.cpuUsage()
   const summary = await runSluice(
@@ -321,6 +323,7 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
     resumeEpoch: summary.resumeEpoch,
     lazy: summary.lazy,
     peakRssBytes: peakRss(),
+    rssAtStartBytes: rssAtStart,
     storeBytes: Stores.directoryBytes(spec.directory)
   }
 }
