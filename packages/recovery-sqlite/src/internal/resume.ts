@@ -33,7 +33,7 @@ const PAGE_SIZE = 4096
  * The table's rows in key order (BINARY: UTF-8 byte order, `Changelog.compareKeys`), a page at a
  * time: each page is a primary-key range search from the last key of the one before, read with one
  * `all()`. Pulling a statement's iterator instead costs a call into the driver per row, which made
- * up half of an eager resume of a million keys (bench/PROFILE.md, "Eager resume of 1M keys").
+ * up half the run of an eager resume of a million keys (bench/PROFILE.md, "Eager resume of 1M keys").
  */
 const FIRST_PAGE = `
   SELECT key, CAST(value AS TEXT), checksum FROM sluice_snapshots
