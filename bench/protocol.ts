@@ -65,6 +65,10 @@ export interface CellResult {
   readonly importSeconds?: number
   /** Resume: start of `Dataflow.run` to the first item (store open, snapshot load, first chunk). */
   readonly openSeconds?: number
+  /** Resume: the process's CPU time over `openSeconds`, all threads (less sensitive than wall time to a shared machine). */
+  readonly openCpuSeconds?: number
+  /** Resume: the process's RSS when the run starts, imports done; `peakRssBytes` minus it is the run's own. */
+  readonly rssAtStartBytes?: number
   readonly resumeEpoch?: number
   /** Resume: whether the store read keys on first use (`restore: "lazy"` on a store with `readKeys`). */
   readonly lazy?: boolean

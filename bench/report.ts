@@ -32,6 +32,9 @@ export interface ResultEntry {
   readonly firstItemSeconds?: number
   readonly importSeconds?: number
   readonly openSeconds?: number
+  /** Resume: the process's CPU time over `openSeconds`, and its RSS when the run started. */
+  readonly openCpuSeconds?: number
+  readonly rssAtStartBytes?: number
   /** SQLite rows: time over the memory store's at the same epoch size, minus 1. */
   readonly recoveryOverhead?: number
   /** Raw store rows: its time as a share of the Sluice SQLite run's at the same epoch size. */
@@ -140,6 +143,8 @@ export const medianResume = (resumes: ReadonlyArray<CellResult>, build: CellResu
     samplesMs: [...firsts].sort((a, b) => a - b).map((s) => s * 1000),
     ...(nearest.importSeconds === undefined ? {} : { importSeconds: nearest.importSeconds }),
     ...(nearest.openSeconds === undefined ? {} : { openSeconds: nearest.openSeconds }),
+    ...(nearest.openCpuSeconds === undefined ? {} : { openCpuSeconds: nearest.openCpuSeconds }),
+    ...(nearest.rssAtStartBytes === undefined ? {} : { rssAtStartBytes: nearest.rssAtStartBytes }),
     ...(nearest.resumeEpoch === undefined ? {} : { resumeEpoch: nearest.resumeEpoch }),
     ...(nearest.lazy === undefined ? {} : { lazy: nearest.lazy }),
     // an in-process resume reports none: its peak holds the build
@@ -205,6 +210,8 @@ export const results = (rows: ReadonlyArray<Row>): Array<ResultEntry> => {
     if (result.firstItemSeconds !== undefined) entry.firstItemSeconds = result.firstItemSeconds
     if (result.importSeconds !== undefined) entry.importSeconds = result.importSeconds
     if (result.openSeconds !== undefined) entry.openSeconds = result.openSeconds
+    if (result.openCpuSeconds !== undefined) entry.openCpuSeconds = result.openCpuSeconds
+    if (result.rssAtStartBytes !== undefined) entry.rssAtStartBytes = result.rssAtStartBytes
     if (result.rows !== undefined) entry.rows = result.rows
     if (result.epochs !== undefined) entry.epochs = result.epochs
     if (result.startupSeconds !== undefined) entry.startupSeconds = result.startupSeconds
@@ -258,6 +265,8 @@ const notes = (entry: ResultEntry): string => {
       `node + imports ${entry.importSeconds.toFixed(2)} s, run to first item ${entry.openSeconds.toFixed(2)} s`
     )
   }
+  if (entry.openCpuSeconds !== undefined) parts.push(`the run's CPU ${entry.openCpuSeconds.toFixed(2)} s`)
+  if (entry.rssAtStartBytes !== undefined) parts.push(`RSS ${bytes(entry.rssAtStartBytes)} before the run`)
   if (entry.firstItemSeconds !== undefined && entry.medianSeconds !== undefined) {
     parts.push(`ran to the end in ${entry.medianSeconds.toFixed(1)} s`)
   }

@@ -87,6 +87,33 @@ describe("SqliteRecovery changelog", () => {
       assert.deepStrictEqual(read, utf8Order)
     }))
 
+  it.scoped("the resume read of many keys reads the table in pages: every key once, in order, the tail merged", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 2 })).open(single)
+      // more keys than several pages of the table's read; "" sorts first, "k…" keys span the page boundaries
+      const keys = ["", ...Array.from({ length: 10_000 }, (_, i) => `k${String(i).padStart(5, "0")}`)]
+      yield* worker.commit(1, keys.map((key) => put(key, "1")), [])
+      yield* worker.commit(2, [], [])
+      // in the tail only: a new value for every 7th key, a tombstone for every 11th, keys between the table's
+      yield* worker.commit(
+        3,
+        [
+          ...keys.filter((_, i) => i % 7 === 0).map((key) => put(key, "3")),
+          ...keys.filter((_, i) => i % 11 === 5).map(del),
+          ...Array.from({ length: 50 }, (_, i) => put(`k${String(i * 199).padStart(5, "0")}+`, "3"))
+        ],
+        []
+      )
+      assert.deepStrictEqual(changelogEpochs(directory), [3])
+      const read = yield* readAll(worker, 3)
+      const expected = new Map(keys.map((key) => [key, "1"]))
+      keys.forEach((key, i) => i % 7 === 0 && expected.set(key, "3"))
+      keys.forEach((key, i) => i % 11 === 5 && expected.delete(key))
+      for (let i = 0; i < 50; i++) expected.set(`k${String(i * 199).padStart(5, "0")}+`, "3")
+      assert.deepStrictEqual(read, [...expected].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    }))
+
   it.scoped("a damaged changelog row fails the resume with StoreCorrupt naming step, epoch and file", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory

@@ -56,13 +56,22 @@ const addUtf8 = (crc: number, text: string): number => {
   return crc
 }
 
+// A resume checks a million rows of one step in a row: the CRC of the step's part is kept, not redone per row.
+let prefixStepId: string | undefined
+let prefixCrc = 0
+
+const stepPrefix = (stepId: string): number => {
+  if (stepId !== prefixStepId) {
+    // A separator no UTF-16 string yields as one unit pair, so ("ab", "c") and ("a", "bc") differ.
+    prefixCrc = addByte(addByte(addString(0xffffffff, stepId), 0xff), 0xff)
+    prefixStepId = stepId
+  }
+  return prefixCrc
+}
+
 /** @internal */
 export const snapshotChecksum = (stepId: string, key: string, value: string | null): number => {
-  let crc = 0xffffffff
-  crc = addString(crc, stepId)
-  // A separator no UTF-16 string yields as one unit pair, so ("ab", "c") and ("a", "bc") differ.
-  crc = addByte(addByte(crc, 0xff), 0xff)
-  crc = addString(crc, key)
+  let crc = addString(stepPrefix(stepId), key)
   // A tombstone is checked too: a damaged NULL must not read as a value, nor a value as a deletion.
   crc = addByte(crc, value === null ? 0 : 1)
   if (value !== null) crc = addUtf8(crc, value)
