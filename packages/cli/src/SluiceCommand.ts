@@ -220,7 +220,8 @@ export interface RunSettings {
 export const runServices = (settings: RunSettings) =>
   Layer.mergeAll(
     StoreLocation.layer(settings.store),
-    settings.workers > 1 ? NodeWorkers.layer : Layer.empty,
+    // the threads start loading the library while the store opens (worker 0 runs in this thread)
+    settings.workers > 1 ? NodeWorkers.layerPool({ threads: settings.workers - 1 }) : Layer.empty,
     settings.metrics === undefined ? Layer.empty : NodeTelemetry.layerMetrics(settings.metrics),
     settings.dashboard === undefined ? Layer.empty : NodeTelemetry.layerDashboard(settings.dashboard),
     // spans go out over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, nowhere otherwise
