@@ -22,6 +22,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as CompiledChild from "./compiledChild.js"
 import * as Data from "./data.js"
 import * as KafkaPeers from "./kafkaPeers.js"
 import * as KafkaResume from "./kafkaResume.js"
@@ -341,12 +342,8 @@ const main = async () => {
     )
     // threads that load the built library instead of compiling its TypeScript sources at start
     // and a flow module compiled to JavaScript, as an installed app's threads would load
-    const built = [["-b", "tsconfig.build.json"], ["-p", "bench/tsconfig.flow.json"]].map((args) =>
-      spawnSync("pnpm", ["exec", "tsc", ...args], { cwd: repository, encoding: "utf8" })
-    ).find((result) =>
-      result.status !== 0
-    ) ?? { status: 0, stdout: "", stderr: "" }
-    if (built.status === 0) {
+    const built = CompiledChild.build()
+    if ("ok" in built) {
       // At --quick sizes a 100k-word epoch is each worker's whole input: its first
       // commit times the whole run's cold code, not the start. Kept for
       // comparison with earlier sessions; the 10k-word cells time the start.
@@ -391,7 +388,7 @@ const main = async () => {
         }
       }
     } else {
-      log(`  2 workers from built packages: not run, tsc -b failed: ${built.stdout}${built.stderr}`)
+      log(`  2 workers from built packages: not run, ${built.error}`)
     }
     if (one.itemsPerSecond !== undefined && two.itemsPerSecond !== undefined) {
       const steady = one.steadyItemsPerSecond !== undefined && two.steadyItemsPerSecond !== undefined
