@@ -10,9 +10,7 @@
  *   completed epoch after `discardFrom`.
  * - **collection** (R6): `VersionLog` for a store that indexes every version of
  *   a key (it plans each commit, discard and reset as versions written and
- *   versions dropped), `collectVersions` for the rule itself, and
- *   `planPendingCommit` for a store that keeps live snapshots apart from the
- *   writes of epochs not yet agreed.
+ *   versions dropped), and `collectVersions` for the rule itself.
  * - **coding**: `encodeStoreMeta` / `decodeStoreMeta` and `encodeProgress` /
  *   `decodeProgress`, the Schema coding of a store's own records.
  * - **rescaling**: `planRescale` routes the resume point's snapshots to the
@@ -29,7 +27,6 @@ import type * as Schema from "effect/Schema"
 import * as agreement from "./internal/storeKit/agreement.js"
 import * as causes from "./internal/storeKit/cause.js"
 import * as checksum from "./internal/storeKit/checksum.js"
-import * as pending from "./internal/storeKit/pendingEpochs.js"
 import * as rescalePlan from "./internal/storeKit/rescalePlan.js"
 import * as coding from "./internal/storeKit/storeCoding.js"
 import * as versionLog from "./internal/storeKit/versionLog.js"
@@ -179,55 +176,6 @@ export const VersionLog: typeof versionLog.VersionLog = versionLog.VersionLog
  * @category collection
  */
 export type VersionLog = versionLog.VersionLog
-
-/**
- * How a commit treats a store that keeps one live row per key and the writes
- * of epochs not every worker has completed apart, by epoch.
- *
- * - `direct`: every worker has completed the epoch once it commits, so its
- *   writes replace the live rows (a deletion deletes the row);
- * - `due`: pending epochs now agreed, to fold into the live rows, oldest
- *   first, then delete from the pending ones;
- * - `pending`: the pending epochs after the commit.
- *
- * @since 0.1.0
- * @category collection
- */
-export type PendingCommit = pending.PendingCommit
-
-/**
- * Plans a commit of `epoch`, with `writes` snapshot writes, for a store with
- * pending epochs `pending` (ascending), when `agreed` is the agreed epoch
- * once the commit lands (`agreedEpoch` with `committing`).
- *
- * @example
- * ```ts
- * import { StoreKit } from "@sluice/core"
- * StoreKit.planPendingCommit({ pending: [3, 4], epoch: 5, agreed: 3, writes: 10 })
- * // { direct: false, due: [3], pending: [4, 5] }
- * ```
- * @since 0.1.0
- * @category collection
- */
-export const planPendingCommit: (options: {
-  readonly pending: ReadonlyArray<number>
-  readonly epoch: number
-  readonly agreed: number
-  readonly writes: number
-}) => PendingCommit = pending.planPendingCommit
-
-/**
- * Of the pending epochs `pending`, the ones every worker has completed.
- *
- * @example
- * ```ts
- * import { StoreKit } from "@sluice/core"
- * StoreKit.dueEpochs([3, 4, 6], 4) // [3, 4]
- * ```
- * @since 0.1.0
- * @category collection
- */
-export const dueEpochs: (pending: ReadonlyArray<number>, agreed: number) => ReadonlyArray<number> = pending.dueEpochs
 
 /**
  * The schema of the store meta, for a store that keeps it as bytes.

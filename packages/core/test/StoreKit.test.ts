@@ -161,26 +161,6 @@ describe("StoreKit collection", () => {
     assert.strictEqual(log.snapshotsAt("count", 1), undefined)
     assert.deepStrictEqual(texts(log.snapshotsAt("other", 1)), {})
   })
-
-  it("R6 for pending epochs: an agreed commit goes straight to the live rows, and agreed epochs fall due", () => {
-    assert.deepStrictEqual(StoreKit.planPendingCommit({ pending: [3, 4], epoch: 5, agreed: 3, writes: 10 }), {
-      direct: false,
-      due: [3],
-      pending: [4, 5]
-    })
-    assert.deepStrictEqual(StoreKit.planPendingCommit({ pending: [3, 4], epoch: 5, agreed: 5, writes: 10 }), {
-      direct: true,
-      due: [3, 4],
-      pending: []
-    })
-    // an epoch without writes leaves nothing pending
-    assert.deepStrictEqual(StoreKit.planPendingCommit({ pending: [], epoch: 5, agreed: 2, writes: 0 }), {
-      direct: false,
-      due: [],
-      pending: []
-    })
-    assert.deepStrictEqual(StoreKit.dueEpochs([3, 4, 6], 4), [3, 4])
-  })
 })
 
 describe("StoreKit coding", () => {
