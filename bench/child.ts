@@ -7,7 +7,6 @@
  * Resume cells measure one process start each.
  */
 import { Dataflow, Epoch, Input, RecoveryStore } from "@sluice/core"
-import { NodeWorkers } from "@sluice/platform-node"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
@@ -35,6 +34,8 @@ const workerThreads = async (spec: CellSpec) => {
   // set before any thread starts: a prestarted thread shares this environment, one started per run copies it
   process.env.SLUICE_BENCH_WORDS = String(spec.size)
   process.env.SLUICE_BENCH_COUNTS = workersCounts(spec)
+  // imported here, not at the top: a resume cell's RSS and start should hold what its app would load
+  const { NodeWorkers } = await import("@sluice/platform-node")
   if (spec.threads !== "prestarted") return NodeWorkers.layer
   const context = await Effect.runPromise(
     Layer.buildWithScope(NodeWorkers.layerPool({ threads: (spec.workers ?? 1) - 1 }), Effect.runSync(Scope.make()))
@@ -83,7 +84,15 @@ const prepare = (spec: CellSpec): Prepared => {
       if (threads !== undefined) {
         const counts = workersCounts(spec)
         const flow = Dataflow.fromModule<typeof import("./workersFlow.js")>(
-          new URL(spec.builtPackages === true ? "./dist/workersFlow.js" : "./workersFlow.ts", import.meta.url),
+          new URL(
+            // compiled, this module sits in bench/dist beside the compiled flow module
+            import.meta.url.endsWith(".js")
+              ? "./workersFlow.js"
+              : spec.builtPackages === true
+              ? "./dist/workersFlow.js"
+              : "./workersFlow.ts",
+            import.meta.url
+          ),
           "wordcount"
         )
         // per run: start to the first commit (threads, imports, first epoch), and

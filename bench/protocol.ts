@@ -40,7 +40,10 @@ export interface CellSpec {
   readonly killAt?: number | undefined
   /** Workers: threads started with each run (`NodeWorkers.layer`) or before the first, and reused (`layerPool`). */
   readonly threads?: "per-run" | "prestarted" | undefined
-  /** Run the library from its built `dist/` (node `-C sluice-dist`) instead of its TypeScript sources. */
+  /**
+   * Run the library from its built `dist/` (node `-C sluice-dist`) and this child compiled
+   * (`bench/dist/child.js`), with plain node, instead of everything from TypeScript sources under tsx.
+   */
   readonly builtPackages?: boolean | undefined
   /** Items of the workload's input. */
   readonly size: number
