@@ -20,9 +20,6 @@ import { type CellResult, type CellSpec, RESULT_MARK } from "./protocol.js"
 import * as Stores from "./stores.js"
 import * as W from "./workloads.js"
 
-/** Process start to here: node, the TypeScript loader and the imports above. */
-const importedAt = performance.now()
-
 /** Where each worker of a workers cell writes the count its output saw (`bench/workersFlow.ts`). */
 const workersCounts = (spec: CellSpec) => path.join(spec.directory, "counts")
 
@@ -332,19 +329,40 @@ const resumeBuild = async (spec: CellSpec): Promise<CellResult> => {
   }
 }
 
+/**
+ * The start of a resume's run, on the SQLite store. stores.ts imports the SQLite package on
+ * demand: here, so that loading its modules counts in "node + imports", as in an application
+ * that imports it at start, and not in the run.
+ */
+const startResume = async (spec: CellSpec) => {
+  await Stores.storeLayer("sqlite", spec.directory)
+  const importedAt = performance.now()
+  // what the process holds before the run (node, loader, modules): peak RSS minus this is the run's own
+  const rssAtStart = process.memoryUsage.rss()
+  const runStartedAt = performance.now()
+  const cpuAtStart = process.cpuUsage()
+  /** A resume's figures of its start: process start, imports and the run to its first item, in time and CPU. */
+  const figures = (counter: W.Counter) => {
+    if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
+    return {
+      firstItemSeconds: counter.firstAt / 1000,
+      importSeconds: importedAt / 1000,
+      openSeconds: (counter.firstAt - runStartedAt) / 1000,
+      ...(counter.firstCpuAt === undefined ? {} : {
+        openCpuSeconds: (counter.firstCpuAt - (cpuAtStart.user + cpuAtStart.system) / 1000) / 1000
+      }),
+      rssAtStartBytes: rssAtStart
+    }
+  }
+  return { runStartedAt, figures }
+}
+
 /** One resume of the built store: process start to the first item out of the dataflow. */
 const resume = async (spec: CellSpec): Promise<CellResult> => {
   const counter: W.Counter = { items: 0, firstAt: undefined }
   const built = Math.ceil(spec.size / Data.WORDS_PER_LINE)
   const extraLines = Math.ceil((spec.epochItems ?? 100_000) / Data.WORDS_PER_LINE)
-  // stores.ts imports the SQLite package on demand: here, so that loading its modules counts
-  // in "node + imports", as in an application that imports it at start, and not in the run
-  await Stores.storeLayer("sqlite", spec.directory)
-  const storeImportedAt = performance.now()
-  // what the process holds before the run (node, loader, modules): peak RSS minus this is the run's own
-  const rssAtStart = process.memoryUsage.rss()
-  const runStartedAt = performance.now()
-  const cpuAtStart = process.cpuUsage()
+  const started = await startResume(spec)
   const summary = await runSluice(
     W.wordcountFlow(W.distinctLines(built + extraLines), counter),
     W.wordEpoch(spec.epochItems ?? 100_000),
@@ -353,19 +371,12 @@ const resume = async (spec: CellSpec): Promise<CellResult> => {
     { restore: spec.restore ?? "eager" }
   )
   if (summary.resumeEpoch <= 1) throw new Error("the run did not resume: the store had no completed epoch")
-  if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
   return {
     items: counter.items,
-    firstItemSeconds: counter.firstAt / 1000,
-    importSeconds: storeImportedAt / 1000,
-    openSeconds: (counter.firstAt - runStartedAt) / 1000,
-    ...(counter.firstCpuAt === undefined ? {} : {
-      openCpuSeconds: (counter.firstCpuAt - (cpuAtStart.user + cpuAtStart.system) / 1000) / 1000
-    }),
+    ...started.figures(counter),
     resumeEpoch: summary.resumeEpoch,
     lazy: summary.lazy,
     peakRssBytes: peakRss(),
-    rssAtStartBytes: rssAtStart,
     storeBytes: Stores.directoryBytes(spec.directory)
   }
 }
@@ -425,7 +436,7 @@ const largeStateKilled = async (spec: CellSpec): Promise<CellResult> => {
 const largeStateResume = async (spec: CellSpec): Promise<CellResult> => {
   const counter: W.Counter = { items: 0, firstAt: undefined }
   const input = W.largeStateLines(spec.size, spec.keys ?? spec.size / 2, undefined)
-  const runStartedAt = performance.now()
+  const started = await startResume(spec)
   const summary = await runSluice(
     W.wordcountFlow(input, counter),
     W.wordEpoch(spec.epochItems ?? 100_000),
@@ -434,15 +445,12 @@ const largeStateResume = async (spec: CellSpec): Promise<CellResult> => {
     { restore: spec.restore ?? "lazy" }
   )
   if (summary.resumeEpoch <= 1) throw new Error("the run did not resume: the killed run committed no epoch")
-  if (counter.firstAt === undefined) throw new Error("no item came out after the resume")
-  const seconds = (performance.now() - runStartedAt) / 1000
+  const seconds = (performance.now() - started.runStartedAt) / 1000
   return {
     items: counter.items,
     medianSeconds: seconds,
     itemsPerSecond: counter.items / seconds,
-    firstItemSeconds: counter.firstAt / 1000,
-    importSeconds: importedAt / 1000,
-    openSeconds: (counter.firstAt - runStartedAt) / 1000,
+    ...started.figures(counter),
     resumeEpoch: summary.resumeEpoch,
     lazy: summary.lazy,
     peakRssBytes: peakRss(),
