@@ -33,6 +33,74 @@ const changelogEpochs = (directory: string) => {
   }
 }
 
+/**
+ * The point read of the release before, as the oracle of `readKeys`: the keys
+ * bound one parameter each in an `IN` list, chunks of at most 4,096, each row
+ * checked against its checksum. "damaged" where that read failed.
+ */
+const readKeysBound = (directory: string, stepId: string, keys: ReadonlyArray<string>, atOrBefore: number) => {
+  const db = new Database(path.join(directory, "worker-0.sqlite3"), { readonly: true })
+  try {
+    const distinct = [...new Set(keys)]
+    const found: Record<string, string> = {}
+    for (let i = 0; i < distinct.length; i += 4096) {
+      const batch = distinct.slice(i, i + 4096)
+      const rows = db.prepare(
+        `SELECT key, CAST(value AS TEXT) AS value, checksum FROM sluice_snapshots
+         WHERE step_id = ? AND epoch <= ? AND key IN (${batch.map(() => "?").join(", ")})`
+      ).all(stepId, atOrBefore, ...batch) as Array<{ key: string; value: string; checksum: number }>
+      for (const { checksum, key, value } of rows) {
+        if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum) return "damaged"
+        found[key] = value
+      }
+    }
+    return found
+  } finally {
+    db.close()
+  }
+}
+
+/** `readKeys` in the oracle's terms: what it found, or "damaged" for its `StoreCorrupt`. */
+const readKeysOrDamaged = (worker: RecoveryStore.BackendWorker, keys: ReadonlyArray<string>, atOrBefore: number) =>
+  readKeys(worker, keys, atOrBefore).pipe(
+    Effect.catchTag("StoreCorrupt", (error) => {
+      assert.include(error.message, "does not match its checksum")
+      return Effect.succeed("damaged" as const)
+    })
+  )
+
+/**
+ * Keys a JSON text must carry exactly: escapes, NUL, quotes and backslashes, a
+ * backslash that reads like a surrogate's escape, code points beyond U+FFFF,
+ * line separators, a long key, the empty key, U+FFFD, and lone surrogates
+ * (high, low, in a word, in reverse order), which better-sqlite3 binds as
+ * their three-byte forms.
+ */
+const unusualKeys = [
+  "",
+  "\u0000",
+  "a\u0000b",
+  "\u0001\u001f",
+  "q\"uo'te",
+  "back\\slash",
+  "\\ud800",
+  "\\",
+  "\u{1f511}",
+  "\ud83d\udd11x",
+  "é",
+  "\u2028\u2029",
+  "\u007f",
+  "\ufeff",
+  "long".repeat(25_000),
+  "\ufffd",
+  "\ud800",
+  "\udbff",
+  "\udc00",
+  "a\ud83db",
+  "\udc00\ud800",
+  "[\"k1\"]"
+]
+
 describe("SqliteRecovery changelog", () => {
   it.scoped("readKeys: a key in the table, a key only in the tail, a tombstoned key, a key of a discarded epoch", () =>
     Effect.gen(function*() {
@@ -71,6 +139,82 @@ describe("SqliteRecovery changelog", () => {
       const found = yield* readKeys(worker, [...keys, "missing"], 3)
       assert.strictEqual(Object.keys(found).length, 4000)
       keys.forEach((key, i) => assert.strictEqual(found[key], i % 3 === 0 ? "2" : i % 3 === 1 ? undefined : "1", key))
+    }))
+
+  it.scoped("readKeys reads what the bound IN list read: hits and misses over several chunk sizes, unusual keys", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 1 })).open(single)
+      const plain = Array.from({ length: 40_000 }, (_, i) => `k${i}`)
+      // every other unusual key is stored, the rest are misses: a key bound wrong either misses its own row or
+      // finds another's (U+FFFD for a lone surrogate, the empty key for NUL, a key cut at a quote)
+      const stored = unusualKeys.filter((_, i) => i % 2 === 0)
+      const absent = unusualKeys.filter((_, i) => i % 2 === 1)
+      yield* worker.commit(
+        1,
+        [...plain.filter((_, i) => i % 2 === 0), ...stored].map((key, i) => put(key, `v${i}`)),
+        []
+      )
+      yield* worker.commit(2, [], [])
+      assert.deepStrictEqual(changelogEpochs(directory), [])
+      const storedSurrogates = stored.filter((key) => /\p{Surrogate}/u.test(key))
+      assert.isNotEmpty(storedSurrogates)
+      const requests: Array<ReadonlyArray<string>> = [
+        [],
+        ...unusualKeys.map((key) => [key]),
+        // sizes around the bound list's chunks (4,096) and the JSON arrays' (16,384), with duplicates
+        ...[3, 4096, 4097, 16_384, 16_385, 40_000].map((size) => [
+          ...plain.slice(0, size),
+          ...unusualKeys.filter((key) => !storedSurrogates.includes(key)),
+          ...plain.slice(0, 50)
+        ]),
+        // misses only: what a resume's new keys ask
+        Array.from({ length: 20_000 }, (_, i) => `k${i * 2 + 1}`)
+      ]
+      for (const keys of requests) {
+        const expected = readKeysBound(directory, "count", keys, 2)
+        assert.deepStrictEqual(yield* readKeysOrDamaged(worker, keys, 2), expected, `${keys.length} keys`)
+      }
+      // what each request finds is not nothing: the oracle reads rows for every stored key but lone surrogates,
+      // which the driver reads back changed, so that their checksums fail on both paths
+      for (const key of stored) {
+        assert.deepStrictEqual(
+          readKeysBound(directory, "count", [key], 2),
+          storedSurrogates.includes(key) ? "damaged" : { [key]: `v${20_000 + stored.indexOf(key)}` },
+          JSON.stringify(key)
+        )
+      }
+      for (const key of absent) assert.deepStrictEqual(readKeysBound(directory, "count", [key], 2), {})
+      // nothing at an epoch before the writes
+      assert.deepStrictEqual(yield* readKeys(worker, [...plain, ...stored], 0), {})
+    }))
+
+  it.scoped("readKeys answers a key asked twice once, from the tail or the table, and fails on a damaged row", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 2 })).open(single)
+      yield* worker.commit(1, [put("table", "1"), put("both", "1"), put("gone", "1"), put("x\u0000", "1")], [])
+      yield* worker.commit(2, [], [])
+      yield* worker.commit(3, [put("tail", "3"), put("both", "3"), del("gone")], [])
+      assert.deepStrictEqual(changelogEpochs(directory), [3])
+      const found = yield* worker.readKeys!(
+        "count",
+        ["table", "tail", "both", "gone", "table", "tail", "both", "gone", "x\u0000", "x\u0000", "x", "never"],
+        3
+      )
+      assert.deepStrictEqual(
+        [...found].sort((a, b) => (a.key < b.key ? -1 : 1)),
+        [{ key: "both", value: "3" }, { key: "table", value: "1" }, { key: "tail", value: "3" }, {
+          key: "x\u0000",
+          value: "1"
+        }]
+      )
+      const db = new Database(path.join(directory, "worker-0.sqlite3"))
+      db.prepare("UPDATE sluice_snapshots SET value = CAST('2' AS BLOB) WHERE key = 'table'").run()
+      db.close()
+      const error = failureOf(yield* Effect.exit(readKeys(worker, ["never", "table"], 3)))
+      assert.instanceOf(error, DataflowError.StoreCorrupt)
+      assert.include(error.message, "step count at key table does not match its checksum")
     }))
 
   it.scoped("the resume read merges table and tail in SQLite's key order, code points beyond U+FFFF included", () =>
