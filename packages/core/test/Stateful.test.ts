@@ -408,6 +408,36 @@ describe("countFinal, maxFinal, minFinal (bytewax test_count_final, test_max_min
 })
 
 describe("stateful failures and ttl on end-emitting steps", () => {
+  it.effect("a key with a lone surrogate fails its epoch before the commit, naming step, key and epoch", () =>
+    Effect.gen(function*() {
+      const handle = RecoveryStore.makeMemoryHandle()
+      const out = yield* Ref.make<Array<readonly [string, number]>>([])
+      const flow = (second: string) =>
+        Dataflow.make("surrogates").pipe(
+          Dataflow.input("in", Input.fromIterable([["ok\ud83d\ude00", 1], [second, 2]] as const)),
+          Dataflow.reduce("sum", { state: Schema.Number, reduce: (a: number, b: number) => a + b }),
+          Dataflow.output("out", Output.collect(out))
+        )
+      const run = (second: string) =>
+        Dataflow.run(flow(second), { epoch: Epoch.everyItems(1) }).pipe(
+          Effect.provide(RecoveryStore.layerMemory(handle))
+        )
+      // "a\ud83d" is what slicing "a😀" by code units leaves; "\ud83d\ude00" is a whole pair and stores
+      const exit = yield* Effect.exit(run("a\ud83d"))
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      assert.isTrue(Option.isSome(failure) && failure.value instanceof DataflowError.StepFailed)
+      const error = Option.getOrThrow(failure) as DataflowError.StepFailed
+      assert.strictEqual(error.stepId, "sum")
+      assert.strictEqual(error.key, "a\ud83d")
+      assert.strictEqual(error.epoch, 2)
+      assert.include(error.message, "lone surrogate")
+      // epoch 1 committed, epoch 2 did not: the fixed flow resumes at 2 and replays only its item
+      yield* Ref.set(out, [])
+      const summary = yield* run("a")
+      assert.strictEqual(summary.resumeEpoch, 2)
+      assert.deepStrictEqual(yield* Ref.get(out), [["a", 2]])
+    }))
+
   it.effect("a throwing callback fails the step, naming the step and the key", () =>
     Effect.gen(function*() {
       const flow = Dataflow.make("failing").pipe(

@@ -298,6 +298,9 @@ export interface LazyRestore {
  *
  * @internal
  */
+const UNSTORABLE_KEY = "the key holds a lone surrogate (half of a UTF-16 pair), which no store can keep as " +
+  "UTF-8 text: key the step by well-formed strings (String.prototype.toWellFormed replaces lone surrogates)"
+
 export abstract class KeyedStateOperator extends Operator {
   protected readonly entries = new Map<string, Entry>()
   private dirtyKeys: Array<string> = []
@@ -503,13 +506,20 @@ export abstract class KeyedStateOperator extends Operator {
     }
   }
 
-  /** Writes the keys changed in the epoch into its transaction. */
+  /**
+   * Writes the keys changed in the epoch into its transaction. A key must be
+   * well-formed Unicode: every durable store keeps keys as UTF-8, where a lone
+   * surrogate has no encoding and would come back as another key (U+FFFD),
+   * which the snapshot's checksum then refuses at resume. The epoch fails
+   * here instead, before anything of it is committed, on every store alike.
+   */
   protected snapshot(transaction: EpochTransaction): Effect.Effect<void, StepFailed> {
     let key: string | undefined
     try {
       for (key of this.dirtyKeys) {
         const entry = this.entries.get(key)
         if (entry === undefined || !entry.dirty) continue
+        if (!key.isWellFormed()) throw new Error(UNSTORABLE_KEY)
         entry.dirty = false
         entry.stored = true
         const encoded = this.codec.toEncoded(entry.state)
