@@ -29,6 +29,7 @@ const RecordBatch: (batch: Record<string, unknown>) => Promise<Encoder> = requir
   "kafkajs/src/protocol/recordBatch/v0"
 ).RecordBatch
 const Record: (record: Record<string, unknown>) => Encoder = require("kafkajs/src/protocol/recordBatch/record/v0")
+const MessageSet: (set: Record<string, unknown>) => Encoder = require("kafkajs/src/protocol/messageSet")
 const GZIP: number = require("kafkajs/src/protocol/message/compression").Types.GZIP
 const kafkajsResponse: { decode(raw: Buffer): Promise<{ responses: Array<{ partitions: Array<KafkajsPartition> }> }> } =
   require("kafkajs/src/protocol/requests/fetch/v11/response")
@@ -168,6 +169,18 @@ describe("RecordBatches", () => {
     const { ours, theirs } = await decodeBoth(response(recordSet, []), 0)
     assert.deepStrictEqual(ours, theirs)
     assert.deepStrictEqual(ours.map((record) => record.value), ["1", "2", "3"].map((v) => text(v).toString("hex")))
+  })
+
+  it("hands a legacy message set to kafkajs's decoder", async () => {
+    const recordSet = Buffer.from(
+      MessageSet({
+        messageVersion: 1,
+        entries: [{ key: text("a"), value: text("1"), timestamp: T0 }, { key: null, value: text("2"), timestamp: T0 }]
+      }).buffer
+    )
+    const { ours, theirs } = await decodeBoth(response(recordSet, []), 0)
+    assert.deepStrictEqual(ours, theirs)
+    assert.deepStrictEqual(ours.map((record) => record.value), ["1", "2"].map((v) => text(v).toString("hex")))
   })
 
   it("leaves out a batch the response cut short, as kafkajs does", async () => {

@@ -84,8 +84,9 @@ interface KafkajsMessage {
   readonly value: Buffer | null
   readonly timestamp: string
   readonly headers: Record<string, Buffer | Array<Buffer>>
-  readonly isControlRecord: boolean
-  readonly batchContext: { readonly producerId: string; readonly inTransaction: boolean }
+  readonly isControlRecord?: boolean
+  /** Absent from the records of a legacy message set (magic 0 and 1), which has no transactions. */
+  readonly batchContext?: { readonly producerId: string; readonly inTransaction: boolean }
 }
 
 const KafkajsDecoder: new(buffer: Buffer) => unknown = require("kafkajs/src/protocol/decoder")
@@ -272,9 +273,9 @@ const fromKafkajs = (messages: ReadonlyArray<KafkajsMessage>): Array<FetchedReco
     value: message.value,
     timestamp: Number(message.timestamp),
     headers: message.headers,
-    producerId: Number(message.batchContext.producerId),
-    inTransaction: message.batchContext.inTransaction,
-    isControlRecord: message.isControlRecord
+    producerId: Number(message.batchContext?.producerId ?? -1),
+    inTransaction: message.batchContext?.inTransaction ?? false,
+    isControlRecord: message.isControlRecord ?? false
   }))
 
 /** kafkajs's decoding of a whole response, for fetch versions other than 11. @internal */
