@@ -7,55 +7,79 @@
  * positions in its own epochs and reads "to the end" on every resume, so it
  * needs exactly what the Java client's `assign` + `seek` give: a fetch at an
  * offset, with the offset after the last record of the response, markers
- * included. kafkajs has that one layer down (its `Cluster` and `Broker`), and
- * its `Batch` drops aborted records and markers for read_committed. kafkajs is
- * pinned to 2.2.4 (it is no longer developed), so these internals do not move;
- * this file is the only place that touches them.
+ * included. kafkajs has that one layer down (its `Cluster` and `Broker`); the
+ * responses are decoded, and aborted records and markers dropped for
+ * read_committed as its `Batch` does, by `recordBatches.ts`. kafkajs is pinned
+ * to 2.2.4 (it is no longer developed), so these internals do not move; these
+ * two files are the only places that touch them.
  */
 import type { IHeaders, Kafka } from "kafkajs"
 import { createRequire } from "node:module"
+import {
+  committedRecords,
+  DECODED_FETCH_VERSION,
+  decodeFetchResponse,
+  type FetchedPartition,
+  type FetchResponse,
+  fromKafkajsPartition
+} from "./recordBatches.js"
 
 const require = createRequire(import.meta.url)
 
-/** A record as kafkajs decodes it from a fetch response. @internal */
+/** A committed record of a fetch response. @internal */
 export interface RawMessage {
-  readonly offset: string
+  readonly offset: number
   readonly key: Buffer | null
   readonly value: Buffer | null
-  readonly timestamp: string
+  readonly timestamp: number
   readonly headers: IHeaders
-  readonly isControlRecord?: boolean
 }
 
-interface PartitionData {
-  readonly partition: number
-  readonly errorCode: number
-  readonly highWatermark: string
-  readonly lastStableOffset?: string
-  readonly logStartOffset?: string
-  readonly abortedTransactions: ReadonlyArray<unknown>
-  readonly messages: ReadonlyArray<RawMessage>
+interface FetchRequest {
+  readonly replicaId: number
+  readonly isolationLevel: number
+  readonly maxWaitTime: number
+  readonly minBytes: number
+  readonly maxBytes: number
+  readonly rackId: string
+  readonly topics: ReadonlyArray<{
+    readonly topic: string
+    readonly partitions: ReadonlyArray<
+      { readonly partition: number; readonly fetchOffset: string; readonly maxBytes: number }
+    >
+  }>
 }
 
+/** kafkajs's request of one protocol version: what to send, and how to read the answer. */
+interface ProtocolRequest {
+  readonly request: { readonly apiVersion: number }
+  readonly response: {
+    readonly decode: (raw: Buffer) => Promise<unknown>
+    readonly parse: (decoded: unknown) => Promise<unknown>
+  }
+  readonly requestTimeout: number
+}
+
+/** kafkajs's broker: its request of the version the broker and kafkajs agreed on, and its send. */
 interface Broker {
-  fetch(request: {
-    readonly isolationLevel: number
-    readonly maxWaitTime: number
-    readonly minBytes: number
-    readonly maxBytes: number
-    readonly topics: ReadonlyArray<{
-      readonly topic: string
-      readonly partitions: ReadonlyArray<
-        { readonly partition: number; readonly fetchOffset: string; readonly maxBytes: number }
-      >
-    }>
-  }): Promise<
-    {
-      readonly responses: ReadonlyArray<
-        { readonly topicName: string; readonly partitions: ReadonlyArray<PartitionData> }
-      >
-    }
-  >
+  lookupRequest(apiKey: number, definition: unknown): (request: FetchRequest) => ProtocolRequest
+}
+
+const fetchDefinition: unknown = require("kafkajs/src/protocol/requests/fetch")
+const FETCH_API_KEY: number = require("kafkajs/src/protocol/requests/apiKeys").Fetch
+/** The consumer's replica id in a fetch request. */
+const CONSUMER_REPLICA = -1
+
+/** kafkajs's private `Broker#sendRequest`, which `Broker#fetch` calls after building its request. */
+const sendOf = (broker: Broker): (request: ProtocolRequest) => Promise<FetchResponse> => {
+  const symbol = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((candidate) =>
+    candidate.description === "private:Broker:sendRequest"
+  )
+  if (symbol === undefined) {
+    throw new Error("kafkajs internals changed: Broker has no sendRequest; sluice needs kafkajs 2.2.4")
+  }
+  const send = (broker as unknown as Record<symbol, (request: ProtocolRequest) => Promise<FetchResponse>>)[symbol]
+  return (request) => send.call(broker, request)
 }
 
 /** The part of kafkajs's `Cluster` used here. @internal */
@@ -81,10 +105,6 @@ export interface ReadCluster {
     >
   >
 }
-
-const Batch: new(topic: string, fetchedOffset: string, data: PartitionData) => {
-  readonly messages: ReadonlyArray<RawMessage>
-} = require("kafkajs/src/consumer/batch")
 
 /** READ_COMMITTED in the Kafka protocol. */
 const readCommitted = 1
@@ -137,23 +157,34 @@ export const fetchPartition = async (
     throw Object.assign(new Error(`no leader for ${topic} partition ${partition}`), { retriable: true })
   }
   const broker = await cluster.findBroker({ nodeId })
-  const { responses } = await broker.fetch({
+  const protocol = broker.lookupRequest(FETCH_API_KEY, fetchDefinition)({
+    replicaId: CONSUMER_REPLICA,
     isolationLevel: readCommitted,
     maxWaitTime: options.maxWaitMs,
     minBytes: 1,
     maxBytes: options.maxBytes,
+    rackId: "",
     topics: [{ topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes: options.maxBytes }] }]
   })
-  const data = responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition)
-  if (data === undefined) {
+  const decodedHere = protocol.request.apiVersion === DECODED_FETCH_VERSION
+  // kafkajs's own `parse` still turns an error code into its error (KafkaJSOffsetOutOfRange, say)
+  const { responses } = await sendOf(broker)(
+    decodedHere ? { ...protocol, response: { ...protocol.response, decode: decodeFetchResponse } } : protocol
+  )
+  const answer = responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition)
+  if (answer === undefined) {
     throw Object.assign(new Error(`no fetch response for ${topic} partition ${partition}`), { retriable: true })
   }
+  const data: FetchedPartition = decodedHere
+    ? answer
+    : fromKafkajsPartition(answer as unknown as Parameters<typeof fromKafkajsPartition>[0])
   // A fetch may start inside an older batch; records before the asked offset were seen already.
   let next = offset
-  for (const message of data.messages) next = Math.max(next, Number(message.offset) + 1)
+  for (const message of data.messages) next = Math.max(next, message.offset + 1)
   const highWatermark = Number(data.highWatermark)
   return {
-    records: new Batch(topic, String(offset), data).messages,
+    // a `FetchedRecord` is a `RawMessage`: no second object per record
+    records: committedRecords(data, offset),
     next,
     progressed: next > offset,
     highWatermark,

@@ -189,8 +189,71 @@ const decodeStateKeyText = (text: string): Either.Either<StateKey, unknown> => {
   return decodeStateKeyValue(parsed)
 }
 
+const decodeStateKeyBytes = decodeKey(decodeStateKeyText)
+
+const QUOTE = 0x22
+const COMMA = 0x2c
+const CLOSE = 0x5d
+const BACKSLASH = 0x5c
+/** `["v","`: how every version key starts when its step id is plain text. */
+const VERSION_KEY_START = [0x5b, QUOTE, 0x76, QUOTE, COMMA, QUOTE]
+/** Digits of an epoch read here; longer ones (past 2^53 they are not safe integers) go through `JSON.parse`. */
+const MAX_EPOCH_DIGITS = 15
+
+/**
+ * The end (the closing quote) of a JSON string of printable ASCII without
+ * escapes starting at `from`, or -1 when it has anything else: its bytes are
+ * then its characters, one each.
+ */
+const plainStringEnd = (bytes: Uint8Array, from: number): number => {
+  for (let at = from; at < bytes.length; at++) {
+    const byte = bytes[at]
+    if (byte === QUOTE) return at
+    if (byte < 0x20 || byte > 0x7e || byte === BACKSLASH) return -1
+  }
+  return -1
+}
+
+/**
+ * `["v","<step id>","<key>",<epoch>]` read straight from its bytes when both
+ * strings are printable ASCII without escapes and the epoch is plain digits,
+ * as `versionKey` writes every such key; `undefined` for anything else, which
+ * `decodeStateKeyText` then decodes (and the tests hold both equal). A resume
+ * reads one per record of the partition: the UTF-8 text and `JSON.parse`'s
+ * array were the largest cost of the restore after kafkajs's.
+ */
+const decodePlainVersionKey = (bytes: Uint8Array): StateKey | undefined => {
+  for (let i = 0; i < VERSION_KEY_START.length; i++) if (bytes[i] !== VERSION_KEY_START[i]) return undefined
+  const stepStart = VERSION_KEY_START.length
+  const stepEnd = plainStringEnd(bytes, stepStart)
+  if (stepEnd < 0 || bytes[stepEnd + 1] !== COMMA || bytes[stepEnd + 2] !== QUOTE) return undefined
+  const keyStart = stepEnd + 3
+  const keyEnd = plainStringEnd(bytes, keyStart)
+  if (keyEnd < 0 || bytes[keyEnd + 1] !== COMMA) return undefined
+  const digitsStart = keyEnd + 2
+  const digitsEnd = bytes.length - 1
+  const digits = digitsEnd - digitsStart
+  // JSON allows no leading zero
+  if (bytes[digitsEnd] !== CLOSE || digits < 1 || digits > MAX_EPOCH_DIGITS) return undefined
+  if (digits > 1 && bytes[digitsStart] === 0x30) return undefined
+  let epoch = 0
+  for (let at = digitsStart; at < digitsEnd; at++) {
+    const digit = bytes[at] - 0x30
+    if (digit < 0 || digit > 9) return undefined
+    epoch = epoch * 10 + digit
+  }
+  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return {
+    _tag: "Version",
+    stepId: text.toString("latin1", stepStart, stepEnd),
+    key: text.toString("latin1", keyStart, keyEnd),
+    epoch
+  }
+}
+
 /** @internal */
-export const decodeStateKey: (bytes: Uint8Array | null) => StateKey | undefined = decodeKey(decodeStateKeyText)
+export const decodeStateKey = (bytes: Uint8Array | null): StateKey | undefined =>
+  bytes === null ? undefined : decodePlainVersionKey(bytes) ?? decodeStateKeyBytes(bytes)
 
 /** @internal */
 export const encodeValue = (kind: ValueKind, payload?: Uint8Array | string): Buffer => {
@@ -213,7 +276,9 @@ export const encodeValue = (kind: ValueKind, payload?: Uint8Array | string): Buf
 
 /** A snapshot payload's UTF-8 as text. @internal */
 export const payloadText = (payload: Uint8Array): string =>
-  Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")
+  // kafkajs hands records over as Buffers: no second view per record on resume
+  (Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+    .toString("utf8")
 
 /** @internal */
 export type DecodedValue =

@@ -86,9 +86,18 @@ export class VersionLog {
   }
 
   load(ref: VersionRef, value: string | null): void {
-    const versions = (this.steps.get(ref.stepId)?.get(ref.key) ?? []).filter((v) => v.epoch !== ref.epoch)
-    insertByEpoch(versions, { epoch: ref.epoch, deleted: value === null, value: value ?? undefined })
-    this.setVersions(ref.stepId, ref.key, versions)
+    const keys = this.keysOf(ref.stepId)
+    const before = keys.get(ref.key)
+    const version: Version = { epoch: ref.epoch, deleted: value === null, value: value ?? undefined }
+    if (before === undefined && value !== null) {
+      // a key's first version, the common case of a resume (one call per record of a partition): a key
+      // without versions is in no collectable set, and one snapshot does not put it there
+      keys.set(ref.key, [version])
+    } else {
+      const versions = before === undefined ? [] : before.filter((v) => v.epoch !== ref.epoch)
+      insertByEpoch(versions, version)
+      this.setIn(keys, ref.stepId, ref.key, versions)
+    }
     if (ref.epoch > this.newest) this.newest = ref.epoch
   }
 
