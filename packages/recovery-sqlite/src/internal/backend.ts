@@ -159,6 +159,12 @@ interface TailEpoch {
   readonly epoch: number
   /** The UTF-16 length of the rows' text: what a resume folds in memory. */
   readonly size: number
+  /**
+   * Per step, the row as this session committed it, for the fold to reuse
+   * instead of parsing the text it reads back; absent for rows found on
+   * open. Held as long as the tail, so bounded by the same settings.
+   */
+  readonly written?: ReadonlyMap<string, Changelog.WrittenRow> | undefined
 }
 
 interface WorkerState {
@@ -380,7 +386,9 @@ const makeWorker = (
       yield* inTransaction(
         sql,
         Effect.gen(function*() {
-          if (materialize) yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined)
+          if (materialize) {
+            yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined, state.tail)
+          }
           if (!direct) yield* writeChangelog(step, rows)
           yield* writeOutputs(step, epoch, outputs)
           yield* step(
@@ -393,7 +401,10 @@ const makeWorker = (
       state.progress = epoch
       state.committed = true
       const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
-      state.tail = direct || rows.length === 0 ? kept : [...kept.filter((row) => row.epoch !== epoch), { epoch, size }]
+      state.tail = direct || rows.length === 0 ? kept : [
+        ...kept.filter((row) => row.epoch !== epoch),
+        { epoch, size, written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }])) }
+      ]
       tails.clear()
       yield* writeRecord(epoch)
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
@@ -404,7 +415,7 @@ const makeWorker = (
     const agreed = yield* agreedUpTo(state.progress)
     if (!state.tail.some((row) => row.epoch <= agreed)) return
     yield* lockHeld
-    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined))
+    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined, state.tail))
     state.tail = state.tail.filter((row) => row.epoch > agreed)
     tails.clear()
   }).pipe(Effect.mapError(refail(file, "materializing the changelog failed")))
@@ -551,7 +562,7 @@ const changelogRows = (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => {
   }
   return [...byStep].map(([stepId, entries]) => {
     const text = Changelog.encodeEntries(entries)
-    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text) }
+    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text), written: entries }
   })
 }
 
@@ -566,13 +577,16 @@ const writeChangelog = (run: Run, rows: ReturnType<typeof changelogRows>) =>
  * Folds the changelog rows of epochs at or before `agreed` (and the writes of
  * `current`, an agreed epoch being committed) into `sluice_snapshots`, then
  * deletes those rows. Never beyond `agreed`: a resume may go back to it. Each
- * key is written once however many epochs changed it, in key order.
+ * key is written once however many epochs changed it, in key order. The rows
+ * are read back and checked even when `tail` holds them as this session wrote
+ * them: what is folded is what the file holds.
  */
 const materializeInto = (
   run: Run,
   file: string,
   agreed: number,
-  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined
+  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined,
+  tail: ReadonlyArray<TailEpoch>
 ) =>
   Effect.gen(function*() {
     const stored = (yield* run(
@@ -586,8 +600,9 @@ const materializeInto = (
       if (keys === undefined) newest.set(stepId, keys = new Map())
       return keys
     }
+    const written = new Map(tail.map((epoch) => [epoch.epoch, epoch.written]))
     for (const row of stored) {
-      const verified = Changelog.verify(file, row.step_id, row)
+      const verified = Changelog.verify(file, row.step_id, row, written.get(row.epoch)?.get(row.step_id))
       if (verified instanceof StoreCorrupt) return yield* verified
       const keys = stepOf(row.step_id)
       const { entries, epoch } = verified
