@@ -48,11 +48,25 @@ export interface Materialization {
   readonly changelogBytes: number
 }
 
-/** @internal */
-export const MATERIALIZE_EVERY = 16
+/**
+ * The count bound: a cap for epochs too small to reach `CHANGELOG_BYTES`
+ * soon, so that the tail stays a bounded number of rows.
+ *
+ * @internal
+ */
+export const MATERIALIZE_EVERY = 128
 
-/** @internal */
-export const CHANGELOG_BYTES = 32 * 1024 * 1024
+/**
+ * The size bound, which comes first for most epochs. The fold's cost per
+ * epoch falls with the epochs it folds at once (a key rewritten every epoch
+ * is written to the table once per fold), while a resume, eager or lazy,
+ * reads and folds up to this much text before its first item: 4 Mi code
+ * units is what folding every 16 epochs already allowed at 100k-word
+ * epochs (bench/PROFILE.md, "Cost per epoch on SQLite").
+ *
+ * @internal
+ */
+export const CHANGELOG_BYTES = 4 * 1024 * 1024
 
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
