@@ -5,6 +5,7 @@ import Database from "better-sqlite3"
 import { Chunk, Effect, Stream } from "effect"
 import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
+import * as Changelog from "../src/internal/changelog.js"
 import { storeOfLayout } from "./fixtures/olderLayout.js"
 import { failureOf, tempDirectory } from "./fixtures/SqliteFixture.js"
 
@@ -289,6 +290,22 @@ describe("SqliteRecovery changelog", () => {
         assert.instanceOf(failureOf(yield* Effect.exit(worker.commit(4, [], []))), DataflowError.StoreCorrupt)
       }))
       assert.deepStrictEqual(changelogEpochs(directory), [3])
+    }))
+
+  it.scoped("the fold takes a changelog row as the file holds it, not as this run wrote it", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 2 })).open(single)
+      yield* worker.commit(1, [put("a", "1"), put("b", "1")], [])
+      // rewritten outside this run with a checksum that matches: the fold reuses its own entries only for the same text
+      const db = new Database(path.join(directory, "worker-0.sqlite3"))
+      const entries = JSON.stringify(["a", "7", "b", "1"])
+      db.prepare("UPDATE sluice_changelog SET entries = ?, checksum = ? WHERE epoch = 1 AND step_id = 'count'")
+        .run(entries, Changelog.checksum("count", 1, entries))
+      db.close()
+      yield* worker.commit(2, [put("c", "2")], [])
+      assert.deepStrictEqual(changelogEpochs(directory), [])
+      assert.deepStrictEqual(yield* readAll(worker, 2), [["a", "7"], ["b", "1"], ["c", "2"]])
     }))
 
   it.scoped("a store of layout 2 with pending epochs is migrated, not refused, and resumes with the same state", () =>

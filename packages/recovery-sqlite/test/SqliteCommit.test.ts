@@ -94,7 +94,7 @@ describe("SqliteRecovery commits", () => {
       const readMs = millis(start)
       assert.strictEqual(state.size, 50_000)
       assert.strictEqual(state.get("word49999"), "50000")
-      // both epochs are in the changelog until it is materialized: at most every 16 epochs, and when the worker closes
+      // both epochs are in the changelog until it is materialized: once it passes 4 MiB, and when the worker closes
       assert.strictEqual(yield* countVersions(directory), 100_000)
       console.log(
         `sqlite store, synchronous FULL: commit of 50,000 new snapshots ${insertMs.toFixed(0)} ms, ` +
@@ -107,7 +107,8 @@ describe("SqliteRecovery commits", () => {
   it.scoped("R6: the file stays at the size of its live keys and a bounded changelog over many epochs", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
-      const backend = yield* SqliteRecovery.backend({ directory })
+      // the count bound, set here: by default the size bound (4 MiB) comes first, after ~100 such epochs
+      const backend = yield* SqliteRecovery.backend({ directory, materializeEvery: 16 })
       const file = path.join(directory, "worker-0.sqlite3")
       const usedPages = () => {
         const db = new Database(file, { readonly: true })
@@ -139,6 +140,29 @@ describe("SqliteRecovery commits", () => {
       assert.strictEqual((yield* readAll(reopened, "count", 150)).get("word7"), "7:150")
       // the WAL is truncated after checkpoints
       assert.isAtMost(fs.statSync(`${file}-wal`).size, 64 * 1024 * 1024)
+    }))
+
+  it.scoped("R6: by default the changelog is folded by its size, before it reaches 4 MiB of text", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory })).open(single)
+      const tailText = () => {
+        const db = new Database(path.join(directory, "worker-0.sqlite3"), { readonly: true })
+        try {
+          return db.prepare("SELECT coalesce(sum(length(entries)), 0) FROM sluice_changelog").pluck().get() as number
+        } finally {
+          db.close()
+        }
+      }
+      // ~1 MiB of changelog text per epoch: the size bound folds long before the count bound (128 epochs)
+      const sizes: Array<number> = []
+      for (let epoch = 1; epoch <= 10; epoch++) {
+        yield* worker.commit(epoch, writes(40_000, (i) => `${i}:${epoch}:${"x".repeat(8)}`), [])
+        sizes.push(tailText())
+      }
+      assert.isTrue(sizes.every((size) => size < Backend.CHANGELOG_BYTES), `changelog text per epoch: ${sizes}`)
+      assert.isTrue(sizes.some((size, i) => i > 0 && size < sizes[i - 1]), `never folded: ${sizes}`)
+      assert.strictEqual((yield* readAll(worker, "count", 10)).get("word7"), "7:10:xxxxxxxx")
     }))
 
   it.scoped("a store of an older layout is migrated on open and keeps its data; the older release then refuses it", () =>

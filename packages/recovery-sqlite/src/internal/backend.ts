@@ -48,11 +48,25 @@ export interface Materialization {
   readonly changelogBytes: number
 }
 
-/** @internal */
-export const MATERIALIZE_EVERY = 16
+/**
+ * The count bound: a cap for epochs too small to reach `CHANGELOG_BYTES`
+ * soon, so that the tail stays a bounded number of rows.
+ *
+ * @internal
+ */
+export const MATERIALIZE_EVERY = 128
 
-/** @internal */
-export const CHANGELOG_BYTES = 32 * 1024 * 1024
+/**
+ * The size bound, which comes first for most epochs. The fold's cost per
+ * epoch falls with the epochs it folds at once (a key rewritten every epoch
+ * is written to the table once per fold), while a resume, eager or lazy,
+ * reads and folds up to this much text before its first item: 4 Mi code
+ * units is what folding every 16 epochs already allowed at 100k-word
+ * epochs (bench/PROFILE.md, "Cost per epoch on SQLite").
+ *
+ * @internal
+ */
+export const CHANGELOG_BYTES = 4 * 1024 * 1024
 
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
@@ -159,6 +173,12 @@ interface TailEpoch {
   readonly epoch: number
   /** The UTF-16 length of the rows' text: what a resume folds in memory. */
   readonly size: number
+  /**
+   * Per step, the row as this session committed it, for the fold to reuse
+   * instead of parsing the text it reads back; absent for rows found on
+   * open. Held as long as the tail, so bounded by the same settings.
+   */
+  readonly written?: ReadonlyMap<string, Changelog.WrittenRow> | undefined
 }
 
 interface WorkerState {
@@ -380,7 +400,9 @@ const makeWorker = (
       yield* inTransaction(
         sql,
         Effect.gen(function*() {
-          if (materialize) yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined)
+          if (materialize) {
+            yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined, state.tail)
+          }
           if (!direct) yield* writeChangelog(step, rows)
           yield* writeOutputs(step, epoch, outputs)
           yield* step(
@@ -393,7 +415,10 @@ const makeWorker = (
       state.progress = epoch
       state.committed = true
       const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
-      state.tail = direct || rows.length === 0 ? kept : [...kept.filter((row) => row.epoch !== epoch), { epoch, size }]
+      state.tail = direct || rows.length === 0 ? kept : [
+        ...kept.filter((row) => row.epoch !== epoch),
+        { epoch, size, written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }])) }
+      ]
       tails.clear()
       yield* writeRecord(epoch)
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
@@ -404,7 +429,7 @@ const makeWorker = (
     const agreed = yield* agreedUpTo(state.progress)
     if (!state.tail.some((row) => row.epoch <= agreed)) return
     yield* lockHeld
-    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined))
+    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined, state.tail))
     state.tail = state.tail.filter((row) => row.epoch > agreed)
     tails.clear()
   }).pipe(Effect.mapError(refail(file, "materializing the changelog failed")))
@@ -605,7 +630,7 @@ const changelogRows = (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => {
   }
   return [...byStep].map(([stepId, entries]) => {
     const text = Changelog.encodeEntries(entries)
-    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text) }
+    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text), written: entries }
   })
 }
 
@@ -620,13 +645,16 @@ const writeChangelog = (run: Run, rows: ReturnType<typeof changelogRows>) =>
  * Folds the changelog rows of epochs at or before `agreed` (and the writes of
  * `current`, an agreed epoch being committed) into `sluice_snapshots`, then
  * deletes those rows. Never beyond `agreed`: a resume may go back to it. Each
- * key is written once however many epochs changed it, in key order.
+ * key is written once however many epochs changed it, in key order. The rows
+ * are read back and checked even when `tail` holds them as this session wrote
+ * them: what is folded is what the file holds.
  */
 const materializeInto = (
   run: Run,
   file: string,
   agreed: number,
-  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined
+  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined,
+  tail: ReadonlyArray<TailEpoch>
 ) =>
   Effect.gen(function*() {
     const stored = (yield* run(
@@ -640,8 +668,9 @@ const materializeInto = (
       if (keys === undefined) newest.set(stepId, keys = new Map())
       return keys
     }
+    const written = new Map(tail.map((epoch) => [epoch.epoch, epoch.written]))
     for (const row of stored) {
-      const verified = Changelog.verify(file, row.step_id, row)
+      const verified = Changelog.verify(file, row.step_id, row, written.get(row.epoch)?.get(row.step_id))
       if (verified instanceof StoreCorrupt) return yield* verified
       const keys = stepOf(row.step_id)
       const { entries, epoch } = verified

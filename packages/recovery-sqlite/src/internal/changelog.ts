@@ -62,15 +62,37 @@ export interface StoredRow {
 }
 
 /**
- * Checks a stored row against its checksum and decodes it; damage is
- * `StoreCorrupt` naming the file, step and epoch, never a wrong state.
+ * A row this process committed, kept until it is folded: the text it stored
+ * and the entries that text encodes.
  *
  * @internal
  */
-export const verify = (file: string, stepId: string, row: StoredRow): ChangelogRow | StoreCorrupt => {
-  const entries = checksum(stepId, row.epoch, row.entries) === row.checksum
-    ? decodeEntries(row.entries)
-    : "does not match its checksum"
+export interface WrittenRow {
+  readonly text: string
+  readonly entries: ReadonlyArray<string | null>
+}
+
+/**
+ * Checks a stored row against its checksum and decodes it; damage is
+ * `StoreCorrupt` naming the file, step and epoch, never a wrong state.
+ * `written` is the row as this process committed it, if it did: when the
+ * stored text is that text, its entries are taken from memory instead of
+ * parsed again. The checksum is checked either way, and a text that differs
+ * is decoded and checked as any other.
+ *
+ * @internal
+ */
+export const verify = (
+  file: string,
+  stepId: string,
+  row: StoredRow,
+  written?: WrittenRow
+): ChangelogRow | StoreCorrupt => {
+  const entries = checksum(stepId, row.epoch, row.entries) !== row.checksum
+    ? "does not match its checksum"
+    : written !== undefined && written.text === row.entries
+    ? written.entries
+    : decodeEntries(row.entries)
   if (typeof entries !== "string") return { epoch: row.epoch, entries }
   return new StoreCorrupt({
     store: file,

@@ -42,7 +42,9 @@ const output = Output.sink((items: Iterable<readonly [string, number]>, { epoch 
 
 const store = Layer.effect(
   RecoveryStore.RecoveryStore,
-  Effect.map(Backend.make({ directory }, hooks), RecoveryStore.make)
+  // folds every 16 epochs, as the default did before folds went by size: with this child's short epochs the
+  // default (4 MiB of changelog) would fold about once a run, and the kills must keep landing inside folds
+  Effect.map(Backend.make({ directory, materializeEvery: 16 }, hooks), RecoveryStore.make)
 )
 const inputFile = process.env.SLUICE_CRASH_INPUT_FILE
 const source = inputFile === undefined ? crashLines(Number(lineCount), Number(seed)) : { file: inputFile }
