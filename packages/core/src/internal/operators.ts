@@ -289,6 +289,10 @@ export interface LazyRestore {
   readonly snapshots: Stream.Stream<Snapshot, RecoveryError>
 }
 
+/** Why a key with a lone surrogate cannot take state: see `KeyedStateOperator.snapshot`. */
+const UNSTORABLE_KEY = "the key holds a lone surrogate (half of a UTF-16 pair), which no store can keep as " +
+  "UTF-8 text: key the step by well-formed strings (String.prototype.toWellFormed replaces lone surrogates)"
+
 /**
  * Keyed state with snapshots, shared by every keyed step. Only keys changed in
  * an epoch are written at its barrier; deleted keys write tombstones (R1).
@@ -298,9 +302,6 @@ export interface LazyRestore {
  *
  * @internal
  */
-const UNSTORABLE_KEY = "the key holds a lone surrogate (half of a UTF-16 pair), which no store can keep as " +
-  "UTF-8 text: key the step by well-formed strings (String.prototype.toWellFormed replaces lone surrogates)"
-
 export abstract class KeyedStateOperator extends Operator {
   protected readonly entries = new Map<string, Entry>()
   private dirtyKeys: Array<string> = []
