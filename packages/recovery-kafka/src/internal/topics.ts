@@ -6,6 +6,7 @@ import type { DataflowError } from "@sluice/core"
 import type { KafkaClient } from "@sluice/kafka"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { Options } from "../KafkaRecovery.js"
 import type { StoreErrors } from "./storeErrors.js"
@@ -25,6 +26,9 @@ export const topicsOf = (topicPrefix: string): Topics => ({
 /** @internal */
 export const range = (from: number, to: number): Array<number> =>
   Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i)
+
+/** How long topics the store created may stay missing from the broker's metadata. */
+const TOPICS_VISIBLE_WITHIN = "10 seconds"
 
 /**
  * Creates missing topics; refuses topics that would not keep what resume
@@ -54,8 +58,28 @@ export const ensureTopics = (
           ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
           config: { ...options.topicConfig, "cleanup.policy": "compact" }
         }).pipe(Effect.mapError(errors.unavailable(`cannot create topic ${topic}`))), { concurrency: 2 })
-      // described again: another worker may have created them first, with other settings
-      const created = yield* describeBoth
+      // described again: another worker may have created them first, with other settings. A topic just
+      // created can be missing from the broker's metadata for a moment, or listed without its partitions
+      // (seen on a loaded machine: the store was called corrupt): wait for both, for a while, rather than
+      // judge a store by a half-updated metadata cache.
+      const notVisible = errors.unavailable(
+        `created topics ${topics.progress} and ${topics.state}, but the broker did not describe both within ` +
+          `${TOPICS_VISIBLE_WITHIN}; check the broker's health and run again`
+      )("metadata without the new topics")
+      const created = yield* describeBoth.pipe(
+        // both created here with one partition count (the existing one's, if one existed): until the
+        // metadata shows both with it, a missing topic or partition is the cache, not the store
+        Effect.filterOrFail(
+          ([p, s]) =>
+            Option.isSome(p) && Option.isSome(s) && p.value.partitions > 0 &&
+            p.value.partitions === s.value.partitions,
+          () => notVisible
+        ),
+        Effect.retry({
+          schedule: Schedule.spaced("100 millis").pipe(Schedule.upTo(TOPICS_VISIBLE_WITHIN)),
+          while: (error) => error === notVisible
+        })
+      )
       progress = created[0]
       state = created[1]
     }
