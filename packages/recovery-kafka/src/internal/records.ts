@@ -191,6 +191,13 @@ const decodeStateKeyText = (text: string): Either.Either<StateKey, unknown> => {
 
 const decodeStateKeyBytes = decodeKey(decodeStateKeyText)
 
+/**
+ * The same bytes as a `Buffer`, for its text and integer reads. kafkajs hands
+ * records over as Buffers already: no second view per record on resume.
+ */
+const bufferOf = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 const QUOTE = 0x22
 const COMMA = 0x2c
 const CLOSE = 0x5d
@@ -242,7 +249,7 @@ const decodePlainVersionKey = (bytes: Uint8Array): StateKey | undefined => {
     if (digit < 0 || digit > 9) return undefined
     epoch = epoch * 10 + digit
   }
-  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const text = bufferOf(bytes)
   return {
     _tag: "Version",
     stepId: text.toString("latin1", stepStart, stepEnd),
@@ -275,10 +282,7 @@ export const encodeValue = (kind: ValueKind, payload?: Uint8Array | string): Buf
 }
 
 /** A snapshot payload's UTF-8 as text. @internal */
-export const payloadText = (payload: Uint8Array): string =>
-  // kafkajs hands records over as Buffers: no second view per record on resume
-  (Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
-    .toString("utf8")
+export const payloadText = (payload: Uint8Array): string => bufferOf(payload).toString("utf8")
 
 /** @internal */
 export type DecodedValue =
@@ -330,7 +334,7 @@ export const encodeHeld = (record: HeldOutput): Uint8Array => {
 
 /** @internal */
 export const decodeHeld = (payload: Uint8Array): HeldOutput | undefined => {
-  const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+  const bytes = bufferOf(payload)
   if (bytes.byteLength < 8) return undefined
   const destinationLength = bytes.readUInt32BE(0)
   if (4 + destinationLength + 4 > bytes.byteLength) return undefined
