@@ -61,6 +61,18 @@ const readKeysBound = (directory: string, stepId: string, keys: ReadonlyArray<st
   }
 }
 
+/**
+ * The bytes the driver stores for a key. A lone surrogate has no UTF-8 form, and
+ * the driver's encoding of one differs by Node: Node 20 writes its three WTF-8
+ * bytes (ED A0 80 for U+D800), Node 22 and later write U+FFFD's (EF BF BD). On
+ * the later ones "\ud800", "\udbff" and "\ufffd" are the same key to SQLite.
+ */
+const storedBytes = (() => {
+  const db = new Database(":memory:")
+  const statement = db.prepare("SELECT hex(?)").pluck()
+  return (key: string) => statement.get(key) as string
+})()
+
 /** `readKeys` in the oracle's terms: what it found, or "damaged" for its `StoreCorrupt`. */
 const readKeysOrDamaged = (worker: RecoveryStore.BackendWorker, keys: ReadonlyArray<string>, atOrBefore: number) =>
   readKeys(worker, keys, atOrBefore).pipe(
@@ -185,7 +197,16 @@ describe("SqliteRecovery changelog", () => {
           JSON.stringify(key)
         )
       }
-      for (const key of absent) assert.deepStrictEqual(readKeysBound(directory, "count", [key], 2), {})
+      // an absent key finds nothing, unless the driver stores it as the bytes of a stored lone surrogate (Node 22
+      // and later, see storedBytes): then it finds that key's row, read back changed, and fails its checksum
+      const surrogateBytes = new Set(storedSurrogates.map(storedBytes))
+      for (const key of absent) {
+        assert.deepStrictEqual(
+          readKeysBound(directory, "count", [key], 2),
+          surrogateBytes.has(storedBytes(key)) ? "damaged" : {},
+          JSON.stringify(key)
+        )
+      }
       // nothing at an epoch before the writes
       assert.deepStrictEqual(yield* readKeys(worker, [...plain, ...stored], 0), {})
     }))
