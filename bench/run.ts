@@ -9,6 +9,9 @@
  *   pnpm bench --peers --only=wordcount-kafka   # only the Kafka → Kafka word count, Sluice and Kafka Streams
  *   pnpm bench --peers --only=resume-kafka      # only the Kafka store's resume after kill -9, against SQLite's and Kafka Streams'
  *
+ * `--rounds=N` sets the alternated rounds of the two Kafka cells (3 at full size, 1 with
+ * `--quick`): one full-size round of `wordcount-kafka` takes about half an hour here.
+ *
  * `--keep` leaves the scratch directory (stores, peer inputs) in the temp dir;
  * `SLUICE_BENCH_BYTEWAX_VENV=dir` reuses a virtualenv that has the pinned bytewax.
  *
@@ -41,24 +44,32 @@ interface Options {
   readonly only: ReadonlySet<ReportedWorkload | "workers"> | undefined
   readonly output: string
   readonly keep: boolean
+  /** Rounds of the Kafka cells, when `--rounds=N` sets them. */
+  readonly rounds: number | undefined
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
   let only: Set<ReportedWorkload | "workers"> | undefined
   let output = path.join(benchDirectory, "results.json")
+  let rounds: number | undefined
   for (const arg of argv) {
     // --only=workers runs only the worker-thread cells of the word count
     if (arg.startsWith("--only=")) {
       only = new Set(arg.slice("--only=".length).split(",") as Array<ReportedWorkload | "workers">)
     }
     if (arg.startsWith("--out=")) output = path.resolve(arg.slice("--out=".length))
+    if (arg.startsWith("--rounds=")) {
+      rounds = Number(arg.slice("--rounds=".length))
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds wants a whole number ≥ 1, not ${arg}`)
+    }
   }
   return {
     quick: argv.includes("--quick"),
     peers: argv.includes("--peers"),
     only,
     output,
-    keep: argv.includes("--keep")
+    keep: argv.includes("--keep"),
+    rounds
   }
 }
 
@@ -638,7 +649,7 @@ const main = async () => {
     rows.push(
       ...await KafkaPeers.kafkaWordcount({
         words: sizes.wordcount,
-        runs: options.quick ? 1 : 3,
+        runs: options.rounds ?? (options.quick ? 1 : 3),
         scratch,
         timeoutMs: cellTimeout,
         log,
@@ -651,7 +662,7 @@ const main = async () => {
     rows.push(
       ...await KafkaResume.kafkaResume({
         keys: sizes.resume,
-        runs: options.quick ? 1 : 3,
+        runs: options.rounds ?? (options.quick ? 1 : 3),
         scratch,
         timeoutMs: options.quick ? cellTimeout : 3_600_000,
         log,

@@ -9,8 +9,7 @@ import * as RcRef from "effect/RcRef"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-// kafkajs is CommonJS whose named exports Node cannot detect: take them from the default export
-import Kafkajs, { type IHeaders, type Message, type RecordMetadata as KafkajsMetadata } from "kafkajs"
+import type { IHeaders, Message, RecordMetadata as KafkajsMetadata } from "kafkajs"
 import type {
   KafkaClient,
   KafkaRecord,
@@ -32,7 +31,12 @@ import {
 } from "../KafkaError.js"
 import { setInputLag } from "./inputLag.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
-import { recordBytes, splitRequests } from "./produceRequests.js"
+// kafkajs itself comes from here, with its produce path's grouping and record encoding replaced (see there)
+import { Kafkajs, linearProduce } from "./kafkajsProduce.js"
+import { linearRequestRecords, recordBytes, requestBytes, requestRecords, splitRequests } from "./produceRequests.js"
+
+/** Records per produce request: what kafkajs's grouping affords, the original's or the linear one. */
+const recordsPerRequest = linearProduce ? linearRequestRecords : requestRecords
 
 const logLevels = {
   nothing: Kafkajs.logLevel.NOTHING,
@@ -382,7 +386,7 @@ export const make = (options: Options): Effect.Effect<KafkaClient, KafkaUnavaila
         ) =>
         (batch: ReadonlyArray<TopicRecords>) =>
           Effect.map(
-            Effect.forEach(splitRequests(batch), (request) =>
+            Effect.forEach(splitRequests(batch, requestBytes, recordsPerRequest), (request) =>
               attempt(
                 `${operation} to topic ${[...new Set(request.map((b) => b.topic))].join(", ")}`,
                 () => write({ topicMessages: request.map(toTopicMessages), acks: -1 })

@@ -5,8 +5,9 @@
  * (1 MiB by default): a send of many small records would fail as a whole.
  * kafkajs also groups a request's records by partition with a copy of the
  * partition's array per record (`groupMessagesPerPartition`, kafkajs 2.2.4):
- * a request of n records of one partition costs n²/2 copies. Sends are split,
- * in order, by bytes and by record count.
+ * a request of n records of one partition costs n²/2 copies, unless
+ * `kafkajsProduce.ts` replaced that grouping. Sends are split, in order, by
+ * bytes and by record count.
  */
 import type { ProducerRecord, TopicRecords } from "../KafkaClient.js"
 
@@ -22,6 +23,16 @@ export const requestBytes = 512 * 1024
  * @internal
  */
 export const requestRecords = 1_000
+
+/**
+ * Records per produce request when kafkajs groups in linear time
+ * (`kafkajsProduce.ts`): then the byte bound decides for a store's small
+ * records (512 KiB is about 4,000 version records), and a request is one
+ * round trip instead of four to eight.
+ *
+ * @internal
+ */
+export const linearRequestRecords = 8_192
 
 /** What Kafka adds to a record's key and value, at most: its framing in the batch. */
 const recordOverhead = 64
