@@ -1,11 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createRequire } from "node:module"
+import { afterEach, vi } from "vitest"
 import {
   encodeRecord,
   groupMessagesPerPartition,
   kafkajsEncodeRecord,
   kafkajsGroup,
+  kafkajsProduceRequest,
   linearProduce,
+  makeProduceRequest,
+  type ProduceArguments,
   type RecordInput
 } from "../src/internal/kafkajsProduce.js"
 
@@ -56,6 +60,11 @@ describe("kafkajs's produce path, replaced", () => {
     assert.strictEqual(require("kafkajs/src/producer/groupMessagesPerPartition"), groupMessagesPerPartition)
     assert.strictEqual(require("kafkajs/src/protocol/recordBatch/record/v0"), encodeRecord)
     assert.notStrictEqual(kafkajsEncodeRecord, encodeRecord)
+    const produceV3 = require("kafkajs/src/protocol/requests/produce/v3/request")
+    assert.notStrictEqual(produceV3, kafkajsProduceRequest)
+    // v7, what kafkajs asks of a current broker, is built on v3's module: it encodes through the replacement
+    const v7 = require("kafkajs/src/protocol/requests/produce/v7/request")
+    assert.strictEqual(v7({ acks: -1, timeout: 1, topicData: [] }).apiVersion, 7)
   })
 
   it("encodeRecord writes kafkajs's bytes for every kind of key, value and header", () => {
@@ -124,5 +133,72 @@ describe("kafkajs's produce path, replaced", () => {
     }
     const none = { topic: "t", partitionMetadata: [], messages: [{}], partitioner: () => 0 }
     assert.deepStrictEqual(groupMessagesPerPartition(none), kafkajsGroup(none))
+  })
+
+  describe("the produce request", () => {
+    afterEach(() => {
+      vi.restoreAllMocks()
+    })
+    const Long = require("kafkajs/src/utils/long")
+    const encoded = async (request: { encode: () => Promise<unknown> }) =>
+      Buffer.from((await request.encode() as { buffer: Buffer }).buffer)
+
+    it("writes kafkajs's bytes: topics, partitions, transactional or not, every kind of record", async () => {
+      vi.spyOn(Date, "now").mockReturnValue(1_764_633_600_123)
+      for (let seed = 1; seed <= 40; seed++) {
+        const random = generator(seed)
+        const field = () => fields[random.int(fields.length)]
+        const args: ProduceArguments = {
+          acks: random.int(2) === 0 ? -1 : 1,
+          timeout: 30_000,
+          transactionalId: random.int(2) === 0 ? null : `sluice-${seed}`,
+          producerId: Long.fromValue(random.int(2) === 0 ? -1 : 4_000_000_000 + seed),
+          producerEpoch: random.int(5),
+          topicData: Array.from({ length: 1 + random.int(3) }, (_, t) => ({
+            topic: `topic-${t}`,
+            partitions: Array.from({ length: 1 + random.int(3) }, (_, p) => ({
+              partition: p * 2,
+              ...(random.int(3) === 0 ? {} : { firstSequence: random.int(1_000_000) }),
+              messages: Array.from({ length: 1 + random.int(seed === 1 ? 1_000 : 60) }, () => ({
+                key: field(),
+                value: field(),
+                ...(random.int(4) === 0 ? { headers: headerSets[random.int(headerSets.length)] } : {})
+              }))
+            }))
+          }))
+        }
+        assert.deepStrictEqual(
+          await encoded(makeProduceRequest(kafkajsProduceRequest)(args)),
+          await encoded(kafkajsProduceRequest(args)),
+          `seed ${seed}`
+        )
+      }
+    })
+
+    it("messages with their own timestamps, and compressed requests, are kafkajs's own request", async () => {
+      vi.spyOn(Date, "now").mockReturnValue(1_764_633_600_123)
+      const withTimestamps: ProduceArguments = {
+        acks: -1,
+        timeout: 30_000,
+        topicData: [{
+          topic: "t",
+          partitions: [{
+            partition: 0,
+            messages: [{ key: "a", value: "1", timestamp: "1764633600000" }, { value: "2" }]
+          }]
+        }]
+      }
+      const compressed: ProduceArguments = {
+        ...withTimestamps,
+        compression: 1,
+        topicData: [{ topic: "t", partitions: [{ partition: 0, messages: [{ key: "a", value: "1" }] }] }]
+      }
+      for (const args of [withTimestamps, compressed]) {
+        assert.deepStrictEqual(
+          await encoded(makeProduceRequest(kafkajsProduceRequest)(args)),
+          await encoded(kafkajsProduceRequest(args))
+        )
+      }
+    })
   })
 })
