@@ -65,7 +65,7 @@ const modulePath = {
   produceV3: require.resolve("kafkajs/src/protocol/requests/produce/v3/request")
 }
 
-/** kafkajs's own record encoder, kept for the test that compares the two. @internal */
+/** kafkajs's own record encoder: where a delta beyond 32 bits goes, and what the test compares with. @internal */
 export const kafkajsEncodeRecord: EncodeRecord = require(modulePath.record)
 
 /** kafkajs's own grouping, kept for the test that compares the two. @internal */
