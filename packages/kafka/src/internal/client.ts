@@ -31,7 +31,7 @@ import {
 } from "../KafkaError.js"
 import { setInputLag } from "./inputLag.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
-// kafkajs itself comes from here, with its produce path's grouping and record encoding replaced (see there)
+// kafkajs itself comes from here, with its produce path's grouping and request encoding replaced (see there)
 import { Kafkajs, linearProduce } from "./kafkajsProduce.js"
 import { linearRequestRecords, recordBytes, requestBytes, requestRecords, splitRequests } from "./produceRequests.js"
 

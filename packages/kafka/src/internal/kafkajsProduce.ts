@@ -1,6 +1,6 @@
 /**
- * kafkajs, loaded with two functions of its produce path replaced by ones
- * that give the same result in linear time and one allocation per record.
+ * kafkajs, loaded with two modules of its produce path replaced by ones that
+ * give the same result in linear time and one allocation per partition.
  *
  * kafkajs 2.2.4 (unmaintained since 2023) spends most of a large send in two
  * places (bench/PROFILE.md, "Kafka produce path", session 8):
@@ -14,7 +14,9 @@
  *   64-bit `Long` arithmetic for the timestamp delta; `produce/v3/request`
  *   copies each message into a new object before that and each record's
  *   bytes into the batch after it. The replacement request writes a
- *   partition's batch into one buffer (v4 to v7 build on v3's module).
+ *   partition's batch into one buffer (v4 to v7 build on v3's module); v3 is
+ *   the only module that requires `record/v0`, so that one stays kafkajs's,
+ *   for the requests the replacement hands back to kafkajs.
  *
  * Both are plain CommonJS modules that kafkajs `require`s by path. Their
  * replacements go into Node's require cache before kafkajs's own modules
@@ -193,8 +195,10 @@ const encoderOf = (buffer: Buffer, length: number): EncoderLike => {
 
 /**
  * Encodes one record of a v2 record batch (length, attributes, timestamp
- * delta, offset delta, key, value, headers) into one buffer. A timestamp
- * delta or offset delta outside 32 bits goes to kafkajs's own encoder.
+ * delta, offset delta, key, value, headers) into one buffer, as the request
+ * below writes each: what the tests compare with kafkajs's `record/v0` over
+ * every kind of field and delta. A timestamp delta or offset delta outside 32
+ * bits goes to kafkajs's own encoder.
  *
  * @internal
  */
@@ -365,7 +369,6 @@ export const kafkajsProduceRequest: MakeProduceRequest = require(modulePath.prod
 
 if (linearProduce) {
   install(modulePath.group, groupMessagesPerPartition)
-  install(modulePath.record, encodeRecord)
   // v4 to v7 build on v3's module when the producer first sends: they get this one
   install(modulePath.produceV3, makeProduceRequest(kafkajsProduceRequest))
 }
