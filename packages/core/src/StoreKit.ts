@@ -161,10 +161,10 @@ export const collectVersions: <V extends Pick<Version, "epoch" | "deleted">>(
  * const plan = log.planCommit(1, [{ stepId: "count", key: "a", value: "1" }], 1)
  * // write plan.written, delete plan.dropped, in one transaction; then:
  * plan.apply()
- * log.snapshotsAt("count", 1) // [{ key: "a", value: "1" }]
+ * Array.from(log.snapshotsAt("count", 1) ?? []) // [{ key: "a", value: "1" }]
  * // a store whose data is the log commits in place
  * log.commit(2, [{ stepId: "count", key: "a", value: null }], 2)
- * log.snapshotsAt("count", 2) // []
+ * Array.from(log.snapshotsAt("count", 2) ?? []) // []
  * ```
  * @since 0.1.0
  * @category collection

@@ -7,10 +7,10 @@ const encoder = new TextEncoder()
 const put = (key: string, value: string, stepId = "count"): RecoveryStore.SnapshotWrite => ({ stepId, key, value })
 const del = (key: string, stepId = "count"): RecoveryStore.SnapshotWrite => ({ stepId, key, value: null })
 
-const texts = (snapshots: ReadonlyArray<RecoveryStore.Snapshot> | undefined) =>
+const texts = (snapshots: Iterable<RecoveryStore.Snapshot> | undefined) =>
   snapshots === undefined
     ? undefined
-    : Object.fromEntries(snapshots.map(({ key, value }) => [key, value] as const))
+    : Object.fromEntries(Array.from(snapshots, ({ key, value }) => [key, value] as const))
 
 const refs = (plan: StoreKit.VersionPlan) => ({
   written: plan.written.map(({ epoch, key, value }) => `${key}@${epoch}${value === null ? " deleted" : ""}`),

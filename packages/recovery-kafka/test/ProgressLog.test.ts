@@ -13,13 +13,14 @@ const topicOf = (partitions: Array<Array<{ readonly key: Uint8Array | null; read
   const read = (
     partition: number,
     from: number | "start",
-    apply: (record: KafkaClient.KafkaRecord) => Effect.Effect<void, DataflowError.RecoveryError>
+    apply: (record: KafkaClient.KafkaRecord) => DataflowError.RecoveryError | undefined
   ) =>
     Effect.gen(function*() {
       const records = partitions[partition] ?? []
       for (let offset = from === "start" ? 0 : from; offset < records.length; offset++) {
         const { key, value } = records[offset]
-        yield* apply({ topic: "unit-progress", partition, offset, key, value, timestamp: 0, headers: {} })
+        const failure = apply({ topic: "unit-progress", partition, offset, key, value, timestamp: 0, headers: {} })
+        if (failure !== undefined) return yield* failure
       }
       return records.length
     })

@@ -208,6 +208,9 @@ const decodable = (records: Buffer): boolean => {
   return true
 }
 
+/** The headers of every record without any: one frozen object, not one per record. */
+const noHeaders: Record<string, never> = Object.freeze({})
+
 /** A record set (its int32 size first): its records, partial batches at the end left out as kafkajs does. */
 const decodeRecordSet = async (sized: Buffer): Promise<ReadonlyArray<FetchedRecord>> => {
   if (!decodable(sized)) return fromKafkajs(await decodeKafkajsMessages(new KafkajsDecoder(sized)))
@@ -239,7 +242,7 @@ const decodeRecordSet = async (sized: Buffer): Promise<ReadonlyArray<FetchedReco
       const key = batch.bytes()
       const value = batch.bytes()
       const headerCount = batch.varlong()
-      const headers: Record<string, Buffer | Array<Buffer>> = {}
+      const headers: Record<string, Buffer | Array<Buffer>> = headerCount === 0 ? noHeaders : {}
       for (let h = 0; h < headerCount; h++) {
         const name = batch.bytes()?.toString("utf8") ?? ""
         const headerValue = batch.bytes() ?? Buffer.alloc(0)

@@ -25,7 +25,7 @@ import type { StoreErrors } from "./storeErrors.js"
 export type ReadProgressPartition = (
   partition: number,
   from: number | "start",
-  apply: (record: KafkaClient.KafkaRecord) => Effect.Effect<void, DataflowError.RecoveryError>
+  apply: (record: KafkaClient.KafkaRecord) => DataflowError.RecoveryError | undefined
 ) => Effect.Effect<number, DataflowError.RecoveryError>
 
 /** A record for the progress topic. @internal */
@@ -117,12 +117,11 @@ export class ProgressLog {
     while (this.readFrom.length < partitions) this.readFrom.push("start")
   }
 
-  apply(record: KafkaClient.KafkaRecord): Effect.Effect<void, DataflowError.RecoveryError> {
+  /** Applies one record of a progress partition: the error it is, or `undefined`. */
+  apply(record: KafkaClient.KafkaRecord): DataflowError.RecoveryError | undefined {
     const { errors, workerIndex } = this.options
     const key = decodeProgressKey(record.key)
-    if (key === undefined) {
-      return Effect.fail(errors.corrupt(`${recordName(record)} has a key sluice does not write`))
-    }
+    if (key === undefined) return errors.corrupt(`${recordName(record)} has a key sluice does not write`)
     const kind = key._tag === "Meta"
       ? "meta"
       : key._tag === "Retired"
@@ -130,45 +129,46 @@ export class ProgressLog {
       : key._tag === "RescalePlan"
       ? "plan"
       : "progress"
-    return Effect.flatMap(valueOf(record, [kind], errors), (value) => {
-      switch (key._tag) {
-        case "RescalePlan": {
-          if (value === null) this.planPieces.delete(key.piece)
-          else this.planPieces.set(key.piece, value.payload.slice())
-          return Effect.void
-        }
-        case "Retired": {
-          if (value === null) this.retiredWorkers.delete(key.workerIndex)
-          else this.retiredWorkers.add(key.workerIndex)
-          return Effect.void
-        }
-        case "Meta": {
-          if (value === null) {
-            this.metaValue = undefined
-            return Effect.void
-          }
-          const meta = StoreKit.decodeStoreMeta(value.payload)
-          if (Either.isLeft(meta)) {
-            return Effect.fail(errors.corrupt(`the store meta in ${recordName(record)} does not parse: ${meta.left}`))
-          }
-          this.metaValue = meta.right
-          return Effect.void
-        }
-        case "Progress": {
-          if (key.workerIndex === workerIndex && this.ownLoaded) return Effect.void
-          if (value === null) {
-            this.progress.delete(key.workerIndex)
-            return Effect.void
-          }
-          const epoch = StoreKit.decodeProgress(value.payload)
-          if (Either.isLeft(epoch)) {
-            return Effect.fail(errors.corrupt(`progress in ${recordName(record)} does not parse: ${epoch.left}`))
-          }
-          this.progress.set(key.workerIndex, epoch.right)
-          return Effect.void
-        }
+    const decoded = valueOf(record, [kind], errors)
+    if (Either.isLeft(decoded)) return decoded.left
+    const value = decoded.right
+    switch (key._tag) {
+      case "RescalePlan": {
+        if (value === null) this.planPieces.delete(key.piece)
+        else this.planPieces.set(key.piece, value.payload.slice())
+        return undefined
       }
-    })
+      case "Retired": {
+        if (value === null) this.retiredWorkers.delete(key.workerIndex)
+        else this.retiredWorkers.add(key.workerIndex)
+        return undefined
+      }
+      case "Meta": {
+        if (value === null) {
+          this.metaValue = undefined
+          return undefined
+        }
+        const meta = StoreKit.decodeStoreMeta(value.payload)
+        if (Either.isLeft(meta)) {
+          return errors.corrupt(`the store meta in ${recordName(record)} does not parse: ${meta.left}`)
+        }
+        this.metaValue = meta.right
+        return undefined
+      }
+      case "Progress": {
+        if (key.workerIndex === workerIndex && this.ownLoaded) return undefined
+        if (value === null) {
+          this.progress.delete(key.workerIndex)
+          return undefined
+        }
+        const epoch = StoreKit.decodeProgress(value.payload)
+        if (Either.isLeft(epoch)) {
+          return errors.corrupt(`progress in ${recordName(record)} does not parse: ${epoch.left}`)
+        }
+        this.progress.set(key.workerIndex, epoch.right)
+        return undefined
+      }
+    }
   }
 
   /** The epoch every worker has completed once this worker completes `epoch`. */

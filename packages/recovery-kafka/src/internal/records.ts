@@ -152,11 +152,20 @@ export const rescalePlanKey = (piece: number): Buffer => Buffer.from(encodeProgr
  * `["v", stepId, key, epoch]`: the text `VersionOf` encodes to (the tests hold
  * the two equal), written without the schema's parse. A commit writes two of
  * these per changed key, and the schema's encoding was a third of its time.
+ * `epoch` is a non-negative integer, whose JSON is its decimal text.
  *
  * @internal
  */
-export const versionKey = (stepId: string, key: string, epoch: number): Buffer =>
-  Buffer.from(JSON.stringify(["v", stepId, key, epoch]))
+export const versionKey = (stepId: string, key: string, epoch: number): Buffer => {
+  // a commit's writes come grouped by step: the step's part of the text is made once per group
+  if (stepId !== prefixStepId) {
+    prefixStepId = stepId
+    prefixText = `["v",${JSON.stringify(stepId)},`
+  }
+  return Buffer.from(`${prefixText}${JSON.stringify(key)},${epoch}]`)
+}
+let prefixStepId: string | undefined
+let prefixText = ""
 
 /** @internal */
 export const heldKey = (epoch: number, sequence: number): Buffer =>
@@ -252,10 +261,36 @@ const decodePlainVersionKey = (bytes: Uint8Array): StateKey | undefined => {
   const text = bufferOf(bytes)
   return {
     _tag: "Version",
-    stepId: text.toString("latin1", stepStart, stepEnd),
+    stepId: stepIdOf(text, stepStart, stepEnd),
     key: text.toString("latin1", keyStart, keyEnd),
     epoch
   }
+}
+
+let lastStepId = ""
+let lastStepBytes: Buffer = Buffer.alloc(0)
+
+/**
+ * The step id in `bytes[start, end)`: the string of the last record's step
+ * when the bytes are the same, as they are for runs of a partition's records.
+ * One string for all of them, not one per record, and the index's map hashes
+ * it once.
+ */
+const stepIdOf = (bytes: Buffer, start: number, end: number): string => {
+  const length = end - start
+  if (length === lastStepBytes.length) {
+    let same = true
+    for (let i = 0; i < length; i++) {
+      if (bytes[start + i] !== lastStepBytes[i]) {
+        same = false
+        break
+      }
+    }
+    if (same) return lastStepId
+  }
+  lastStepId = bytes.toString("latin1", start, end)
+  lastStepBytes = Buffer.from(bytes.subarray(start, end))
+  return lastStepId
 }
 
 /** @internal */

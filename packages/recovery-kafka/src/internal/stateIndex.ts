@@ -7,7 +7,6 @@
  */
 import { type RecoveryStore, StoreKit } from "@sluice/core"
 import type { KafkaClient } from "@sluice/kafka"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import {
   decodeHeld,
@@ -195,26 +194,21 @@ export const loadStatePartition = (
   into: StateIndex
 ) =>
   readPartition(client, errors, { topic: topics.state, partition, from: "start" }, (record) => {
-    // plain code per record, no effect built for it: a partition holds a record per snapshot version
     const key = decodeStateKey(record.key)
-    if (key === undefined) {
-      return Effect.fail(errors.corrupt(`${recordName(record)} has a key sluice does not write`))
-    }
+    if (key === undefined) return errors.corrupt(`${recordName(record)} has a key sluice does not write`)
     if (key._tag === "Version") {
       const value = valueOf(record, ["snapshot", "deleted"], errors)
-      if (Either.isLeft(value)) return value
+      if (Either.isLeft(value)) return value.left
       into.loadVersion(
         key,
         value.right === null ? null : { deleted: value.right.kind === "deleted", payload: value.right.payload }
       )
-      return Effect.void
+      return undefined
     }
     const value = valueOf(record, ["held"], errors)
-    if (Either.isLeft(value)) return value
+    if (Either.isLeft(value)) return value.left
     const held = value.right === null ? null : decodeHeld(value.right.payload)
-    if (held === undefined) {
-      return Effect.fail(errors.corrupt(`held output ${recordName(record)} does not parse`))
-    }
+    if (held === undefined) return errors.corrupt(`held output ${recordName(record)} does not parse`)
     into.loadHeld(key.epoch, key.sequence, held)
-    return Effect.void
+    return undefined
   })

@@ -57,7 +57,7 @@ export const make = (
     })
 
     const snapshotsOf = (stepId: string, atOrBefore: number) =>
-      indexes.flatMap((index) => index.versions.snapshotsAt(stepId, atOrBefore) ?? [])
+      indexes.flatMap((index) => Array.from(index.versions.snapshotsAt(stepId, atOrBefore) ?? []))
 
     const reader: RecoveryStore.StoreReader = {
       meta: Option.some(meta),

@@ -56,6 +56,19 @@ const insertByEpoch = (versions: Array<Version>, version: Version) => {
   versions.splice(at, 0, version)
 }
 
+function* liveSnapshots(keys: ReadonlyMap<string, Held>, atOrBefore: number): Generator<Snapshot> {
+  for (const [key, held] of keys) {
+    const version = Array.isArray(held) ? liveVersion(held, atOrBefore) : liveVersionOf(held, atOrBefore)
+    if (version === undefined) continue
+    if (version.value === undefined) throw new Error(`the version log has no text for ${key}@${version.epoch}`)
+    yield { key, value: version.value }
+  }
+}
+
+/** `liveVersion` of a key with one version. */
+const liveVersionOf = (version: Version, atOrBefore: number): Version | undefined =>
+  version.epoch > atOrBefore || version.deleted ? undefined : version
+
 /** The newest version at or before `atOrBefore`, unless it is a deletion marker. */
 const liveVersion = (versions: ReadonlyArray<Version>, atOrBefore: number): Version | undefined => {
   for (let i = versions.length - 1; i >= 0; i--) {
@@ -68,13 +81,25 @@ const liveVersion = (versions: ReadonlyArray<Version>, atOrBefore: number): Vers
 
 type Change = readonly [stepId: string, key: string, versions: Array<Version>]
 
+/**
+ * A key's versions as the log holds them: most keys have one, held without an
+ * array around it. On a resume of 1M keys that is a million arrays fewer to
+ * build and for the collector to trace (bench/PROFILE.md, session 9).
+ */
+type Held = Version | Array<Version>
+
+const versionsOf = (held: Held | undefined): Array<Version> | undefined =>
+  held === undefined ? undefined : Array.isArray(held) ? held : [held]
+
 /** Public through `StoreKit.ts`. */
 export class VersionLog {
-  private readonly steps = new Map<string, Map<string, Array<Version>>>()
+  private readonly steps = new Map<string, Map<string, Held>>()
   /** Keys holding more than one version or a deletion marker: what collection may shrink. */
   private readonly collectable = new Map<string, Set<string>>()
   private newest = 0
   private valuesKept = true
+  /** Whether every version holds its snapshot's text: not once values were forgotten or not kept. */
+  private valuesComplete = true
   private readonly keepValues: boolean
 
   constructor(options: { readonly keepValues: boolean }) {
@@ -92,9 +117,9 @@ export class VersionLog {
     if (before === undefined && value !== null) {
       // a key's first version, the common case of a resume (one call per record of a partition): a key
       // without versions is in no collectable set, and one snapshot does not put it there
-      keys.set(ref.key, [version])
+      keys.set(ref.key, version)
     } else {
-      const versions = before === undefined ? [] : before.filter((v) => v.epoch !== ref.epoch)
+      const versions = before === undefined ? [] : versionsOf(before)!.filter((v) => v.epoch !== ref.epoch)
       insertByEpoch(versions, version)
       this.setIn(keys, ref.stepId, ref.key, versions)
     }
@@ -102,7 +127,7 @@ export class VersionLog {
   }
 
   unload(ref: VersionRef): void {
-    const versions = this.steps.get(ref.stepId)?.get(ref.key)
+    const versions = versionsOf(this.steps.get(ref.stepId)?.get(ref.key))
     if (versions === undefined) return
     this.setVersions(ref.stepId, ref.key, versions.filter((v) => v.epoch !== ref.epoch))
   }
@@ -112,16 +137,17 @@ export class VersionLog {
     return [...this.steps.keys()]
   }
 
-  /** Every live snapshot of the step at `atOrBefore`; `undefined` once the log has forgotten values. */
-  snapshotsAt(stepId: string, atOrBefore: number): ReadonlyArray<Snapshot> | undefined {
-    const out: Array<Snapshot> = []
-    for (const [key, versions] of this.steps.get(stepId) ?? []) {
-      const version = liveVersion(versions, atOrBefore)
-      if (version === undefined) continue
-      if (version.value === undefined) return undefined
-      out.push({ key, value: version.value })
-    }
-    return out
+  /**
+   * Every live snapshot of the step at `atOrBefore`, read as it is iterated
+   * (a resume of 1M keys made them all at once before; now each is garbage
+   * as soon as the operator has it); `undefined` once the log has forgotten
+   * values. Iterate it before the log changes.
+   */
+  snapshotsAt(stepId: string, atOrBefore: number): Iterable<Snapshot> | undefined {
+    const keys = this.steps.get(stepId)
+    if (keys === undefined) return []
+    if (!this.valuesComplete) return undefined
+    return liveSnapshots(keys, atOrBefore)
   }
 
   /**
@@ -130,11 +156,13 @@ export class VersionLog {
    */
   snapshotsOfKeys(stepId: string, keys: ReadonlyArray<string>, atOrBefore: number): ReadonlyArray<Snapshot> {
     const out: Array<Snapshot> = []
-    const versionsOf = this.steps.get(stepId)
-    if (versionsOf === undefined) return out
+    const heldOf = this.steps.get(stepId)
+    if (heldOf === undefined) return out
     for (const key of keys) {
-      const versions = versionsOf.get(key)
-      const value = versions === undefined ? undefined : liveVersion(versions, atOrBefore)?.value
+      const held = heldOf.get(key)
+      const value = held === undefined
+        ? undefined
+        : (Array.isArray(held) ? liveVersion(held, atOrBefore) : liveVersionOf(held, atOrBefore))?.value
       if (value !== undefined) out.push({ key, value })
     }
     return out
@@ -143,8 +171,12 @@ export class VersionLog {
   forgetValues(): void {
     if (this.keepValues || !this.valuesKept) return
     this.valuesKept = false
+    this.valuesComplete = false
     for (const keys of this.steps.values()) {
-      for (const versions of keys.values()) for (const version of versions) version.value = undefined
+      for (const held of keys.values()) {
+        if (Array.isArray(held)) { for (const version of held) version.value = undefined }
+        else held.value = undefined
+      }
     }
   }
 
@@ -152,8 +184,8 @@ export class VersionLog {
     let snapshots = 0
     let deletions = 0
     for (const keys of this.steps.values()) {
-      for (const versions of keys.values()) {
-        for (const version of versions) {
+      for (const held of keys.values()) {
+        for (const version of Array.isArray(held) ? held : [held]) {
           if (version.deleted) deletions++
           else snapshots++
         }
@@ -181,7 +213,7 @@ export class VersionLog {
     const dropped: Array<VersionRef> = []
     const changes: Array<Change> = []
     const visit = (stepId: string, key: string, value: string | null | undefined) => {
-      const before = this.steps.get(stepId)?.get(key)
+      const before = versionsOf(this.steps.get(stepId)?.get(key))
       const kept = this.nextVersions(before, epoch, value, agreed)
       if (value !== undefined && kept.some((v) => v.epoch === epoch)) written.push({ stepId, key, epoch, value })
       for (const old of before ?? []) {
@@ -211,17 +243,22 @@ export class VersionLog {
    */
   commit(epoch: number, writes: ReadonlyArray<SnapshotWrite>, agreed: number): void {
     let stepId: string | undefined
-    let keys: Map<string, Array<Version>> | undefined
+    let keys: Map<string, Held> | undefined
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i]
       // writes come grouped by step: look the step up once per group
       if (write.stepId !== stepId || keys === undefined) keys = this.keysOf(stepId = write.stepId)
-      this.setIn(keys, stepId, write.key, this.nextVersions(keys.get(write.key), epoch, write.value, agreed))
+      this.setIn(
+        keys,
+        stepId,
+        write.key,
+        this.nextVersions(versionsOf(keys.get(write.key)), epoch, write.value, agreed)
+      )
     }
     for (const [stepId, keys] of this.collectable) {
       const versionsByKey = this.steps.get(stepId)
       for (const key of keys) {
-        const versions = versionsByKey?.get(key)
+        const versions = versionsOf(versionsByKey?.get(key))
         if (versions !== undefined && needsCollection(versions, agreed)) {
           this.setVersions(stepId, key, collectVersions(versions, agreed))
         }
@@ -236,7 +273,8 @@ export class VersionLog {
     // a resume with nothing to discard must not cost a pass over every key (R14)
     if (this.newest >= from) {
       for (const [stepId, keys] of this.steps) {
-        for (const [key, versions] of keys) {
+        for (const [key, held] of keys) {
+          const versions = versionsOf(held)!
           const kept = versions.filter((v) => v.epoch < from)
           if (kept.length === versions.length) continue
           for (const version of versions) if (version.epoch >= from) dropped.push({ stepId, key, epoch: version.epoch })
@@ -257,7 +295,7 @@ export class VersionLog {
   planReset(): VersionPlan {
     const dropped: Array<VersionRef> = []
     for (const [stepId, keys] of this.steps) {
-      for (const [key, versions] of keys) for (const { epoch } of versions) dropped.push({ stepId, key, epoch })
+      for (const [key, held] of keys) for (const { epoch } of versionsOf(held)!) dropped.push({ stepId, key, epoch })
     }
     return {
       written: [],
@@ -299,10 +337,12 @@ export class VersionLog {
   }
 
   private versionOf(epoch: number, value: string | null): Version {
-    return { epoch, deleted: value === null, value: value === null || !this.keepValues ? undefined : value }
+    if (value === null) return { epoch, deleted: true, value: undefined }
+    if (!this.keepValues) this.valuesComplete = false
+    return { epoch, deleted: false, value: this.keepValues ? value : undefined }
   }
 
-  private keysOf(stepId: string): Map<string, Array<Version>> {
+  private keysOf(stepId: string): Map<string, Held> {
     let keys = this.steps.get(stepId)
     if (keys === undefined) this.steps.set(stepId, keys = new Map())
     return keys
@@ -312,9 +352,9 @@ export class VersionLog {
     this.setIn(this.keysOf(stepId), stepId, key, versions)
   }
 
-  private setIn(keys: Map<string, Array<Version>>, stepId: string, key: string, versions: Array<Version>): void {
+  private setIn(keys: Map<string, Held>, stepId: string, key: string, versions: Array<Version>): void {
     if (versions.length === 0) keys.delete(key)
-    else keys.set(key, versions)
+    else keys.set(key, versions.length === 1 ? versions[0] : versions)
     if (versions.length > 1 || (versions.length === 1 && versions[0].deleted)) {
       let collectable = this.collectable.get(stepId)
       if (collectable === undefined) this.collectable.set(stepId, collectable = new Set())
