@@ -6,6 +6,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as RcRef from "effect/RcRef"
+import { isEmptyRecord } from "effect/Record"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -32,6 +33,7 @@ import {
 } from "../KafkaError.js"
 import { setInputLag } from "./inputLag.js"
 import { fetchPartition, listOffsets, makeReadCluster, type RawMessage } from "./partitionFetch.js"
+import { noHeaders } from "./recordBatches.js"
 // kafkajs itself comes from here, with its produce path's grouping and request encoding replaced (see there)
 import { Kafkajs, linearProduce } from "./kafkajsProduce.js"
 import { linearRequestRecords, recordBytes, requestBytes, requestRecords, splitRequests } from "./produceRequests.js"
@@ -535,11 +537,6 @@ const isTransient = (cause: unknown): boolean => {
   return false
 }
 
-const isEmpty = (object: object): boolean => {
-  for (const _ in object) return false
-  return true
-}
-
 const toRecord = (topic: string, partition: number, offset: number, message: RawMessage): KafkaRecord => ({
   topic,
   partition,
@@ -550,11 +547,8 @@ const toRecord = (topic: string, partition: number, offset: number, message: Raw
   headers: headersOf(message.headers)
 })
 
-/** The headers of every record without any: one frozen object, not one per record read. */
-const noHeaders: Readonly<Record<string, string>> = Object.freeze({})
-
 const headersOf = (headers: IHeaders | undefined): Readonly<Record<string, string>> => {
-  if (headers === undefined || isEmpty(headers)) return noHeaders
+  if (headers === undefined || isEmptyRecord(headers)) return noHeaders
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
     const first = Array.isArray(value) ? value[0] : value

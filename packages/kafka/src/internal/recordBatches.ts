@@ -208,8 +208,13 @@ const decodable = (records: Buffer): boolean => {
   return true
 }
 
-/** The headers of every record without any: one frozen object, not one per record. */
-const noHeaders: Record<string, never> = Object.freeze({})
+/**
+ * The headers of every record without any: one frozen object, not one per
+ * record (the decoded record's and the `KafkaRecord`'s both).
+ *
+ * @internal
+ */
+export const noHeaders: Record<string, never> = Object.freeze({})
 
 /** A record set (its int32 size first): its records, partial batches at the end left out as kafkajs does. */
 const decodeRecordSet = async (sized: Buffer): Promise<ReadonlyArray<FetchedRecord>> => {

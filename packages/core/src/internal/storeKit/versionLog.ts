@@ -56,31 +56,6 @@ const insertByEpoch = (versions: Array<Version>, version: Version) => {
   versions.splice(at, 0, version)
 }
 
-function* liveSnapshots(keys: ReadonlyMap<string, Held>, atOrBefore: number): Generator<Snapshot> {
-  for (const [key, held] of keys) {
-    const version = Array.isArray(held) ? liveVersion(held, atOrBefore) : liveVersionOf(held, atOrBefore)
-    if (version === undefined) continue
-    if (version.value === undefined) throw new Error(`the version log has no text for ${key}@${version.epoch}`)
-    yield { key, value: version.value }
-  }
-}
-
-/** `liveVersion` of a key with one version. */
-const liveVersionOf = (version: Version, atOrBefore: number): Version | undefined =>
-  version.epoch > atOrBefore || version.deleted ? undefined : version
-
-/** The newest version at or before `atOrBefore`, unless it is a deletion marker. */
-const liveVersion = (versions: ReadonlyArray<Version>, atOrBefore: number): Version | undefined => {
-  for (let i = versions.length - 1; i >= 0; i--) {
-    const version = versions[i]
-    if (version.epoch > atOrBefore) continue
-    return version.deleted ? undefined : version
-  }
-  return undefined
-}
-
-type Change = readonly [stepId: string, key: string, versions: Array<Version>]
-
 /**
  * A key's versions as the log holds them: most keys have one, held without an
  * array around it. On a resume of 1M keys that is a million arrays fewer to
@@ -90,6 +65,28 @@ type Held = Version | Array<Version>
 
 const versionsOf = (held: Held | undefined): Array<Version> | undefined =>
   held === undefined ? undefined : Array.isArray(held) ? held : [held]
+
+function* liveSnapshots(keys: ReadonlyMap<string, Held>, atOrBefore: number): Generator<Snapshot> {
+  for (const [key, held] of keys) {
+    const version = liveVersion(held, atOrBefore)
+    if (version === undefined) continue
+    if (version.value === undefined) throw new Error(`the version log has no text for ${key}@${version.epoch}`)
+    yield { key, value: version.value }
+  }
+}
+
+/** The newest version at or before `atOrBefore`, unless it is a deletion marker. */
+const liveVersion = (versions: Held, atOrBefore: number): Version | undefined => {
+  if (!Array.isArray(versions)) return versions.epoch > atOrBefore || versions.deleted ? undefined : versions
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const version = versions[i]
+    if (version.epoch > atOrBefore) continue
+    return version.deleted ? undefined : version
+  }
+  return undefined
+}
+
+type Change = readonly [stepId: string, key: string, versions: Array<Version>]
 
 /** Public through `StoreKit.ts`. */
 export class VersionLog {
@@ -160,9 +157,7 @@ export class VersionLog {
     if (heldOf === undefined) return out
     for (const key of keys) {
       const held = heldOf.get(key)
-      const value = held === undefined
-        ? undefined
-        : (Array.isArray(held) ? liveVersion(held, atOrBefore) : liveVersionOf(held, atOrBefore))?.value
+      const value = held === undefined ? undefined : liveVersion(held, atOrBefore)?.value
       if (value !== undefined) out.push({ key, value })
     }
     return out
@@ -185,7 +180,7 @@ export class VersionLog {
     let deletions = 0
     for (const keys of this.steps.values()) {
       for (const held of keys.values()) {
-        for (const version of Array.isArray(held) ? held : [held]) {
+        for (const version of versionsOf(held)!) {
           if (version.deleted) deletions++
           else snapshots++
         }
