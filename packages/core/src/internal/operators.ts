@@ -304,7 +304,15 @@ const UNSTORABLE_KEY = "the key holds a lone surrogate (half of a UTF-16 pair), 
  */
 export abstract class KeyedStateOperator extends Operator {
   protected readonly entries = new Map<string, Entry>()
+  /**
+   * The keys changed in the epoch, and beside each its entry: the snapshot
+   * reads the entry from here, not from `entries` again (a lookup per changed
+   * key that cost about as much as the keyed loop's own, bench/PROFILE.md). A
+   * deleted entry is marked clean, so a key deleted and set again in one
+   * epoch is written once, from its new entry.
+   */
   private dirtyKeys: Array<string> = []
+  private dirtyEntries: Array<Entry> = []
   private deletedKeys = new Set<string>()
   /**
    * With `emit: "epoch"`: each key's last emission since the epoch began. It
@@ -483,6 +491,7 @@ export abstract class KeyedStateOperator extends Operator {
     if (next === undefined) {
       if (entry !== undefined) {
         this.entries.delete(key)
+        entry.dirty = false
         // a key born and discarded within the epoch never reached the store (a join's complete rows, mostly)
         if (entry.stored) this.deletedKeys.add(key)
         // its snapshot at the resume point is stale now
@@ -491,8 +500,10 @@ export abstract class KeyedStateOperator extends Operator {
       return
     }
     if (entry === undefined) {
-      this.entries.set(key, { state: next, dirty: true, pending: this.emitsAtEnd, stored: false })
+      const created: Entry = { state: next, dirty: true, pending: this.emitsAtEnd, stored: false }
+      this.entries.set(key, created)
       this.dirtyKeys.push(key)
+      this.dirtyEntries.push(created)
       return
     }
     entry.state = next
@@ -504,6 +515,7 @@ export abstract class KeyedStateOperator extends Operator {
     if (!entry.dirty) {
       entry.dirty = true
       this.dirtyKeys.push(key)
+      this.dirtyEntries.push(entry)
     }
   }
 
@@ -517,9 +529,12 @@ export abstract class KeyedStateOperator extends Operator {
   protected snapshot(transaction: EpochTransaction): Effect.Effect<void, StepFailed> {
     let key: string | undefined
     try {
-      for (key of this.dirtyKeys) {
-        const entry = this.entries.get(key)
-        if (entry === undefined || !entry.dirty) continue
+      const dirtyKeys = this.dirtyKeys
+      const dirtyEntries = this.dirtyEntries
+      for (let i = 0; i < dirtyKeys.length; i++) {
+        key = dirtyKeys[i]
+        const entry = dirtyEntries[i]
+        if (!entry.dirty) continue
         if (!key.isWellFormed()) throw new Error(UNSTORABLE_KEY)
         entry.dirty = false
         entry.stored = true
@@ -537,6 +552,7 @@ export abstract class KeyedStateOperator extends Operator {
       return Effect.fail(this.failed(error, key))
     }
     this.dirtyKeys = []
+    this.dirtyEntries = []
     this.deletedKeys = new Set()
     return Effect.void
   }
