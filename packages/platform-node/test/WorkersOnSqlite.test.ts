@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { NodeWorkers } from "@sluice/platform-node"
+import { SqliteRecovery } from "@sluice/recovery-sqlite"
 import { countsOf, expectedWords, runPartitionedWordcount } from "@sluice/store-testkit"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { SqliteRecovery } from "../src/index.js"
+import { NodeWorkers } from "../src/index.js"
 
 describe("workers on SQLite", () => {
   it.scoped(
