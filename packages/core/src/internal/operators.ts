@@ -307,7 +307,7 @@ export abstract class KeyedStateOperator extends Operator {
   /**
    * The keys changed in the epoch, and beside each its entry: the snapshot
    * reads the entry from here, not from `entries` again (a lookup per changed
-   * key that cost about as much as the keyed loop's own, bench/PROFILE.md). A
+   * key: 0.35 s of a 2M-word run at 10k-word epochs, bench/PROFILE.md). A
    * deleted entry is marked clean, so a key deleted and set again in one
    * epoch is written once, from its new entry.
    */

@@ -669,8 +669,8 @@ const materializeInto = (
     // Per step, key → where its newest write is: a position in the rows' entries
     // laid end to end, or, for `current`'s writes, minus one minus its index.
     // A number, not an object per write: the fold merges every write of up to
-    // a hundred epochs, and an allocation each was a third of its time
-    // (bench/PROFILE.md).
+    // a hundred epochs, and an object each was the largest part of its
+    // JavaScript time (bench/PROFILE.md).
     const newest = new Map<string, Map<string, number>>()
     const stepOf = (stepId: string) => {
       let keys = newest.get(stepId)
