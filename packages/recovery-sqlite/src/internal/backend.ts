@@ -97,10 +97,11 @@ const chunkSize = (remaining: number): number => {
   return 1
 }
 
-const values = (rows: number, columns: number): string => {
-  const row = `(${Array.from({ length: columns }, () => "?").join(", ")})`
-  return Array.from({ length: rows }, () => row).join(", ")
-}
+/** `rows` copies of one row's placeholders, the VALUES list of a multi-row statement. */
+const repeatedRows = (rows: number, row: string): string => Array.from({ length: rows }, () => row).join(", ")
+
+const values = (rows: number, columns: number): string =>
+  repeatedRows(rows, `(${Array.from({ length: columns }, () => "?").join(", ")})`)
 
 const statementCache = new Map<string, string>()
 const statementText = (kind: string, rows: number, build: (rows: number) => string): string => {
@@ -123,7 +124,7 @@ const upsertSnapshots = (rows: number) =>
     // STRICT BLOB): SQLite converts it, with no Buffer made per row here
     (n) =>
       `INSERT OR REPLACE INTO sluice_snapshots (step_id, key, epoch, value, checksum) VALUES ${
-        Array.from({ length: n }, () => "(?, ?, ?, CAST(? AS BLOB), ?)").join(", ")
+        repeatedRows(n, "(?, ?, ?, CAST(? AS BLOB), ?)")
       }`
   )
 
