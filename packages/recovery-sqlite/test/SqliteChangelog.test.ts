@@ -3,6 +3,7 @@ import { type RecoveryStore, StoreKit } from "@sluice/core"
 import { DataflowError } from "@sluice/core"
 import Database from "better-sqlite3"
 import { Chunk, Effect, Stream } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
 import * as Changelog from "../src/internal/changelog.js"
@@ -24,6 +25,16 @@ const readAll = (worker: RecoveryStore.BackendWorker, atOrBefore: number) =>
     Stream.runCollect(worker.readSnapshots("count", atOrBefore)),
     (chunk) => Chunk.toReadonlyArray(chunk).map(({ key, value }) => [key, value])
   )
+
+/** The keys a resume read emitted before it failed, and its failure. */
+const readUntilFailure = (worker: RecoveryStore.BackendWorker, atOrBefore: number) =>
+  Effect.gen(function*() {
+    const emitted: Array<string> = []
+    const exit = yield* Effect.exit(
+      Stream.runForEach(worker.readSnapshots("count", atOrBefore), ({ key }) => Effect.sync(() => emitted.push(key)))
+    )
+    return { emitted, error: failureOf(exit) }
+  })
 
 const changelogEpochs = (directory: string) => {
   const db = new Database(path.join(directory, "worker-0.sqlite3"), { readonly: true })
@@ -278,6 +289,53 @@ describe("SqliteRecovery changelog", () => {
       keys.forEach((key, i) => i % 11 === 5 && expected.delete(key))
       for (let i = 0; i < 50; i++) expected.set(`k${String(i * 199).padStart(5, "0")}+`, "3")
       assert.deepStrictEqual(read, [...expected].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    }))
+
+  it.scoped("a damaged snapshot on a page the reader thread reads fails the resume with StoreCorrupt naming its key", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 1 })).open(single)
+      const keys = Array.from({ length: 10_000 }, (_, i) => `k${String(i).padStart(5, "0")}`)
+      yield* worker.commit(1, keys.map((key) => put(key, "1")), [])
+      const file = path.join(directory, "worker-0.sqlite3")
+      // on the third page: the first is read here, the others by the thread
+      const db = new Database(file)
+      db.prepare("UPDATE sluice_snapshots SET value = CAST('2' AS BLOB) WHERE key = 'k09000'").run()
+      db.close()
+      const { emitted, error } = yield* readUntilFailure(worker, 1)
+      assert.instanceOf(error, DataflowError.StoreCorrupt)
+      assert.include(error.message, "step count at key k09000")
+      assert.include(error.message, file)
+      assert.deepStrictEqual(emitted, keys.slice(0, 8192))
+    }))
+
+  it.scoped("a table unreadable past the first page fails the resume with StoreCorrupt naming the file, not a hang", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const keys = Array.from({ length: 10_000 }, (_, i) => `k${String(i).padStart(5, "0")}`)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 1 })).open(single)
+        yield* worker.commit(1, keys.map((key) => put(key, "1")), [])
+      }))
+      const file = path.join(directory, "worker-0.sqlite3")
+      // the table's last leaf in key order (dbstat walks the tree in order) holds its highest keys: the reader
+      // thread's, never the first page's
+      const db = new Database(file)
+      db.pragma("wal_checkpoint(TRUNCATE)")
+      const { pageno, pgsize } = db.prepare(
+        "SELECT pageno, pgsize FROM dbstat WHERE name = 'sluice_snapshots' AND pagetype = 'leaf' ORDER BY path DESC"
+      ).get() as { pageno: number; pgsize: number }
+      db.close()
+      const fd = fs.openSync(file, "r+")
+      fs.writeSync(fd, Buffer.alloc(pgsize, 0xa5), 0, pgsize, (pageno - 1) * pgsize)
+      fs.closeSync(fd)
+      const worker = yield* (yield* SqliteRecovery.backend({ directory })).open(single)
+      const { emitted, error } = yield* readUntilFailure(worker, 1)
+      assert.instanceOf(error, DataflowError.StoreCorrupt)
+      assert.include(error.message, "reading the snapshots of step count failed")
+      assert.include(error.message, file)
+      assert.isAtLeast(emitted.length, 4096)
+      assert.isBelow(emitted.length, keys.length)
     }))
 
   it.scoped("a damaged changelog row fails the resume with StoreCorrupt naming step, epoch and file", () =>

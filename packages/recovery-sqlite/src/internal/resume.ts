@@ -5,9 +5,12 @@
  * It is the materialized rows of `sluice_snapshots` overlaid with the
  * changelog rows at or before the epoch (layout 3): the changelog tail is
  * bounded, so it is read and folded first, then merged into the table's
- * primary-key scan, which is read once, a page at a time. All reads are one
- * read transaction, so a materialization committed meanwhile is seen by all
- * or by none.
+ * primary-key scan, which is read once, a page at a time. The first page is
+ * read in the changelog's read transaction; when it comes full, a thread reads
+ * the pages after it (`pageReader.ts`) in a read transaction of its own, while
+ * this one checks and hands on the pages before. Both see the same file: only
+ * the worker that owns it writes it, and it does not commit while its resume
+ * reads.
  *
  * `@effect/sql-sqlite-node` 0.53 does not implement `SqlClient.stream`
  * (`executeStream` dies), and its client materialises every row of a query.
@@ -24,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Changelog from "./changelog.js"
+import * as PageReader from "./pageReader.js"
 import { refail } from "./storeFile.js"
 
 /** Rows of one page of the table's scan, and snapshots of one chunk of the stream. */
@@ -110,59 +114,66 @@ export const snapshots = (options: {
     if (overlay instanceof StoreCorrupt) return yield* overlay
     const overlayKeys = [...overlay.keys()].sort(Changelog.compareKeys)
     let next = 0
-    const [firstPage, nextPage] = yield* Effect.try({
-      try: () => [db.prepare(FIRST_PAGE).raw(true), db.prepare(NEXT_PAGE).raw(true)] as const,
+    const firstRows = yield* Effect.try({
+      try: () => db.prepare(FIRST_PAGE).raw(true).all({ stepId, atOrBefore }) as Array<Row>,
       catch: fail
     })
-    // the last key of the page read before, `undefined` before the first; `done` once a page came short
-    let after: string | undefined
+    const first: PageReader.Page = {
+      keys: firstRows.map((row) => row[0]),
+      values: firstRows.map((row) => row[1]),
+      checksums: firstRows.map((row) => row[2])
+    }
+    // A full first page: the table may hold many more, and a thread reads them while this one restores.
+    const reader = firstRows.length === PAGE_SIZE
+      ? yield* PageReader.start({
+        file,
+        sql: NEXT_PAGE,
+        parameters: { stepId, atOrBefore },
+        after: firstRows[PAGE_SIZE - 1][0],
+        pageSize: PAGE_SIZE
+      })
+      : undefined
+    let page: PageReader.Page | undefined = first
+    // `done` once a page came short
     let done = false
-    const pull = Effect.suspend(
-      (): Effect.Effect<Chunk.Chunk<Snapshot>, Option.Option<StoreCorrupt | StoreUnavailable>> => {
-        if (done) return Effect.fail(Option.none())
-        const out: Array<Snapshot> = []
-        // the changelog's keys before `key`, or all that are left
-        const overlayBefore = (key: string | undefined) => {
-          while (
-            next < overlayKeys.length && (key === undefined || Changelog.compareKeys(overlayKeys[next], key) < 0)
-          ) {
-            const value = overlay.get(overlayKeys[next])!
-            if (value !== null) out.push({ key: overlayKeys[next], value })
-            next++
-          }
+    const pull = Effect.gen(function*() {
+      if (done) return yield* Effect.fail(Option.none())
+      const { checksums, keys, values } = page ??
+        (yield* Effect.mapError(reader!.next, (error) => Option.some(fail(error))))
+      page = undefined
+      const out: Array<Snapshot> = []
+      // the changelog's keys before `key`, or all that are left
+      const overlayBefore = (key: string | undefined) => {
+        while (
+          next < overlayKeys.length && (key === undefined || Changelog.compareKeys(overlayKeys[next], key) < 0)
+        ) {
+          const value = overlay.get(overlayKeys[next])!
+          if (value !== null) out.push({ key: overlayKeys[next], value })
+          next++
         }
-        let rows: Array<Row>
-        try {
-          rows = (after === undefined
-            ? firstPage.all({ stepId, atOrBefore })
-            : nextPage.all({ stepId, atOrBefore, after })) as Array<Row>
-        } catch (error) {
-          return Effect.fail(Option.some(fail(error)))
-        }
-        for (let i = 0; i < rows.length; i++) {
-          const [key, value, checksum] = rows[i]
-          if (StoreKit.snapshotChecksum(stepId, key, value) !== checksum) {
-            return Effect.fail(Option.some(damagedSnapshot(file, stepId, key)))
-          }
-          overlayBefore(key)
-          if (next < overlayKeys.length && overlayKeys[next] === key) {
-            // the changelog's newer version, or its tombstone, hides the materialized one
-            const newer = overlay.get(key)!
-            if (newer !== null) out.push({ key, value: newer })
-            next++
-          } else {
-            out.push({ key, value })
-          }
-        }
-        if (rows.length < PAGE_SIZE) {
-          overlayBefore(undefined)
-          done = true
-        } else {
-          after = rows[rows.length - 1][0]
-        }
-        return out.length === 0 && done ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(out))
       }
-    )
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]
+        const value = values[i]
+        if (StoreKit.snapshotChecksum(stepId, key, value) !== checksums[i]) {
+          return yield* Effect.fail(Option.some(damagedSnapshot(file, stepId, key)))
+        }
+        overlayBefore(key)
+        if (next < overlayKeys.length && overlayKeys[next] === key) {
+          // the changelog's newer version, or its tombstone, hides the materialized one
+          const newer = overlay.get(key)!
+          if (newer !== null) out.push({ key, value: newer })
+          next++
+        } else {
+          out.push({ key, value })
+        }
+      }
+      if (keys.length < PAGE_SIZE) {
+        overlayBefore(undefined)
+        done = true
+      }
+      return out.length === 0 && done ? yield* Effect.fail(Option.none()) : Chunk.unsafeFromArray(out)
+    })
     return Stream.repeatEffectChunkOption(pull)
   }))
 }

@@ -1,0 +1,189 @@
+/**
+ * The pages of a resume's table scan read on a second thread (R3).
+ *
+ * An eager resume of a million keys spent about a third of its run in the
+ * driver turning rows into JavaScript and the rest putting them into the
+ * step's state (bench/PROFILE.md, "Eager resume of 1M keys"). One thread did
+ * both in turn; here a thread of this package reads the pages while the
+ * dataflow's thread restores the ones before, so the two costs overlap on two
+ * cores.
+ *
+ * The thread loads better-sqlite3 and nothing else (no Effect, no Sluice
+ * module: it starts in a few milliseconds), opens its own read-only
+ * connection, and reads the same keyset pages as the first one: a
+ * primary-key range search from the last key of the page before. A page
+ * crosses as one string of its keys and values laid end to end with their
+ * UTF-16 lengths and checksums in typed arrays that are moved, not copied;
+ * one string copies in one piece where an array of rows would be cloned
+ * string by string. It reads at most `AHEAD` pages ahead of the consumer,
+ * so a table larger than memory is never buffered whole.
+ *
+ * @internal
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import { createRequire } from "node:module"
+import { Worker } from "node:worker_threads"
+
+/** A page of the scan, in key order: row `i` is `keys[i]`, `values[i]`, `checksums[i]`. */
+export interface Page {
+  readonly keys: ReadonlyArray<string>
+  readonly values: ReadonlyArray<string>
+  readonly checksums: ArrayLike<number>
+}
+
+/** Pages read ahead of the one being restored: enough to keep the thread busy, little memory. */
+const AHEAD = 4
+
+interface ThreadInput {
+  readonly driver: string
+  readonly file: string
+  readonly sql: string
+  readonly parameters: Readonly<Record<string, unknown>>
+  readonly after: string
+  readonly pageSize: number
+  readonly ahead: number
+}
+
+type ThreadMessage =
+  | { readonly _tag: "Page"; readonly text: string; readonly lengths: Uint32Array; readonly checksums: Float64Array }
+  | { readonly _tag: "Failed"; readonly message: string; readonly code: string | undefined }
+
+/**
+ * The thread's body. It runs from its source text (`toString`) in a thread
+ * started with `eval`, so it closes over nothing: whatever it needs comes in
+ * through `workerData` and the `require` it is given.
+ */
+const readPages = (load: NodeJS.Require): void => {
+  const { parentPort, workerData } = load("node:worker_threads") as typeof import("node:worker_threads")
+  const input = workerData as ThreadInput
+  const port = parentPort!
+  const post = (message: ThreadMessage, transfer: Array<ArrayBuffer> = []) => port.postMessage(message, transfer)
+  try {
+    const Database = load(input.driver) as typeof import("better-sqlite3")
+    const db = new Database(input.file, { readonly: true, fileMustExist: true })
+    const page = db.prepare(input.sql).raw(true)
+    // one read transaction for every page: they all see the same state of the file
+    db.exec("BEGIN")
+    let after = input.after
+    let credit = input.ahead
+    let done = false
+    const send = () => {
+      try {
+        while (credit > 0 && !done) {
+          const rows = page.all({ ...input.parameters, after }) as Array<[string, string, number]>
+          const lengths = new Uint32Array(rows.length * 2)
+          const checksums = new Float64Array(rows.length)
+          const parts = new Array<string>(rows.length * 2)
+          for (let i = 0; i < rows.length; i++) {
+            const [key, value, checksum] = rows[i]
+            parts[2 * i] = key
+            parts[2 * i + 1] = value
+            lengths[2 * i] = key.length
+            lengths[2 * i + 1] = value.length
+            checksums[i] = checksum
+          }
+          credit--
+          done = rows.length < input.pageSize
+          if (!done) after = rows[rows.length - 1][0]
+          post({ _tag: "Page", text: parts.join(""), lengths, checksums }, [lengths.buffer, checksums.buffer])
+          if (done) {
+            db.exec("COMMIT")
+            db.close()
+            port.close()
+          }
+        }
+      } catch (error) {
+        done = true
+        const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
+        post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+      }
+    }
+    // each page taken by the consumer is a credit for one more
+    port.on("message", () => {
+      credit++
+      send()
+    })
+    send()
+  } catch (error) {
+    const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
+    post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+  }
+}
+
+const driver = createRequire(import.meta.url).resolve("better-sqlite3")
+
+/** The rows of a page laid end to end, cut back into keys and values. */
+const decodePage = (message: Extract<ThreadMessage, { _tag: "Page" }>): Page => {
+  const { lengths, text } = message
+  const rows = lengths.length / 2
+  const keys = new Array<string>(rows)
+  const values = new Array<string>(rows)
+  let position = 0
+  for (let i = 0; i < rows; i++) {
+    keys[i] = text.slice(position, position += lengths[2 * i])
+    values[i] = text.slice(position, position += lengths[2 * i + 1])
+  }
+  return { keys, values, checksums: message.checksums }
+}
+
+/**
+ * The reader failed: its driver's error (message and SQLite code, which
+ * `refail` reads as from the driver in this thread), or the thread's end.
+ *
+ * @internal
+ */
+export class ReaderFailed extends Data.TaggedError("ReaderFailed")<{
+  readonly message: string
+  readonly code: string | undefined
+}> {}
+
+/**
+ * Starts a thread reading the pages of `sql` (a keyset page: it takes
+ * `parameters` and `after`, the last key of the page before) from `file`,
+ * from the page after `after` on. `next` takes the next page; a page shorter
+ * than `pageSize` is the last. The thread ends with the scope.
+ *
+ * @internal
+ */
+export const start = (options: {
+  readonly file: string
+  readonly sql: string
+  readonly parameters: Readonly<Record<string, unknown>>
+  readonly after: string
+  readonly pageSize: number
+}): Effect.Effect<{ readonly next: Effect.Effect<Page, ReaderFailed> }, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const arrived = yield* Queue.unbounded<ThreadMessage>()
+    const workerData: ThreadInput = { ...options, driver, ahead: AHEAD }
+    const worker = yield* Effect.acquireRelease(
+      Effect.sync(() => new Worker(`(${readPages.toString()})(require)`, { eval: true, workerData })),
+      (worker) => Effect.promise(() => worker.terminate())
+    )
+    // whether the last page has arrived: the thread then ends by itself
+    let ended = false
+    worker.on("message", (message: ThreadMessage) => {
+      if (message._tag === "Page" && message.checksums.length < options.pageSize) ended = true
+      Queue.unsafeOffer(arrived, message)
+    })
+    worker.on(
+      "error",
+      (error) => Queue.unsafeOffer(arrived, { _tag: "Failed", message: error.message, code: undefined })
+    )
+    // a thread that stops before its last page (killed, out of memory) must not leave the read waiting
+    worker.on("exit", (code) => {
+      if (!ended) {
+        Queue.unsafeOffer(arrived, { _tag: "Failed", message: `the reader exited with ${code}`, code: undefined })
+      }
+    })
+    const next = Effect.flatMap(Queue.take(arrived), (message) => {
+      if (message._tag === "Failed") {
+        return Effect.fail(new ReaderFailed({ message: message.message, code: message.code }))
+      }
+      if (!ended) worker.postMessage(0)
+      return Effect.succeed(decodePage(message))
+    })
+    return { next }
+  })
