@@ -112,6 +112,9 @@ const STARTUP_EPOCH = 10_000
  * hits them alike.
  */
 const JOIN_ROUNDS = 3
+/** Rounds of the word count's cells at full size, and timed runs per cell in each (after one warm-up). */
+const WORD_ROUNDS = 3
+const WORD_ITERATIONS = 2
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -295,27 +298,39 @@ const main = async () => {
       peerInput = { file: path.join(peerInputs, "words.txt"), expected: W.wordcountLoop(lines) }
       Data.writeWordLines(peerInput.file, lines)
     }
-    await cell({ workload: "wordcount", config: "loop", label: "hand-written loop" }, { kind: "loop", size })
-    // The configurations a ratio compares run next to each other: the machine's
-    // load drifts over minutes.
-    for (const epochItems of WORD_EPOCHS) {
-      const epochs = `${Report.count(epochItems)} epochs`
-      for (const store of ["memory", "sqlite"] as const) {
+    // The configurations a ratio compares run next to each other, in rounds that alternate their order: the
+    // host's speed drifts by ±40% over minutes (bench/RESULTS.md, "A quiet, faster host"), and one run of each
+    // after the other read that drift as a recovery overhead.
+    const rounds = options.quick ? 1 : WORD_ROUNDS
+    const runs = options.quick ? {} : { warmup: WARMUP, iterations: WORD_ITERATIONS }
+    const first = rows.length
+    for (let round = 0; round < rounds; round++) {
+      if (rounds > 1) log(` round ${round + 1} of ${rounds}`)
+      await cell({ workload: "wordcount", config: "loop", label: "hand-written loop" }, { kind: "loop", size, ...runs })
+      for (const epochItems of WORD_EPOCHS) {
+        const epochs = `${Report.count(epochItems)} epochs`
+        const stores = round % 2 === 0 ? ["memory", "sqlite"] as const : ["sqlite", "memory"] as const
+        for (const store of stores) {
+          await cell(
+            { workload: "wordcount", config: `sluice-${store}-e${epochItems}`, label: `sluice ${store}, ${epochs}` },
+            { kind: "sluice", store, epochItems, size, ...runs }
+          )
+        }
         await cell(
-          { workload: "wordcount", config: `sluice-${store}-e${epochItems}`, label: `sluice ${store}, ${epochs}` },
-          { kind: "sluice", store, epochItems, size }
+          { workload: "wordcount", config: `raw-store-e${epochItems}`, label: `raw store, ${epochs}` },
+          { kind: "raw-store", store: "sqlite", epochItems, size, ...runs }
         )
       }
-      await cell(
-        { workload: "wordcount", config: `raw-store-e${epochItems}`, label: `raw store, ${epochs}` },
-        { kind: "raw-store", store: "sqlite", epochItems, size }
-      )
-      if (peerInput !== undefined) {
+    }
+    rows.push(...Report.mergeRounds(rows.splice(first)))
+    // bytewax once (a 2M-word cell takes minutes), each after its epoch size's rows
+    if (peerInput !== undefined) {
+      for (const epochItems of WORD_EPOCHS) {
         await bytewaxCell(
           {
             workload: "wordcount",
             config: `bytewax-sqlite-e${epochItems}`,
-            label: `bytewax ${BYTEWAX_VERSION} sqlite, ${epochs}`
+            label: `bytewax ${BYTEWAX_VERSION} sqlite, ${Report.count(epochItems)} epochs`
           },
           {
             input: peerInput.file,
@@ -324,6 +339,9 @@ const main = async () => {
             expected: peerInput.expected
           }
         )
+        const bytewaxRow = rows.pop()!
+        const after = rows.findIndex((row) => row.config === `raw-store-e${epochItems}`)
+        rows.splice(after + 1, 0, bytewaxRow)
       }
     }
   }
@@ -684,7 +702,10 @@ const main = async () => {
       `${Report.count(sizes.largeState.items)} items, stateless ${Report.count(sizes.stateless)} numbers, ` +
       `join ${Report.count(sizes.join)} orders and payments` +
       `${options.quick ? "" : ` (median of ${JOIN_ROUNDS} rounds of one cold run each)`}; ` +
-      `median of ${ITERATIONS} after ${WARMUP} warm-up`,
+      (options.quick
+        ? `median of ${ITERATIONS} after ${WARMUP} warm-up`
+        : `word count: median of ${WORD_ROUNDS} rounds × ${WORD_ITERATIONS} runs after ${WARMUP} warm-up each, ` +
+          `the stores' order alternated; others: median of ${ITERATIONS} after ${WARMUP} warm-up`),
     seconds
   }))
   log(`wrote ${path.relative(process.cwd(), options.output)}`)
