@@ -159,7 +159,8 @@ export const start = (options: {
     const arrived = yield* Queue.unbounded<ThreadMessage>()
     const workerData: ThreadInput = { ...options, driver, ahead: AHEAD }
     const worker = yield* Effect.acquireRelease(
-      Effect.sync(() => new Worker(`(${readPages.toString()})(require)`, { eval: true, workerData })),
+      // `execArgv: []`: the parent's loaders (tsx, a test runner's hooks) are nothing this thread needs
+      Effect.sync(() => new Worker(`(${readPages.toString()})(require)`, { eval: true, workerData, execArgv: [] })),
       (worker) => Effect.promise(() => worker.terminate())
     )
     // whether the last page has arrived: the thread then ends by itself
