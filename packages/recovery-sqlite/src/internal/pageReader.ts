@@ -9,7 +9,8 @@
  * cores.
  *
  * The thread loads better-sqlite3 and nothing else (no Effect, no Sluice
- * module: it starts in a few milliseconds), opens its own read-only
+ * module: its first page arrives ~35 ms after it is started, while the
+ * dataflow's thread restores the first page), opens its own read-only
  * connection, and reads the same keyset pages as the first one: a
  * primary-key range search from the last key of the page before. A page
  * crosses as one string of its keys and values laid end to end with their
@@ -61,6 +62,10 @@ const readPages = (load: NodeJS.Require): void => {
   const input = workerData as ThreadInput
   const port = parentPort!
   const post = (message: ThreadMessage, transfer: Array<ArrayBuffer> = []) => port.postMessage(message, transfer)
+  const failed = (error: unknown) => {
+    const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
+    post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+  }
   try {
     const Database = load(input.driver) as typeof import("better-sqlite3")
     const db = new Database(input.file, { readonly: true, fileMustExist: true })
@@ -97,8 +102,7 @@ const readPages = (load: NodeJS.Require): void => {
         }
       } catch (error) {
         done = true
-        const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
-        post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+        failed(error)
       }
     }
     // each page taken by the consumer is a credit for one more
@@ -108,8 +112,7 @@ const readPages = (load: NodeJS.Require): void => {
     })
     send()
   } catch (error) {
-    const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
-    post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+    failed(error)
   }
 }
 
