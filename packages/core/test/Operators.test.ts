@@ -28,6 +28,34 @@ describe("stateless operators", () => {
       assert.deepStrictEqual(seen, [1, 2, 3, 4])
     }))
 
+  it.effect("a chunk larger than 1,024 items reaches the next step in pieces of at most 1,024, in order", () =>
+    Effect.gen(function*() {
+      const chunks: Array<ReadonlyArray<[string, number]>> = []
+      // 500 lines of ten words: the input's one chunk of 500 becomes 5,000 words after the split
+      const lines = Array.from({ length: 500 }, (_, i) => Array.from({ length: 10 }, (_, j) => `w${i}-${j}`).join(" "))
+      const flow = Dataflow.make("pieces").pipe(
+        Dataflow.input("in", Input.fromIterable(lines)),
+        Dataflow.flatMap("split", (line: string) => line.split(" ")),
+        Dataflow.keyBy("key", (word: string) => word),
+        Dataflow.statefulMap("count", {
+          state: Schema.Number,
+          init: () => 0,
+          step: (count: number, _word: string) => [count + 1, count + 1]
+        }),
+        Dataflow.output(
+          "out",
+          Output.make(() =>
+            Effect.succeed({
+              write: (items) => Effect.sync(() => chunks.push([...items] as Array<[string, number]>))
+            })
+          )
+        )
+      )
+      yield* runMemory(flow, 500)
+      assert.deepStrictEqual(chunks.map((chunk) => chunk.length), [1024, 1024, 1024, 1024, 904])
+      assert.deepStrictEqual(chunks.flat().map(([word]) => word), lines.flatMap((line) => line.split(" ")))
+    }))
+
   it.effect("mapEffect keeps input order while items finish out of order", () =>
     Effect.gen(function*() {
       const ref = yield* Ref.make<Array<number>>([])
