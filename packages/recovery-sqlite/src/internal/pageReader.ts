@@ -13,10 +13,12 @@
  * dataflow's thread restores the first page), opens its own read-only
  * connection, and reads the same keyset pages as the first one: a
  * primary-key range search from the last key of the page before. A page
- * crosses as one string of its keys and values laid end to end with their
- * UTF-16 lengths and checksums in typed arrays that are moved, not copied;
- * one string copies in one piece where an array of rows would be cloned
- * string by string. It reads at most `AHEAD` pages ahead of the consumer,
+ * crosses as two strings, its keys and its values each laid end to end, with
+ * their UTF-16 lengths and checksums in typed arrays that are moved, not
+ * copied; a string copies in one piece where an array of rows would be cloned
+ * string by string. Keys and values apart, because V8 cuts a piece of 13 or
+ * more characters as a view into its string: a restored key that long keeps
+ * its page's keys alive, never its values. It reads at most `AHEAD` pages ahead of the consumer,
  * so a table larger than memory is never buffered whole.
  *
  * @internal
@@ -49,7 +51,13 @@ interface ThreadInput {
 }
 
 type ThreadMessage =
-  | { readonly _tag: "Page"; readonly text: string; readonly lengths: Uint32Array; readonly checksums: Float64Array }
+  | {
+    readonly _tag: "Page"
+    readonly keys: string
+    readonly values: string
+    readonly lengths: Uint32Array
+    readonly checksums: Float64Array
+  }
   | { readonly _tag: "Failed"; readonly message: string; readonly code: string | undefined }
 
 /**
@@ -81,11 +89,12 @@ const readPages = (load: NodeJS.Require): void => {
           const rows = page.all({ ...input.parameters, after }) as Array<[string, string, number]>
           const lengths = new Uint32Array(rows.length * 2)
           const checksums = new Float64Array(rows.length)
-          const parts = new Array<string>(rows.length * 2)
+          const keys = new Array<string>(rows.length)
+          const values = new Array<string>(rows.length)
           for (let i = 0; i < rows.length; i++) {
             const [key, value, checksum] = rows[i]
-            parts[2 * i] = key
-            parts[2 * i + 1] = value
+            keys[i] = key
+            values[i] = value
             lengths[2 * i] = key.length
             lengths[2 * i + 1] = value.length
             checksums[i] = checksum
@@ -93,7 +102,8 @@ const readPages = (load: NodeJS.Require): void => {
           credit--
           done = rows.length < input.pageSize
           if (!done) after = rows[rows.length - 1][0]
-          post({ _tag: "Page", text: parts.join(""), lengths, checksums }, [lengths.buffer, checksums.buffer])
+          const message = { _tag: "Page", keys: keys.join(""), values: values.join(""), lengths, checksums } as const
+          post(message, [lengths.buffer, checksums.buffer])
           if (done) {
             db.exec("COMMIT")
             db.close()
@@ -118,16 +128,17 @@ const readPages = (load: NodeJS.Require): void => {
 
 const driver = createRequire(import.meta.url).resolve("better-sqlite3")
 
-/** The rows of a page laid end to end, cut back into keys and values. */
+/** The keys and values of a page laid end to end, cut back apart. */
 const decodePage = (message: Extract<ThreadMessage, { _tag: "Page" }>): Page => {
-  const { lengths, text } = message
+  const { lengths } = message
   const rows = lengths.length / 2
   const keys = new Array<string>(rows)
   const values = new Array<string>(rows)
-  let position = 0
+  let keyAt = 0
+  let valueAt = 0
   for (let i = 0; i < rows; i++) {
-    keys[i] = text.slice(position, position += lengths[2 * i])
-    values[i] = text.slice(position, position += lengths[2 * i + 1])
+    keys[i] = message.keys.slice(keyAt, keyAt += lengths[2 * i])
+    values[i] = message.values.slice(valueAt, valueAt += lengths[2 * i + 1])
   }
   return { keys, values, checksums: message.checksums }
 }
