@@ -8,9 +8,11 @@
  * primary-key scan, which is read once, a page at a time. The first page is
  * read in the changelog's read transaction; when it comes full, a thread reads
  * the pages after it (`pageReader.ts`) in a read transaction of its own, while
- * this one checks and hands on the pages before. Both see the same file: only
- * the worker that owns it writes it, and it does not commit while its resume
- * reads.
+ * this one checks and hands on the pages before. For a resume both see the
+ * same file: only the worker that owns it writes it, and it does not commit
+ * while its resume reads. `SqliteRecovery.reader` on a store that a run is
+ * still writing may see a commit between the two, as it already could
+ * between the steps it reads one after another.
  *
  * `@effect/sql-sqlite-node` 0.53 does not implement `SqlClient.stream`
  * (`executeStream` dies), and its client materialises every row of a query.
