@@ -2,10 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Dataflow, Epoch, RecoveryStore } from "@sluice/core"
 import { countsOf, expectedWords, mergedParityCount, partitionedWordcount } from "@sluice/store-testkit"
 import { Effect, Exit, Layer } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { NodeWorkers } from "../src/index.js"
+import { withOutDir } from "./fixtures/directories.js"
 
 const PER_PARTITION = 500
 
@@ -32,11 +30,6 @@ const onTwoThreads = (
       Effect.provide(Layer.merge(layer, NodeWorkers.layer))
     )
   )
-
-const withOutDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-recovery-threads-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
 
 describe("recovery on two worker threads", () => {
   for (const crashAfter of [700, 1000, 1300]) {
@@ -95,7 +88,7 @@ describe("recovery on two worker threads", () => {
     "R3: with one worker several epochs ahead in the store, a run resumes after the worker furthest behind",
     () =>
       Effect.gen(function*() {
-        yield* Effect.tap(withOutDir, (dir) => Effect.sync(() => (process.env.SLUICE_TEST_OUT = dir)))
+        yield* withOutDir("sluice-recovery-threads-")
         const handle = RecoveryStore.makeMemoryHandle()
         const layer = RecoveryStore.layerMemory(handle)
         const first = yield* onTwoThreads(partitionedWordcount, layer, { SLUICE_TEST_ITEMS: "300" })

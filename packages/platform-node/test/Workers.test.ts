@@ -5,12 +5,12 @@ import type * as Flows from "@sluice/store-testkit/WorkerFlows"
 import { Cause, Effect, Exit, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { threadId, Worker } from "node:worker_threads"
 import { NodeWorkers } from "../src/index.js"
 import * as ThreadPool from "../src/internal/threadPool.js"
+import { withOutDir as withOutDirectory } from "./fixtures/directories.js"
 import type * as ThreadOfWorker from "./fixtures/threadOfWorker.js"
 
 // the thread imports the fixture module by URL, as a user's flow module
@@ -26,14 +26,7 @@ const words = expectedWords
 const runOnThreads = (...args: Parameters<typeof Dataflow.run>) =>
   Dataflow.run(...args).pipe(Effect.provide(NodeWorkers.layer))
 
-const withOutDir = Effect.acquireRelease(
-  Effect.sync(() => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-workers-"))
-    process.env.SLUICE_TEST_OUT = dir
-    return dir
-  }),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const withOutDir = withOutDirectory("sluice-workers-")
 
 const readEmitted = (dir: string) =>
   fs.readdirSync(dir).flatMap((f) =>

@@ -3,24 +3,16 @@ import { SqliteRecovery } from "@sluice/recovery-sqlite"
 import { countsOf, expectedWords, runPartitionedWordcount } from "@sluice/store-testkit"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { NodeWorkers } from "../src/index.js"
+import { temporaryDirectory, withOutDir } from "./fixtures/directories.js"
 
 describe("workers on SQLite", () => {
   it.scoped(
     "each worker commits to its own file; a rescale from 2 to 3 workers carries the state",
     () =>
       Effect.gen(function*() {
-        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-sqlite-workers-"))
-        const out = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-sqlite-workers-out-"))
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            fs.rmSync(directory, { recursive: true, force: true })
-            fs.rmSync(out, { recursive: true, force: true })
-          })
-        )
-        process.env.SLUICE_TEST_OUT = out
+        const directory = yield* temporaryDirectory("sluice-sqlite-workers-")
+        yield* withOutDir("sluice-sqlite-workers-out-")
         const layer = SqliteRecovery.layer({ directory })
         const runWith = (workers: number, perPartition: number, rescale: boolean) =>
           runPartitionedWordcount(layer, { workers, perPartition, rescale, threads: NodeWorkers.layer })
