@@ -179,6 +179,18 @@ export interface BackendWorker {
     outputs: ReadonlyArray<OutputRecord>
   ) => Effect.Effect<void, RecoveryError>
   /**
+   * Starts `commit` and returns what waits for its end, for a backend that
+   * writes without the caller's thread (SQLite commits on a thread of its
+   * own): a run goes on with its next epoch meanwhile, and waits for this one
+   * before it reports it or begins the next. Without it the run commits with
+   * `commit` and waits.
+   */
+  readonly beginCommit?: (
+    epoch: number,
+    writes: ReadonlyArray<SnapshotWrite>,
+    outputs: ReadonlyArray<OutputRecord>
+  ) => Effect.Effect<Effect.Effect<void, RecoveryError>, RecoveryError>
+  /**
    * Deletes this worker's metadata, progress and snapshots; output records are
    * delivered results and stay. A store without it, or without
    * `rescaleJournal`, cannot be rescaled.
@@ -330,6 +342,28 @@ export interface WorkerRecovery {
     epoch: number,
     body: (transaction: EpochTransaction) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RecoveryError, R>
+  /**
+   * Runs `body` as epoch `epoch`, then `before`, then starts the commit and
+   * returns without waiting for its end: `committed` waits for it, and fails
+   * as `transaction` would. A run passes as `before` its wait for the epoch
+   * before (a store commits one epoch at a time), and runs an epoch's body
+   * while the one before commits.
+   */
+  readonly pipelinedTransaction: <A, E, R, E2, R2>(
+    epoch: number,
+    body: (transaction: EpochTransaction) => Effect.Effect<A, E, R>,
+    before: Effect.Effect<void, E2, R2>
+  ) => Effect.Effect<
+    { readonly value: A; readonly committed: Effect.Effect<void, RecoveryError> },
+    E | E2 | RecoveryError,
+    R | R2
+  >
+  /**
+   * Whether `committed` of `pipelinedTransaction` may still be waiting when
+   * it returns: the backend has `beginCommit`. Otherwise the epoch is durable
+   * by then.
+   */
+  readonly commitsInBackground: boolean
 }
 
 /**
@@ -439,24 +473,46 @@ export const make = (backend: Backend): RecoveryStore["Type"] => ({
         }),
         transaction: (epoch, body) =>
           Effect.suspend(() => {
-            const writes: Array<SnapshotWrite> = []
-            const outputs: Array<OutputRecord> = []
-            const transaction: EpochTransaction = {
-              epoch,
-              write: (stepId, key, value) => {
-                writes.push({ stepId, key, value })
-              },
-              writeOutput: (record) => {
-                outputs.push(record)
-              }
-            }
+            const buffer = epochBuffer(epoch)
             // The buffer is the transaction: a failed body leaves it unreferenced.
-            return Effect.flatMap(body(transaction), (a) => Effect.as(worker.commit(epoch, writes, outputs), a))
-          })
+            return Effect.flatMap(
+              body(buffer.transaction),
+              (a) => Effect.as(worker.commit(epoch, buffer.writes, buffer.outputs), a)
+            )
+          }),
+        pipelinedTransaction: (epoch, body, before) =>
+          Effect.suspend(() => {
+            const buffer = epochBuffer(epoch)
+            const begin = worker.beginCommit ??
+              ((epoch, writes, outputs) => Effect.as(worker.commit(epoch, writes, outputs), Effect.void))
+            return body(buffer.transaction).pipe(
+              Effect.zipLeft(before),
+              Effect.flatMap((value) =>
+                Effect.map(begin(epoch, buffer.writes, buffer.outputs), (committed) => ({ value, committed }))
+              )
+            )
+          }),
+        commitsInBackground: worker.beginCommit !== undefined
       }
       return recovery
     })
 })
+
+/** An epoch's writes and output records, gathered by its transaction until it commits. */
+const epochBuffer = (epoch: number) => {
+  const writes: Array<SnapshotWrite> = []
+  const outputs: Array<OutputRecord> = []
+  const transaction: EpochTransaction = {
+    epoch,
+    write: (stepId, key, value) => {
+      writes.push({ stepId, key, value })
+    },
+    writeOutput: (record) => {
+      outputs.push(record)
+    }
+  }
+  return { writes, outputs, transaction }
+}
 
 /** The plan a stopped rescale left in the store, if any. */
 const readPlan = (backend: Backend, worker: BackendWorker): Effect.Effect<Option.Option<RescalePlan>, RecoveryError> =>

@@ -3,6 +3,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -107,52 +108,77 @@ export const run = (
     let epoch = recovery.resumeEpoch
     let totalItems = 0
     let resume: Metrics.WorkerEpochMetrics["resume"] = resumed
-    let epochStart = yield* Clock.currentTimeMillis
-    while (!reader.ended) {
-      reader.context.epoch = epoch
-      const { commitMillis, progress } = yield* Telemetry.tracedEpoch(
-        epoch,
-        (inTransaction) => recovery.transaction(epoch, (transaction) => inTransaction(reader.runEpoch(transaction)))
-      )
-      totalItems += progress.items
-      const committedAt = yield* Clock.currentTimeMillis
-      yield* Telemetry.epochCommitted({
-        dataflowId: dataflow.id,
-        epoch,
-        totalItems,
-        epochMillis: committedAt - epochStart,
-        commitMillis,
-        workers: [{
-          workerIndex: 0,
-          items: progress.items,
-          metrics: {
-            steps: Telemetry.takeStepCounts(operators),
-            snapshotWrites: progress.snapshots,
-            snapshotBytes: progress.snapshotBytes,
-            exchangeQueueDepth: 0,
-            gauges: [],
-            ...(resume === undefined ? {} : { resume })
-          }
-        }]
-      })
+    let reportedAt = yield* Clock.currentTimeMillis
+    /** Waits for an epoch's commit, then tells its telemetry and `onEpochCommitted`. */
+    const reportWhenCommitted = (
+      epoch: number,
+      progress: EpochWork,
+      committed: Effect.Effect<{ readonly commitMillis: number }, DataflowError>
+    ) => {
+      // what the epoch did, taken now: the next epoch's body may run before its commit ends
+      const steps = Telemetry.takeStepCounts(operators)
+      const metrics: Metrics.WorkerEpochMetrics = {
+        steps,
+        snapshotWrites: progress.snapshots,
+        snapshotBytes: progress.snapshotBytes,
+        exchangeQueueDepth: 0,
+        gauges: [],
+        ...(resume === undefined ? {} : { resume })
+      }
       resume = undefined
-      epochStart = committedAt
-      if (options.onEpochCommitted !== undefined) {
-        yield* options.onEpochCommitted({
+      totalItems += progress.items
+      const itemsSoFar = totalItems
+      return Effect.gen(function*() {
+        const { commitMillis } = yield* committed
+        const committedAt = yield* Clock.currentTimeMillis
+        yield* Telemetry.epochCommitted({
           dataflowId: dataflow.id,
           epoch,
-          items: progress.items,
-          snapshots: progress.snapshots,
-          totalItems
+          totalItems: itemsSoFar,
+          epochMillis: committedAt - reportedAt,
+          commitMillis,
+          workers: [{ workerIndex: 0, items: progress.items, metrics }]
         })
-      }
-      yield* Effect.logTrace(`epoch ${epoch} committed`)
+        reportedAt = committedAt
+        if (options.onEpochCommitted !== undefined) {
+          yield* options.onEpochCommitted({
+            dataflowId: dataflow.id,
+            epoch,
+            items: progress.items,
+            snapshots: progress.snapshots,
+            totalItems: itemsSoFar
+          })
+        }
+        yield* Effect.logTrace(`epoch ${epoch} committed`)
+      })
+    }
+    // On a store that commits in the background (SQLite), an epoch's body runs while the epoch before commits:
+    // its report waits for its commit in a fiber of its own, so that its progress and `onEpochCommitted` come as
+    // soon as it is durable, never before, and the next commit starts once it is reported. Outputs write as an
+    // epoch runs either way.
+    let previous: Effect.Effect<void, DataflowError> = Effect.void
+    while (!reader.ended) {
+      reader.context.epoch = epoch
+      const before = previous
+      const { committed, progress } = yield* Telemetry.pipelinedEpoch(epoch, (startCommit) =>
+        recovery.pipelinedTransaction(
+          epoch,
+          (transaction) =>
+            reader.runEpoch(transaction),
+          Effect.zipRight(before, startCommit)
+        ))
+      const report = reportWhenCommitted(epoch, progress, committed)
+      if (recovery.commitsInBackground) {
+        previous = Fiber.join(yield* Effect.fork(report))
+      } else yield* report
       epoch++
     }
+    yield* previous
     return { dataflowId: dataflow.id, resumeEpoch: recovery.resumeEpoch, lastEpoch: epoch - 1, items: totalItems }
   }).pipe(
     Effect.scoped,
-    (body) => Telemetry.observeRun(dataflow.id, 1, body),
+    (body) =>
+      Telemetry.observeRun(dataflow.id, 1, body),
     Effect.annotateLogs("dataflowId", dataflow.id)
   )
 

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Tracer from "effect/Tracer"
 import type { RunSummary } from "../Dataflow.js"
+import type { RecoveryError } from "../DataflowError.js"
 import * as Metrics from "../Metrics.js"
 import { type RunEvent, RunEvents, type StepEpoch } from "../RunEvents.js"
 import type { Operator } from "./operators.js"
@@ -253,3 +254,50 @@ export const tracedEpoch = <A, E, R>(
     const commitMillis = commit === undefined ? 0 : Number(endedAt / 1_000_000n) - commit.startedAt
     return { progress: exit.value, commitMillis }
   }).pipe(Effect.withSpan("sluice.epoch", { ...spanOptions, attributes: { "sluice.epoch": epoch } }))
+
+/**
+ * `tracedEpoch` for a transaction that returns once its commit has started
+ * (`WorkerRecovery.pipelinedTransaction`): the span `sluice.epoch` ends, with
+ * its child `sluice.epoch.commit`, when the effect returned as `committed`
+ * has waited for the commit, and that effect gives the commit's duration.
+ * `transaction` runs `startCommit` just before it starts the commit.
+ *
+ * @internal
+ */
+export const pipelinedEpoch = <A, E, R>(
+  epoch: number,
+  transaction: (startCommit: Effect.Effect<void>) => Effect.Effect<
+    { readonly value: A; readonly committed: Effect.Effect<void, RecoveryError> },
+    E,
+    R
+  >
+): Effect.Effect<
+  { readonly progress: A; readonly committed: Effect.Effect<{ readonly commitMillis: number }, RecoveryError> },
+  E,
+  R
+> =>
+  Effect.gen(function*() {
+    const epochSpan = yield* Effect.makeSpan("sluice.epoch", { ...spanOptions, attributes: { "sluice.epoch": epoch } })
+    let commit: { readonly span: Tracer.Span; readonly startedAt: number } | undefined
+    const startCommit = Effect.map(
+      Effect.zip(Effect.makeSpan("sluice.epoch.commit", spanOptions), Clock.currentTimeMillis),
+      ([span, startedAt]) => {
+        commit = { span, startedAt }
+      }
+    )
+    const end = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.map(Clock.currentTimeNanos, (endedAt) => {
+        commit?.span.end(endedAt, exit)
+        epochSpan.end(endedAt, exit)
+        return commit === undefined ? 0 : Number(endedAt / 1_000_000n) - commit.startedAt
+      })
+    const started = yield* transaction(startCommit).pipe(
+      Effect.withParentSpan(epochSpan),
+      Effect.onExit((exit) => Exit.isFailure(exit) ? end(exit) : Effect.void)
+    )
+    const committed = Effect.flatMap(
+      Effect.exit(started.committed),
+      (exit) => Effect.flatMap(end(exit), (commitMillis) => Effect.as(exit, { commitMillis }))
+    )
+    return { progress: started.value, committed }
+  })

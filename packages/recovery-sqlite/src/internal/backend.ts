@@ -6,7 +6,9 @@
  * mark. Every `materializeEvery` epochs, or once the changelog passes
  * `changelogBytes`, the same transaction first folds the changelog rows of
  * epochs every worker agreed into `sluice_snapshots` (R6), so the file never
- * holds a half-materialized state either.
+ * holds a half-materialized state either. The transaction runs on a thread
+ * of the store's own (`commitThread.ts`), with what this thread decided it
+ * writes.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -30,6 +32,7 @@ import * as path from "node:path"
 import type { Options, Synchronous } from "../SqliteRecovery.js"
 import * as Changelog from "./changelog.js"
 import * as CommittedEpoch from "./committedEpoch.js"
+import * as CommitThread from "./commitThread.js"
 import * as Peers from "./peers.js"
 import * as RescaleJournal from "./rescaleJournal.js"
 import * as Resume from "./resume.js"
@@ -234,16 +237,11 @@ const openWorker = (
         refail(file, `opening the database failed: the file system refuses WAL mode (got ${journal_mode})`)(undefined)
       )
     }
-    yield* opening(sql.unsafe(`PRAGMA synchronous = ${options.synchronous}`))
-    // Truncates the WAL file after checkpoints; one big epoch would leave it large.
-    yield* opening(sql.unsafe("PRAGMA journal_size_limit = 67108864"))
-    // Up to 64 MiB of pages (allocated as used): an epoch rewriting keys spread
-    // over a large table reads half as many pages as with the 2 MiB default.
-    yield* opening(sql.unsafe("PRAGMA cache_size = -65536"))
-    // A materialization's multi-row REPLACEs keep statement journals, which SQLite spills to temp files in
-    // /var/tmp (17.5 MiB of writes in a 2M-word wordcount at 10k-word epochs): keep them in memory.
-    yield* opening(sql.unsafe("PRAGMA temp_store = MEMORY"))
+    const pragmas = connectionPragmas(options.synchronous)
+    for (const pragma of pragmas) yield* opening(sql.unsafe(`PRAGMA ${pragma}`))
     yield* Schema.migrate(file, hooks.migrations).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    // The commits' connection, opened on its thread once the file has its tables.
+    const thread = yield* CommitThread.start({ file, pragmas, pausable: hooks.beforeCommitStatement !== undefined })
 
     const reading = Effect.mapError(refail(file, "reading the store progress failed"))
     const owners = yield* reading(sql<{ readonly worker_index: number }>`SELECT worker_index FROM sluice_meta`)
@@ -276,7 +274,7 @@ const openWorker = (
     const peers = yield* Peers.make({ directory, workerIndex, workerCount })
     const { materialization } = options
     const worker = makeWorker(
-      { directory, file, record, lockHeld, sql, peers, state, workerIndex, workerCount, materialization },
+      { directory, file, record, lockHeld, sql, thread, peers, state, workerIndex, workerCount, materialization },
       hooks
     )
     // A run that ends leaves its agreed epochs materialized: the file holds its live keys. Best effort: the
@@ -285,7 +283,36 @@ const openWorker = (
     return worker as BackendWorker
   })
 
+/**
+ * The pragmas of both connections to a worker file, this thread's and the
+ * commit thread's (journal_mode is the file's, set once).
+ */
+const connectionPragmas = (synchronous: Synchronous): ReadonlyArray<string> => [
+  `synchronous = ${synchronous}`,
+  // Truncates the WAL file after checkpoints; one big epoch would leave it large.
+  "journal_size_limit = 67108864",
+  // Up to 64 MiB of pages (allocated as used): an epoch rewriting keys spread
+  // over a large table reads half as many pages as with the 2 MiB default.
+  "cache_size = -65536",
+  // A materialization's multi-row REPLACEs keep statement journals, which SQLite spills to temp files in
+  // /var/tmp (17.5 MiB of writes in a 2M-word wordcount at 10k-word epochs): keep them in memory.
+  "temp_store = MEMORY",
+  // The two connections never write at once (each write here waits for the commits sent); a wait, not a failure,
+  // if they ever did.
+  "busy_timeout = 5000"
+]
+
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
+
+/**
+ * How a commit's statements run: reads at once, writes in its transaction.
+ * Inside one transaction of this thread both are `run`; an epoch commit reads
+ * here and sends its writes to the commit thread, so every read comes first.
+ */
+interface Statements {
+  readonly read: Run
+  readonly write: Run
+}
 
 /**
  * `withTransaction` of `@effect/sql` turns a failing COMMIT (a full disk, an
@@ -308,6 +335,7 @@ const makeWorker = (
     /** Fails once the lock file was deleted or replaced under this worker. */
     readonly lockHeld: Effect.Effect<void, StoreUnavailable>
     readonly sql: SqlClient.SqlClient
+    readonly thread: CommitThread.CommitThread
     readonly peers: Peers.Peers
     readonly state: WorkerState
     readonly workerIndex: number
@@ -316,7 +344,8 @@ const makeWorker = (
   },
   hooks: Hooks
 ) => {
-  const { directory, file, lockHeld, materialization, peers, record, sql, state, workerCount, workerIndex } = context
+  const { directory, file, lockHeld, materialization, peers, record, sql, state, thread, workerCount, workerIndex } =
+    context
   const writeRecord = (epoch: number) => Effect.try(() => CommittedEpoch.write(record, epoch))
   const run: Run = (text, params) => sql.unsafe(text, params)
 
@@ -387,8 +416,15 @@ const makeWorker = (
       (agreedEpochs >= materialization.materializeEvery || total >= materialization.changelogBytes)
   }
 
-  const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
+  /**
+   * Decides the epoch's statements here and sends them to the commit thread;
+   * the effect returned waits for the commit and then records it. The one
+   * before is waited for first: what this commit decides (the tail, the
+   * progress) follows from it.
+   */
+  const beginCommit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.gen(function*() {
+      yield* thread.idle
       yield* lockHeld
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
@@ -397,45 +433,70 @@ const makeWorker = (
       const materialize = materializationDue(epoch, size, agreed)
       // Folding anyway and every worker has this epoch: its writes go straight to the table.
       const direct = materialize && epoch <= agreed
-      let statement = 0
-      const step: Run = hooks.beforeCommitStatement === undefined ? run : (text, params) =>
-        Effect.suspend(() => {
-          hooks.beforeCommitStatement!(statement++, epoch)
-          return run(text, params)
-        })
-      yield* inTransaction(
-        sql,
-        Effect.gen(function*() {
-          if (materialize) {
-            yield* materializeInto(step, file, agreed, direct ? { epoch, writes } : undefined, state.tail)
-          }
-          if (!direct) yield* writeChangelog(step, rows)
-          yield* writeOutputs(step, epoch, outputs)
-          yield* step(
-            `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
-           ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
-            [workerIndex, epoch, committedAt]
-          )
-        })
+      const hook = hooks.beforeCommitStatement
+      // the statements read here, numbered for the hook before those the thread runs
+      let reads = 0
+      const texts: Array<string> = []
+      const params: Array<ReadonlyArray<unknown>> = []
+      const statements: Statements = {
+        read: hook === undefined ? run : (text, params) =>
+          Effect.suspend(() => {
+            hook(reads++, epoch)
+            return run(text, params)
+          }),
+        write: (text, values) =>
+          Effect.sync(() => {
+            texts.push(text)
+            params.push(values)
+          })
+      }
+      if (materialize) {
+        yield* materializeInto(statements, file, agreed, direct ? { epoch, writes } : undefined, state.tail)
+      }
+      if (!direct) yield* writeChangelog(statements.write, rows)
+      yield* writeOutputs(statements.write, epoch, outputs)
+      yield* statements.write(
+        `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
+         ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
+        [workerIndex, epoch, committedAt]
       )
-      state.progress = epoch
-      state.committed = true
-      const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
-      state.tail = direct || rows.length === 0 ? kept : [
-        ...kept.filter((row) => row.epoch !== epoch),
-        { epoch, size, written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }])) }
-      ]
-      tails.clear()
-      yield* writeRecord(epoch)
+      const batch: CommitThread.Batch = { first: reads, statements: texts, params }
+      const committed = yield* thread.send(
+        batch,
+        hook === undefined ? undefined : (statement) => hook(statement, epoch)
+      )
+      return committed.pipe(
+        Effect.zipRight(Effect.suspend(() => {
+          state.progress = epoch
+          state.committed = true
+          const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
+          state.tail = direct || rows.length === 0 ? kept : [
+            ...kept.filter((row) => row.epoch !== epoch),
+            {
+              epoch,
+              size,
+              written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }]))
+            }
+          ]
+          tails.clear()
+          return writeRecord(epoch)
+        })),
+        Effect.mapError(refail(file, `committing epoch ${epoch} failed`))
+      )
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
+
+  const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
+    Effect.flatten(beginCommit(epoch, writes, outputs))
 
   /** Folds the changelog rows of every agreed epoch into the table, in a transaction of its own. */
   const materializeAgreed = Effect.gen(function*() {
+    // a run that failed may leave a commit on the thread: this transaction waits for it, and reads what it wrote
+    yield* thread.idle
     if (state.progress === undefined) return
     const agreed = yield* agreedUpTo(state.progress)
     if (!state.tail.some((row) => row.epoch <= agreed)) return
     yield* lockHeld
-    yield* inTransaction(sql, materializeInto(run, file, agreed, undefined, state.tail))
+    yield* inTransaction(sql, materializeInto({ read: run, write: run }, file, agreed, undefined, state.tail))
     state.tail = state.tail.filter((row) => row.epoch > agreed)
     tails.clear()
   }).pipe(Effect.mapError(refail(file, "materializing the changelog failed")))
@@ -579,6 +640,7 @@ const makeWorker = (
     readSnapshots: (stepId: string, atOrBefore: number) => Resume.snapshots({ file, stepId, atOrBefore }),
     readKeys,
     commit,
+    beginCommit,
     materializeAgreed
   } satisfies BackendWorker & { readonly materializeAgreed: Effect.Effect<void, StoreCorrupt | StoreUnavailable> }
   return worker
@@ -640,9 +702,9 @@ const changelogRows = (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => {
   })
 }
 
-const writeChangelog = (run: Run, rows: ReturnType<typeof changelogRows>) =>
+const writeChangelog = (write: Run, rows: ReturnType<typeof changelogRows>) =>
   Effect.forEach(rows, ({ checksum, entries, epoch, stepId }) =>
-    run(
+    write(
       "INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)",
       [epoch, stepId, entries, checksum]
     ), { discard: true })
@@ -656,14 +718,14 @@ const writeChangelog = (run: Run, rows: ReturnType<typeof changelogRows>) =>
  * them: what is folded is what the file holds.
  */
 const materializeInto = (
-  run: Run,
+  { read, write }: Statements,
   file: string,
   agreed: number,
   current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined,
   tail: ReadonlyArray<TailEpoch>
 ) =>
   Effect.gen(function*() {
-    const stored = (yield* run(
+    const stored = (yield* read(
       "SELECT epoch, step_id, entries, checksum FROM sluice_changelog WHERE epoch <= ? ORDER BY epoch, step_id",
       [agreed]
     )) as ReadonlyArray<Changelog.StoredRow & { readonly step_id: string }>
@@ -727,9 +789,9 @@ const materializeInto = (
         else live.push(stepId, key, epoch, value, StoreKit.snapshotChecksum(stepId, key, value))
       }
     }
-    yield* inChunks(live, 5, (rows, params) => run(upsertSnapshots(rows), params))
-    yield* inChunks(deleted, 2, (rows, params) => run(deleteSnapshots(rows), params))
-    if (stored.length > 0) yield* run("DELETE FROM sluice_changelog WHERE epoch <= ?", [agreed])
+    yield* inChunks(live, 5, (rows, params) => write(upsertSnapshots(rows), params))
+    yield* inChunks(deleted, 2, (rows, params) => write(deleteSnapshots(rows), params))
+    if (stored.length > 0) yield* write("DELETE FROM sluice_changelog WHERE epoch <= ?", [agreed])
   })
 
 /** Runs `statement` over `params` (rows of `columns` each) in chunks of the ladder's sizes. */
@@ -747,7 +809,7 @@ const inChunks = (
     }
   })
 
-const writeOutputs = (run: Run, epoch: number, outputs: ReadonlyArray<OutputRecord>) =>
+const writeOutputs = (write: Run, epoch: number, outputs: ReadonlyArray<OutputRecord>) =>
   Effect.gen(function*() {
     for (let i = 0; i < outputs.length;) {
       const rows = chunkSize(outputs.length - i)
@@ -759,7 +821,7 @@ const writeOutputs = (run: Run, epoch: number, outputs: ReadonlyArray<OutputReco
         params[j * 4 + 2] = record.key
         params[j * 4 + 3] = record.value
       }
-      yield* run(insertOutputs(rows), params)
+      yield* write(insertOutputs(rows), params)
       i += rows
     }
   })

@@ -23,12 +23,11 @@
  *
  * @internal
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
+import { driver, ThreadFailed, threadSource } from "./driverThread.js"
 
 /** A page of the scan, in key order: row `i` is `keys[i]`, `values[i]`, `checksums[i]`. */
 export interface Page {
@@ -126,8 +125,6 @@ const readPages = (load: NodeJS.Require): void => {
   }
 }
 
-const driver = createRequire(import.meta.url).resolve("better-sqlite3")
-
 /** The keys and values of a page laid end to end, cut back apart. */
 const decodePage = (message: Extract<ThreadMessage, { _tag: "Page" }>): Page => {
   const { lengths } = message
@@ -144,17 +141,6 @@ const decodePage = (message: Extract<ThreadMessage, { _tag: "Page" }>): Page => 
 }
 
 /**
- * The reader failed: its driver's error (message and SQLite code, which
- * `refail` reads as from the driver in this thread), or the thread's end.
- *
- * @internal
- */
-export class ReaderFailed extends Data.TaggedError("ReaderFailed")<{
-  readonly message: string
-  readonly code: string | undefined
-}> {}
-
-/**
  * Starts a thread reading the pages of `sql` (a keyset page: it takes
  * `parameters` and `after`, the last key of the page before) from `file`,
  * from the page after `after` on. `next` takes the next page; a page shorter
@@ -168,13 +154,13 @@ export const start = (options: {
   readonly parameters: Readonly<Record<string, unknown>>
   readonly after: string
   readonly pageSize: number
-}): Effect.Effect<{ readonly next: Effect.Effect<Page, ReaderFailed> }, never, Scope.Scope> =>
+}): Effect.Effect<{ readonly next: Effect.Effect<Page, ThreadFailed> }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const arrived = yield* Queue.unbounded<ThreadMessage>()
     const workerData: ThreadInput = { ...options, driver, ahead: AHEAD }
     const worker = yield* Effect.acquireRelease(
       // `execArgv: []`: the parent's loaders (tsx, a test runner's hooks) are nothing this thread needs
-      Effect.sync(() => new Worker(`(${readPages.toString()})(require)`, { eval: true, workerData, execArgv: [] })),
+      Effect.sync(() => new Worker(threadSource(readPages), { eval: true, workerData, execArgv: [] })),
       (worker) => Effect.promise(() => worker.terminate())
     )
     // whether the last page has arrived: the thread then ends by itself
@@ -195,7 +181,7 @@ export const start = (options: {
     })
     const next = Effect.flatMap(Queue.take(arrived), (message) => {
       if (message._tag === "Failed") {
-        return Effect.fail(new ReaderFailed({ message: message.message, code: message.code }))
+        return Effect.fail(new ThreadFailed({ message: message.message, code: message.code }))
       }
       if (!ended) worker.postMessage(0)
       return Effect.succeed(decodePage(message))
