@@ -181,9 +181,9 @@ export interface BackendWorker {
   /**
    * Starts `commit` and returns what waits for its end, for a backend that
    * writes without the caller's thread (SQLite commits on a thread of its
-   * own): a run goes on with its next epoch meanwhile, and waits for this one
-   * before it reports it or begins the next. Without it the run commits with
-   * `commit` and waits.
+   * own): a run goes on with its next epochs meanwhile, and reports each
+   * once it has ended. Epochs commit in the order begun, and none after one
+   * that failed. Without it the run commits with `commit` and waits.
    */
   readonly beginCommit?: (
     epoch: number,
@@ -345,9 +345,8 @@ export interface WorkerRecovery {
   /**
    * Runs `body` as epoch `epoch`, then `before`, then starts the commit and
    * returns without waiting for its end: `committed` waits for it, and fails
-   * as `transaction` would. A run passes as `before` its wait for the epoch
-   * before (a store commits one epoch at a time), and runs an epoch's body
-   * while the one before commits.
+   * as `transaction` would. Epochs commit in the order begun, so a run goes
+   * on with its next epoch's body while the ones before commit.
    */
   readonly pipelinedTransaction: <A, E, R, E2, R2>(
     epoch: number,

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { DataflowError, type RecoveryStore } from "@sluice/core"
+import { Dataflow, DataflowError, Epoch, Output, type RecoveryStore } from "@sluice/core"
 import Database from "better-sqlite3"
 import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
 import * as fs from "node:fs"
@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
 import * as Backend from "../src/internal/backend.js"
 import { migrations } from "../src/internal/schema.js"
+import { crashFlow } from "./crash/flow.js"
 import { countVersions, readOutputs, tempDirectory } from "./fixtures/SqliteFixture.js"
 
 const encoder = new TextEncoder()
@@ -50,6 +51,85 @@ describe("SqliteRecovery commits", () => {
       // the store goes on
       yield* worker.commit(2, writes(3, () => "2"), [])
       assert.strictEqual((yield* readAll(worker, "count", 2)).get("word0"), "2")
+    }))
+
+  it.scoped("R1: when a commit on its way fails, those begun after it write nothing, and the store goes on after the last that committed", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const worker = yield* (yield* SqliteRecovery.backend({ directory })).open(single)
+      yield* worker.commit(1, writes(100, () => "1"), [])
+      // three commits on their way at once, as a run begins them; the first fails on the thread (an output
+      // value better-sqlite3 refuses to bind)
+      const begun = [
+        yield* worker.beginCommit!(2, writes(100, () => "2"), [
+          { destination: "out", key: null, value: {} as unknown as Uint8Array }
+        ]),
+        yield* worker.beginCommit!(3, writes(100, () => "3"), [{
+          destination: "out",
+          key: null,
+          value: encoder.encode("3")
+        }]),
+        yield* worker.beginCommit!(4, writes(100, () => "4"), [])
+      ]
+      const errors = []
+      for (const committed of begun) {
+        const exit = yield* Effect.exit(committed)
+        assert.isTrue(Exit.isFailure(exit))
+        errors.push(Exit.isFailure(exit) ? Option.getOrThrow(Cause.failureOption(exit.cause)) : undefined)
+      }
+      assert.include(errors[0]!.message, "committing epoch 2 failed")
+      assert.include(
+        errors[1]!.message,
+        "committing epoch 3 failed: the epoch it follows (2) is not the last one committed"
+      )
+      assert.include(
+        errors[2]!.message,
+        "committing epoch 4 failed: the epoch it follows (3) is not the last one committed"
+      )
+      assert.deepStrictEqual(yield* worker.readProgress, [{ workerIndex: 0, epoch: 1 }])
+      assert.isTrue([...(yield* readAll(worker, "count", 4)).values()].every((v) => v === "1"))
+      assert.deepStrictEqual(yield* readOutputs(directory, "out"), [])
+      // a later epoch would follow one that never committed: refused with the failure of epoch 2
+      const skipping = yield* Effect.exit(worker.commit(5, writes(100, () => "5"), []))
+      assert.isTrue(Exit.isFailure(skipping))
+      assert.include(Exit.isFailure(skipping) ? Cause.pretty(skipping.cause) : "", "committing epoch 2 failed")
+      assert.deepStrictEqual(yield* worker.readProgress, [{ workerIndex: 0, epoch: 1 }])
+      // epoch 2 again, then 3: the store goes on
+      yield* worker.commit(2, writes(100, () => "2"), [])
+      yield* worker.commit(3, writes(100, () => "3"), [])
+      assert.deepStrictEqual(yield* worker.readProgress, [{ workerIndex: 0, epoch: 3 }])
+      assert.isTrue([...(yield* readAll(worker, "count", 3)).values()].every((v) => v === "3"))
+    }))
+
+  it.scoped("a run reports each epoch once the file holds it, in order, and its commits overlap the epochs after", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const file = path.join(directory, "worker-0.sqlite3")
+      const reported: Array<{ readonly epoch: number; readonly durable: number; readonly outputEpochs: number }> = []
+      const outputEpochs = new Set<number>()
+      const output = Output.sink((_items: Iterable<readonly [string, number]>, { epoch }) =>
+        Effect.sync(() => void outputEpochs.add(epoch))
+      )
+      const lines = Array.from({ length: 3000 }, (_, i) => `w${i % 500} w${(i * 7) % 300} w${i % 11}`)
+      const summary = yield* Dataflow.run(crashFlow(lines, output), {
+        epoch: Epoch.everyItems(20),
+        onEpochCommitted: ({ epoch }) =>
+          Effect.sync(() => {
+            // read by a connection of its own, as another process would
+            const db = new Database(file, { readonly: true })
+            const row = db.prepare("SELECT epoch FROM sluice_progress").get() as { readonly epoch: number }
+            db.close()
+            reported.push({ epoch, durable: row.epoch, outputEpochs: outputEpochs.size })
+          })
+      }).pipe(Effect.provide(SqliteRecovery.layer({ directory })))
+      // 3,000 lines in epochs of 20, and the one that ends the input
+      assert.strictEqual(summary.lastEpoch, 151)
+      assert.deepStrictEqual(reported.map((r) => r.epoch), Array.from({ length: 151 }, (_, i) => i + 1))
+      for (const { durable, epoch } of reported) {
+        assert.isAtLeast(durable, epoch, `epoch ${epoch} reported before durable`)
+      }
+      // the commits ran beside the run: some epoch was reported after a later one had written its output
+      assert.isTrue(reported.some((r) => r.outputEpochs > r.epoch), "no commit overlapped a later epoch")
     }))
 
   it.scoped("R1: a failure between two statements of a commit rolls the whole epoch back", () =>

@@ -3,6 +3,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -152,33 +153,35 @@ export const run = (
         yield* Effect.logTrace(`epoch ${epoch} committed`)
       })
     }
-    // On a store that commits in the background (SQLite), an epoch's body runs while the epoch before commits:
-    // its report waits for its commit in a fiber of its own, so that its progress and `onEpochCommitted` come as
-    // soon as it is durable, never before, and the next commit starts once it is reported. Outputs write as an
+    // On a store that commits in the background (SQLite), an epoch's body runs while the epochs before commit,
+    // in the order begun. Each report waits for its commit and the report before, in a fiber of its own, so that
+    // an epoch's progress and `onEpochCommitted` come as soon as it is durable, never before. Outputs write as an
     // epoch runs either way.
+    // A run that fails or is interrupted still reports the epochs on their way that become durable: the store
+    // waits for them as it closes, and the last epoch reported is the one a resume starts after.
     let previous: Effect.Effect<void, DataflowError> = Effect.void
-    while (!reader.ended) {
-      reader.context.epoch = epoch
-      const before = previous
-      const { committed, progress } = yield* Telemetry.pipelinedEpoch(epoch, (startCommit) =>
-        recovery.pipelinedTransaction(
-          epoch,
-          (transaction) =>
-            reader.runEpoch(transaction),
-          Effect.zipRight(before, startCommit)
-        ))
-      const report = reportWhenCommitted(epoch, progress, committed)
-      if (recovery.commitsInBackground) {
-        previous = Fiber.join(yield* Effect.fork(report))
-      } else yield* report
-      epoch++
-    }
+    yield* Effect.onExit(
+      Effect.gen(function*() {
+        while (!reader.ended) {
+          reader.context.epoch = epoch
+          const { committed, progress } = yield* Telemetry.pipelinedEpoch(epoch, (startCommit) =>
+            recovery.pipelinedTransaction(epoch, (transaction) =>
+              reader.runEpoch(transaction), startCommit))
+          const report = reportWhenCommitted(epoch, progress, committed)
+          if (recovery.commitsInBackground) {
+            previous = Fiber.join(yield* Effect.fork(Effect.zipRight(previous, report)))
+          } else yield* report
+          epoch++
+        }
+      }),
+      (exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.ignore(previous)
+    )
     yield* previous
     return { dataflowId: dataflow.id, resumeEpoch: recovery.resumeEpoch, lastEpoch: epoch - 1, items: totalItems }
   }).pipe(
     Effect.scoped,
-    (body) =>
-      Telemetry.observeRun(dataflow.id, 1, body),
+    (body) => Telemetry.observeRun(dataflow.id, 1, body),
     Effect.annotateLogs("dataflowId", dataflow.id)
   )
 

@@ -71,6 +71,14 @@ export const MATERIALIZE_EVERY = 128
  */
 export const CHANGELOG_BYTES = 4 * 1024 * 1024
 
+/**
+ * Epoch commits on their way to the commit thread at most (and at most a
+ * changelog's bound of text): enough to cover a fold's time on the thread,
+ * which is tens of short epochs' (bench/PROFILE.md, "Commits on a thread of
+ * their own").
+ */
+const IN_FLIGHT = 64
+
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
 /**
@@ -416,21 +424,31 @@ const makeWorker = (
       (agreedEpochs >= materialization.materializeEvery || total >= materialization.changelogBytes)
   }
 
+  /** The first epoch whose commit failed since the last that succeeded: no later one may commit before it. */
+  let failed: { readonly epoch: number; readonly error: StoreCorrupt | StoreUnavailable } | undefined
+
   /**
    * Decides the epoch's statements here and sends them to the commit thread;
-   * the effect returned waits for the commit and then records it. The one
-   * before is waited for first: what this commit decides (the tail, the
-   * progress) follows from it.
+   * the effect returned waits for the commit and then records it. Several may
+   * be on their way, committed in the order begun: what a commit decides
+   * (the tail, the progress) is recorded here when it is sent, and put back
+   * if it fails. A fold reads the changelog, so it waits for the commits
+   * sent before it.
    */
   const beginCommit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.gen(function*() {
-      yield* thread.idle
+      if (failed !== undefined && epoch > failed.epoch) return yield* failed.error
+      // at most a changelog's bound of rows on their way, so that a slow disk holds back the run, not memory
+      yield* thread.waitBelow(IN_FLIGHT, materialization.changelogBytes)
       yield* lockHeld
       const agreed = yield* agreedUpTo(epoch)
       const committedAt = yield* Clock.currentTimeMillis
       const rows = changelogRows(epoch, writes)
       const size = rows.reduce((sum, row) => sum + row.entries.length, 0)
       const materialize = materializationDue(epoch, size, agreed)
+      if (materialize) yield* thread.idle
+      // a commit sent before may have failed meanwhile
+      if (failed !== undefined && epoch > failed.epoch) return yield* failed.error
       // Folding anyway and every worker has this epoch: its writes go straight to the table.
       const direct = materialize && epoch <= agreed
       const hook = hooks.beforeCommitStatement
@@ -460,28 +478,45 @@ const makeWorker = (
          ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
         [workerIndex, epoch, committedAt]
       )
-      const batch: CommitThread.Batch = { first: reads, statements: texts, params }
-      const committed = yield* thread.send(
-        batch,
-        hook === undefined ? undefined : (statement) => hook(statement, epoch)
-      )
+      const follows = state.progress ?? null
+      const batch: CommitThread.Batch = {
+        first: reads,
+        statements: texts,
+        params,
+        requires: {
+          sql: "SELECT epoch FROM sluice_progress WHERE worker_index = ?",
+          params: [workerIndex],
+          value: follows,
+          reason: `the epoch it follows (${follows ?? "none"}) is not the last one committed: an earlier commit failed`
+        }
+      }
+      const recorded = { progress: state.progress, tail: state.tail, committed: state.committed }
+      const error = refail(file, `committing epoch ${epoch} failed`)
+      const committed = yield* thread.send(batch, {
+        weight: size,
+        beforeStatement: hook === undefined ? undefined : (statement) => hook(statement, epoch),
+        onFailure: (cause) => {
+          state.progress = recorded.progress
+          state.tail = recorded.tail
+          state.committed = recorded.committed
+          tails.clear()
+          failed = { epoch, error: error(cause) }
+        }
+      })
+      state.progress = epoch
+      state.committed = true
+      const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
+      state.tail = direct || rows.length === 0 ? kept : [
+        ...kept.filter((row) => row.epoch !== epoch),
+        { epoch, size, written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }])) }
+      ]
+      tails.clear()
       return committed.pipe(
         Effect.zipRight(Effect.suspend(() => {
-          state.progress = epoch
-          state.committed = true
-          const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
-          state.tail = direct || rows.length === 0 ? kept : [
-            ...kept.filter((row) => row.epoch !== epoch),
-            {
-              epoch,
-              size,
-              written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }]))
-            }
-          ]
-          tails.clear()
+          if (failed !== undefined && epoch >= failed.epoch) failed = undefined
           return writeRecord(epoch)
         })),
-        Effect.mapError(refail(file, `committing epoch ${epoch} failed`))
+        Effect.mapError(error)
       )
     }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
 

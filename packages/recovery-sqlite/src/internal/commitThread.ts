@@ -23,6 +23,7 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -40,6 +41,18 @@ export interface Batch {
   readonly first: number
   readonly statements: ReadonlyArray<string>
   readonly params: ReadonlyArray<ReadonlyArray<unknown>>
+  /**
+   * What the file must hold for the batch to be written: `sql` (one row, one
+   * column, or none read as `null`) gives `value`. Otherwise the batch fails
+   * with `reason` and writes nothing: an epoch's commit names the epoch it
+   * follows, so that none is written after one that failed.
+   */
+  readonly requires: {
+    readonly sql: string
+    readonly params: ReadonlyArray<unknown>
+    readonly value: unknown
+    readonly reason: string
+  }
 }
 
 interface ThreadInput {
@@ -89,6 +102,9 @@ const writeBatches = (load: NodeJS.Require): void => {
     if (db === undefined) throw opening
     db.exec("BEGIN IMMEDIATE")
     try {
+      const { requires } = batch
+      const found: unknown = statement(requires.sql).pluck().get(requires.params) ?? null
+      if (found !== requires.value) throw new Error(requires.reason)
       for (let i = 0; i < batch.statements.length; i++) {
         if (pause !== undefined) {
           Atomics.store(pause, 0, 0)
@@ -134,21 +150,30 @@ const writeBatches = (load: NodeJS.Require): void => {
  */
 export interface CommitThread {
   /**
-   * Sends `batch`, and returns what waits for it to be committed.
-   * `beforeStatement` is the test hook, run on this thread before each
-   * statement.
+   * Sends `batch`, and returns what waits for it to be committed. `weight`
+   * counts toward `waitBelow`; `beforeStatement` is the test hook, run on
+   * this thread before each statement. `onFailure` runs here when the batch
+   * fails, unless a batch sent before it failed first (its failure is then
+   * that one's consequence).
    */
-  readonly send: (
-    batch: Batch,
-    beforeStatement?: ((statement: number) => void) | undefined
-  ) => Effect.Effect<Effect.Effect<void, ThreadFailed>>
+  readonly send: (batch: Batch, options: {
+    readonly weight: number
+    readonly beforeStatement?: ((statement: number) => void) | undefined
+    readonly onFailure: (error: unknown) => void
+  }) => Effect.Effect<Effect.Effect<void, ThreadFailed>>
+  /** Waits until fewer than `batches` batches of less than `weight` in all are waiting, however the others ended. */
+  readonly waitBelow: (batches: number, weight: number) => Effect.Effect<void>
   /** Waits until every batch sent has ended, however. */
   readonly idle: Effect.Effect<void>
 }
 
 interface Sent {
   readonly done: Deferred.Deferred<void, ThreadFailed>
+  readonly weight: number
   readonly beforeStatement: ((statement: number) => void) | undefined
+  readonly onFailure: (error: unknown) => void
+  /** Failures delivered when it was sent: more by its own delivery, and an earlier batch failed after it was sent. */
+  readonly failuresAtSend: number
   /** What the hook threw, to fail the batch with as it would have failed on this thread. */
   thrown?: { readonly error: unknown }
 }
@@ -170,8 +195,18 @@ export const start = (options: {
     const flag = pauses === undefined ? undefined : new Int32Array(pauses)
     const workerData: ThreadInput = { driver, file: options.file, pragmas: options.pragmas, pauses }
     const sent: Array<Sent> = []
+    let weight = 0
+    let failures = 0
     let ended: string | undefined
     const worker = new Worker(threadSource(writeBatches), { eval: true, workerData, execArgv: [] })
+    const deliver = (batch: Sent, exit: Exit.Exit<void, ThreadFailed>) => {
+      weight -= batch.weight
+      if (Exit.isFailure(exit)) {
+        if (batch.failuresAtSend === failures) batch.onFailure(Cause.squash(exit.cause))
+        failures++
+      }
+      Deferred.unsafeDone(batch.done, exit)
+    }
     worker.on("message", (message: FromThread) => {
       if (message._tag === "Before") {
         const head = sent[0]!
@@ -187,8 +222,8 @@ export const start = (options: {
         return
       }
       const head = sent.shift()!
-      Deferred.unsafeDone(
-        head.done,
+      deliver(
+        head,
         message._tag === "Done"
           ? Exit.void
           : head.thrown !== undefined
@@ -201,17 +236,19 @@ export const start = (options: {
       if (ended !== undefined) return
       ended = reason
       for (const batch of sent.splice(0)) {
-        Deferred.unsafeDone(batch.done, Exit.fail(new ThreadFailed({ message: reason, code: undefined })))
+        deliver(batch, Exit.fail(new ThreadFailed({ message: reason, code: undefined })))
       }
     }
     worker.on("error", (error) => stop(`the commit thread failed: ${error.message}`))
     worker.on("exit", (code) => stop(`the commit thread exited with code ${code}`))
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
 
-    const idle = Effect.suspend(() =>
-      Effect.forEach(sent.slice(), (batch) => Deferred.await(batch.done), { discard: true })
-    )
-      .pipe(Effect.ignore)
+    const waitBelow: CommitThread["waitBelow"] = (batches, most) =>
+      Effect.suspend(function loop(): Effect.Effect<void> {
+        if (sent.length < batches && (sent.length === 0 || weight < most)) return Effect.void
+        return Effect.zipRight(Effect.ignore(Deferred.await(sent[0].done)), Effect.suspend(loop))
+      })
+    const idle = waitBelow(1, Infinity)
     yield* Effect.addFinalizer(() =>
       Effect.zipRight(
         idle,
@@ -221,13 +258,14 @@ export const start = (options: {
         })
       )
     )
-    const send: CommitThread["send"] = (batch, beforeStatement) =>
+    const send: CommitThread["send"] = (batch, { beforeStatement, onFailure, weight: batchWeight }) =>
       Effect.gen(function*() {
         if (ended !== undefined) return Effect.fail(new ThreadFailed({ message: ended, code: undefined }))
         const done = yield* Deferred.make<void, ThreadFailed>()
-        sent.push({ done, beforeStatement })
+        sent.push({ done, weight: batchWeight, beforeStatement, onFailure, failuresAtSend: failures })
+        weight += batchWeight
         worker.postMessage({ _tag: "Batch", batch } satisfies ToThread)
         return Deferred.await(done)
       })
-    return { send, idle }
+    return { send, waitBelow, idle }
   })

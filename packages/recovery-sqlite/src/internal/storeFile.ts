@@ -8,6 +8,7 @@ import { StoreCorrupt, StoreUnavailable } from "@sluice/core/DataflowError"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { ThreadFailed } from "./driverThread.js"
 
 /** @internal */
 export const workerFile = (directory: string, workerIndex: number): string =>
@@ -226,6 +227,10 @@ export const refail = (file: string, doing: string) => (error: unknown): StoreCo
       reason: `${doing}: the file system reported an I/O error (${code}); check the disk and the kernel log`,
       cause: undefined
     })
+  }
+  // A store thread that stopped, or a commit refused by its order: the thread's words are the cause.
+  if (code === undefined && error instanceof ThreadFailed) {
+    return new StoreUnavailable({ store: file, reason: `${doing}: ${error.message}`, cause: undefined })
   }
   // `@effect/sql` says only "Failed to prepare statement": SQLite's own words name the cause.
   return new StoreUnavailable({
