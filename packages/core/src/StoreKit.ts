@@ -353,3 +353,21 @@ export const describeCause: (cause: unknown) => string = causes.describeCause
  * @category integrity
  */
 export const snapshotChecksum: (stepId: string, key: string, value: string | null) => number = checksum.snapshotChecksum
+
+/**
+ * Makes a {@link snapshotChecksum} of its own. The function closes over
+ * nothing, so its source text (`makeSnapshotChecksum.toString()`) runs the
+ * same code in a thread started from text, one that cannot import this
+ * module (the SQLite store's commit thread folds its changelog there).
+ *
+ * @example
+ * ```ts
+ * import { StoreKit } from "@sluice/core"
+ * const make = new Function(`return (${StoreKit.makeSnapshotChecksum.toString()})`)()
+ * make()("count", "a", "1") === StoreKit.snapshotChecksum("count", "a", "1") // true
+ * ```
+ * @since 0.2.0
+ * @category integrity
+ */
+export const makeSnapshotChecksum: () => (stepId: string, key: string, value: string | null) => number =
+  checksum.makeSnapshotChecksum

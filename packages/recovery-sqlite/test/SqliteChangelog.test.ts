@@ -376,7 +376,7 @@ describe("SqliteRecovery changelog", () => {
       const directory = yield* tempDirectory
       const worker = yield* (yield* SqliteRecovery.backend({ directory, materializeEvery: 2 })).open(single)
       yield* worker.commit(1, [put("a", "1"), put("b", "1")], [])
-      // rewritten outside this run with a checksum that matches: the fold reuses its own entries only for the same text
+      // rewritten outside this run with a checksum that matches: the fold reads every row back from the file
       const db = new Database(path.join(directory, "worker-0.sqlite3"))
       const entries = JSON.stringify(["a", "7", "b", "1"])
       db.prepare("UPDATE sluice_changelog SET entries = ?, checksum = ? WHERE epoch = 1 AND step_id = 'count'")

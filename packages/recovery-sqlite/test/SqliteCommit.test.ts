@@ -144,9 +144,10 @@ describe("SqliteRecovery commits", () => {
       })
       const worker = yield* backend.open(single)
       yield* worker.commit(1, writes(5000, () => "1"), [])
-      for (const statement of [0, 1, 2, 9, 10]) {
+      for (const statement of [0, 1, 2, 3, 10, 11]) {
         failAt = statement
-        // the changelog read, 5000 rows in chunks of 4096, 512, 256, 128, 8, the changelog's deletion, the progress
+        // on the commit thread: the changelog row, the progress, the fold's read of the changelog, its 5000 rows
+        // in chunks of 4096, 256 ×3, 64 ×2, 4 ×2 (statements 3 to 10), the changelog's deletion
         const exit = yield* Effect.exit(worker.commit(2, writes(5000, () => "2"), []))
         assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause), `statement ${statement}`)
         assert.deepStrictEqual(yield* worker.readProgress, [{ workerIndex: 0, epoch: 1 }])

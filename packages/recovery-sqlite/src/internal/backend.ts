@@ -79,6 +79,9 @@ export const CHANGELOG_BYTES = 4 * 1024 * 1024
  */
 const IN_FLIGHT = 64
 
+/** This worker's last committed epoch, as a commit on the thread checks it. */
+const PROGRESS = "SELECT epoch FROM sluice_progress WHERE worker_index = ?"
+
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
 /**
@@ -190,12 +193,6 @@ interface TailEpoch {
   readonly epoch: number
   /** The UTF-16 length of the rows' text: what a resume folds in memory. */
   readonly size: number
-  /**
-   * Per step, the row as this session committed it, for the fold to reuse
-   * instead of parsing the text it reads back; absent for rows found on
-   * open. Held as long as the tail, so bounded by the same settings.
-   */
-  readonly written?: ReadonlyMap<string, Changelog.WrittenRow> | undefined
 }
 
 interface WorkerState {
@@ -249,7 +246,12 @@ const openWorker = (
     for (const pragma of pragmas) yield* opening(sql.unsafe(`PRAGMA ${pragma}`))
     yield* Schema.migrate(file, hooks.migrations).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     // The commits' connection, opened on its thread once the file has its tables.
-    const thread = yield* CommitThread.start({ file, pragmas, pausable: hooks.beforeCommitStatement !== undefined })
+    const thread = yield* CommitThread.start({
+      file,
+      pragmas,
+      fold: FOLD_STATEMENTS,
+      pausable: hooks.beforeCommitStatement !== undefined
+    })
 
     const reading = Effect.mapError(refail(file, "reading the store progress failed"))
     const owners = yield* reading(sql<{ readonly worker_index: number }>`SELECT worker_index FROM sluice_meta`)
@@ -311,16 +313,6 @@ const connectionPragmas = (synchronous: Synchronous): ReadonlyArray<string> => [
 ]
 
 type Run = (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
-
-/**
- * How a commit's statements run: reads at once, writes in its transaction.
- * Inside one transaction of this thread both are `run`; an epoch commit reads
- * here and sends its writes to the commit thread, so every read comes first.
- */
-interface Statements {
-  readonly read: Run
-  readonly write: Run
-}
 
 /**
  * `withTransaction` of `@effect/sql` turns a failing COMMIT (a full disk, an
@@ -446,45 +438,27 @@ const makeWorker = (
       const rows = changelogRows(epoch, writes)
       const size = rows.reduce((sum, row) => sum + row.entries.length, 0)
       const materialize = materializationDue(epoch, size, agreed)
-      if (materialize) yield* thread.idle
-      // a commit sent before may have failed meanwhile
-      if (failed !== undefined && epoch > failed.epoch) return yield* failed.error
-      // Folding anyway and every worker has this epoch: its writes go straight to the table.
+      // Folding anyway and every worker has this epoch: its row is folded in the same transaction.
       const direct = materialize && epoch <= agreed
-      const hook = hooks.beforeCommitStatement
-      // the statements read here, numbered for the hook before those the thread runs
-      let reads = 0
       const texts: Array<string> = []
       const params: Array<ReadonlyArray<unknown>> = []
-      const statements: Statements = {
-        read: hook === undefined ? run : (text, params) =>
-          Effect.suspend(() => {
-            hook(reads++, epoch)
-            return run(text, params)
-          }),
-        write: (text, values) =>
-          Effect.sync(() => {
-            texts.push(text)
-            params.push(values)
-          })
+      for (const row of rows) {
+        texts.push("INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)")
+        params.push([epoch, row.stepId, row.entries, row.checksum])
       }
-      if (materialize) {
-        yield* materializeInto(statements, file, agreed, direct ? { epoch, writes } : undefined, state.tail)
-      }
-      if (!direct) yield* writeChangelog(statements.write, rows)
-      yield* writeOutputs(statements.write, epoch, outputs)
-      yield* statements.write(
+      writeOutputs(texts, params, epoch, outputs)
+      texts.push(
         `INSERT INTO sluice_progress (worker_index, epoch, committed_at) VALUES (?, ?, ?)
-         ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`,
-        [workerIndex, epoch, committedAt]
+         ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`
       )
+      params.push([workerIndex, epoch, committedAt])
       const follows = state.progress ?? null
       const batch: CommitThread.Batch = {
-        first: reads,
         statements: texts,
         params,
+        foldUpTo: materialize ? agreed : undefined,
         requires: {
-          sql: "SELECT epoch FROM sluice_progress WHERE worker_index = ?",
+          sql: PROGRESS,
           params: [workerIndex],
           value: follows,
           reason: `the epoch it follows (${follows ?? "none"}) is not the last one committed: an earlier commit failed`
@@ -494,7 +468,9 @@ const makeWorker = (
       const error = refail(file, `committing epoch ${epoch} failed`)
       const committed = yield* thread.send(batch, {
         weight: size,
-        beforeStatement: hook === undefined ? undefined : (statement) => hook(statement, epoch),
+        beforeStatement: hooks.beforeCommitStatement === undefined
+          ? undefined
+          : (statement) => hooks.beforeCommitStatement!(statement, epoch),
         onFailure: (cause) => {
           state.progress = recorded.progress
           state.tail = recorded.tail
@@ -506,10 +482,7 @@ const makeWorker = (
       state.progress = epoch
       state.committed = true
       const kept = materialize ? state.tail.filter((row) => row.epoch > agreed) : state.tail
-      state.tail = direct || rows.length === 0 ? kept : [
-        ...kept.filter((row) => row.epoch !== epoch),
-        { epoch, size, written: new Map(rows.map((row) => [row.stepId, { text: row.entries, entries: row.written }])) }
-      ]
+      state.tail = direct || rows.length === 0 ? kept : [...kept.filter((row) => row.epoch !== epoch), { epoch, size }]
       tails.clear()
       return committed.pipe(
         Effect.zipRight(Effect.suspend(() => {
@@ -531,7 +504,19 @@ const makeWorker = (
     const agreed = yield* agreedUpTo(state.progress)
     if (!state.tail.some((row) => row.epoch <= agreed)) return
     yield* lockHeld
-    yield* inTransaction(sql, materializeInto({ read: run, write: run }, file, agreed, undefined, state.tail))
+    const follows = state.progress
+    const folded = yield* thread.send({
+      statements: [],
+      params: [],
+      foldUpTo: agreed,
+      requires: {
+        sql: PROGRESS,
+        params: [workerIndex],
+        value: follows,
+        reason: `the epoch the fold follows (${follows}) is not the last one committed`
+      }
+    }, { weight: 0, onFailure: () => {} })
+    yield* folded
     state.tail = state.tail.filter((row) => row.epoch > agreed)
     tails.clear()
   }).pipe(Effect.mapError(refail(file, "materializing the changelog failed")))
@@ -733,130 +718,44 @@ const changelogRows = (epoch: number, writes: ReadonlyArray<SnapshotWrite>) => {
   }
   return [...byStep].map(([stepId, entries]) => {
     const text = Changelog.encodeEntries(entries)
-    return { epoch, stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text), written: entries }
+    return { stepId, entries: text, checksum: Changelog.checksum(stepId, epoch, text) }
   })
 }
 
-const writeChangelog = (write: Run, rows: ReturnType<typeof changelogRows>) =>
-  Effect.forEach(rows, ({ checksum, entries, epoch, stepId }) =>
-    write(
-      "INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)",
-      [epoch, stepId, entries, checksum]
-    ), { discard: true })
+/** A commit's output records, as multi-row INSERTs in chunks of the ladder's sizes. */
+const writeOutputs = (
+  texts: Array<string>,
+  params: Array<ReadonlyArray<unknown>>,
+  epoch: number,
+  outputs: ReadonlyArray<OutputRecord>
+) => {
+  for (let i = 0; i < outputs.length;) {
+    const rows = chunkSize(outputs.length - i)
+    const values = new Array<unknown>(rows * 4)
+    for (let j = 0; j < rows; j++) {
+      const record = outputs[i + j]
+      values[j * 4] = record.destination
+      values[j * 4 + 1] = epoch
+      values[j * 4 + 2] = record.key
+      values[j * 4 + 3] = record.value
+    }
+    texts.push(insertOutputs(rows))
+    params.push(values)
+    i += rows
+  }
+}
 
 /**
- * Folds the changelog rows of epochs at or before `agreed` (and the writes of
- * `current`, an agreed epoch being committed) into `sluice_snapshots`, then
- * deletes those rows. Never beyond `agreed`: a resume may go back to it. Each
- * key is written once however many epochs changed it, in key order. The rows
- * are read back and checked even when `tail` holds them as this session wrote
- * them: what is folded is what the file holds.
+ * A fold's statements (`Changelog.materialize` decides its rows, on the
+ * commit thread): the changelog rows of the epochs up to one, each key then
+ * written once however many epochs changed it, in key order, and the rows
+ * deleted. Never beyond the agreed epoch: a resume may go back to it. The
+ * rows are read back and checked: what is folded is what the file holds.
  */
-const materializeInto = (
-  { read, write }: Statements,
-  file: string,
-  agreed: number,
-  current: { readonly epoch: number; readonly writes: ReadonlyArray<SnapshotWrite> } | undefined,
-  tail: ReadonlyArray<TailEpoch>
-) =>
-  Effect.gen(function*() {
-    const stored = (yield* read(
-      "SELECT epoch, step_id, entries, checksum FROM sluice_changelog WHERE epoch <= ? ORDER BY epoch, step_id",
-      [agreed]
-    )) as ReadonlyArray<Changelog.StoredRow & { readonly step_id: string }>
-    // Per step, key → where its newest write is: a position in the rows' entries
-    // laid end to end, or, for `current`'s writes, minus one minus its index.
-    // A number, not an object per write: the fold merges every write of up to
-    // a hundred epochs, and an object each was the largest part of its
-    // JavaScript time (bench/PROFILE.md).
-    const newest = new Map<string, Map<string, number>>()
-    const stepOf = (stepId: string) => {
-      let keys = newest.get(stepId)
-      if (keys === undefined) newest.set(stepId, keys = new Map())
-      return keys
-    }
-    const written = new Map(tail.map((epoch) => [epoch.epoch, epoch.written]))
-    const folded: Array<Changelog.ChangelogRow> = []
-    // where each row's entries start, ascending
-    const starts: Array<number> = []
-    let end = 0
-    for (const row of stored) {
-      const verified = Changelog.verify(file, row.step_id, row, written.get(row.epoch)?.get(row.step_id))
-      if (verified instanceof StoreCorrupt) return yield* verified
-      const keys = stepOf(row.step_id)
-      const entries = verified.entries
-      for (let i = 0; i < entries.length; i += 2) keys.set(entries[i]!, end + i)
-      folded.push(verified)
-      starts.push(end)
-      end += entries.length
-    }
-    if (current !== undefined) {
-      const writes = current.writes
-      for (let i = 0; i < writes.length; i++) stepOf(writes[i].stepId).set(writes[i].key, -1 - i)
-    }
-    // the row holding `position`: the last one starting at or before it
-    const rowAt = (position: number): number => {
-      let low = 0
-      let high = starts.length - 1
-      while (low < high) {
-        const middle = (low + high + 1) >>> 1
-        if (starts[middle] <= position) low = middle
-        else high = middle - 1
-      }
-      return low
-    }
-    const live: Array<unknown> = []
-    const deleted: Array<unknown> = []
-    for (const [stepId, keys] of newest) {
-      for (const key of [...keys.keys()].sort(Changelog.compareKeys)) {
-        const position = keys.get(key)!
-        let epoch: number
-        let value: string | null
-        if (position < 0) {
-          epoch = current!.epoch
-          value = current!.writes[-1 - position].value
-        } else {
-          const row = rowAt(position)
-          epoch = folded[row].epoch
-          value = folded[row].entries[position - starts[row] + 1]
-        }
-        if (value === null) deleted.push(stepId, key)
-        else live.push(stepId, key, epoch, value, StoreKit.snapshotChecksum(stepId, key, value))
-      }
-    }
-    yield* inChunks(live, 5, (rows, params) => write(upsertSnapshots(rows), params))
-    yield* inChunks(deleted, 2, (rows, params) => write(deleteSnapshots(rows), params))
-    if (stored.length > 0) yield* write("DELETE FROM sluice_changelog WHERE epoch <= ?", [agreed])
-  })
-
-/** Runs `statement` over `params` (rows of `columns` each) in chunks of the ladder's sizes. */
-const inChunks = (
-  params: ReadonlyArray<unknown>,
-  columns: number,
-  statement: (rows: number, params: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
-) =>
-  Effect.gen(function*() {
-    const total = params.length / columns
-    for (let i = 0; i < total;) {
-      const rows = chunkSize(total - i)
-      yield* statement(rows, params.slice(i * columns, (i + rows) * columns))
-      i += rows
-    }
-  })
-
-const writeOutputs = (write: Run, epoch: number, outputs: ReadonlyArray<OutputRecord>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < outputs.length;) {
-      const rows = chunkSize(outputs.length - i)
-      const params = new Array<unknown>(rows * 4)
-      for (let j = 0; j < rows; j++) {
-        const record = outputs[i + j]
-        params[j * 4] = record.destination
-        params[j * 4 + 1] = epoch
-        params[j * 4 + 2] = record.key
-        params[j * 4 + 3] = record.value
-      }
-      yield* write(insertOutputs(rows), params)
-      i += rows
-    }
-  })
+const FOLD_STATEMENTS: CommitThread.FoldStatements = {
+  readRows: "SELECT epoch, step_id, entries, checksum FROM sluice_changelog WHERE epoch <= ? ORDER BY epoch, step_id",
+  deleteRows: "DELETE FROM sluice_changelog WHERE epoch <= ?",
+  ladder: CHUNK_SIZES,
+  upsert: Object.fromEntries(CHUNK_SIZES.map((rows) => [rows, upsertSnapshots(rows)])),
+  delete: Object.fromEntries(CHUNK_SIZES.map((rows) => [rows, deleteSnapshots(rows)]))
+}

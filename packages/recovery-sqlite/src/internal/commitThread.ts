@@ -8,8 +8,10 @@
  * decides everything a commit writes, statement by statement, and this
  * thread runs the statements in one transaction of its own connection. The
  * dataflow's thread reads what it needs before (a fold's changelog rows): a
- * batch never reads. `BackendWorker.beginCommit` returns once the batch is
- * sent, so a run goes on with its next epoch while the thread writes this
+ * batch never reads, except the check that comes first: the epoch a
+ * commit follows must be the file's last, so that no epoch is written after
+ * one that failed. `BackendWorker.beginCommit` returns once the batch is
+ * sent, so a run goes on with its next epochs while the thread writes this
  * one.
  *
  * The thread loads better-sqlite3 and nothing else (started with `eval` from
@@ -23,24 +25,31 @@
  *
  * @internal
  */
+import * as StoreKit from "@sluice/core/StoreKit"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import { Worker } from "node:worker_threads"
+import * as Changelog from "./changelog.js"
 import { driver, ThreadFailed, threadSource } from "./driverThread.js"
 
 /**
- * The statements of one commit, in order, with their parameters; `first` is
- * the number of the first among all the commit's statements, for the hook.
+ * The statements of one commit, in order, with their parameters, and the
+ * fold that ends it, if any. They are numbered from 0 for the test hook, the
+ * fold's among them.
  *
  * @internal
  */
 export interface Batch {
-  readonly first: number
   readonly statements: ReadonlyArray<string>
   readonly params: ReadonlyArray<ReadonlyArray<unknown>>
+  /**
+   * After the statements, fold the changelog rows of the epochs up to this
+   * one into `sluice_snapshots` and delete them (`Changelog.materialize`).
+   */
+  readonly foldUpTo: number | undefined
   /**
    * What the file must hold for the batch to be written: `sql` (one row, one
    * column, or none read as `null`) gives `value`. Otherwise the batch fails
@@ -55,10 +64,27 @@ export interface Batch {
   }
 }
 
+/**
+ * The statements of a fold, made on the dataflow's thread: the changelog
+ * rows it reads, the deletion of those rows, and the multi-row REPLACE and
+ * DELETE of `sluice_snapshots` by rows per statement, for each size of
+ * `ladder`.
+ *
+ * @internal
+ */
+export interface FoldStatements {
+  readonly readRows: string
+  readonly deleteRows: string
+  readonly ladder: ReadonlyArray<number>
+  readonly upsert: Readonly<Record<number, string>>
+  readonly delete: Readonly<Record<number, string>>
+}
+
 interface ThreadInput {
   readonly driver: string
   readonly file: string
   readonly pragmas: ReadonlyArray<string>
+  readonly fold: FoldStatements
   /** An `Int32Array` flag: 0 while the thread waits, 1 to go on, 2 to fail the batch. */
   readonly pauses: SharedArrayBuffer | undefined
 }
@@ -67,20 +93,33 @@ type ToThread = { readonly _tag: "Batch"; readonly batch: Batch } | { readonly _
 
 type FromThread =
   | { readonly _tag: "Done" }
-  | { readonly _tag: "Failed"; readonly message: string; readonly code: string | undefined }
+  | {
+    readonly _tag: "Failed"
+    readonly message: string
+    readonly code: string | undefined
+    readonly corrupt: boolean
+  }
   | { readonly _tag: "Before"; readonly statement: number }
+
+/** What the thread is given besides `workerData`: code of this package and of core, from their source. */
+interface ThreadCode {
+  readonly makeChangelog: typeof Changelog.makeChangelog
+  readonly makeSnapshotChecksum: typeof StoreKit.makeSnapshotChecksum
+}
 
 /**
  * The thread's body. It runs from its source text (`toString`) in a thread
  * started with `eval`, so it closes over nothing: whatever it needs comes in
- * through `workerData` and the `require` it is given.
+ * through `workerData`, the `require` it is given and `code`.
  */
-const writeBatches = (load: NodeJS.Require): void => {
+const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
   const { parentPort, workerData } = load("node:worker_threads") as typeof import("node:worker_threads")
   const input = workerData as ThreadInput
   const port = parentPort!
   const post = (message: FromThread) => port.postMessage(message)
   const pause = input.pauses === undefined ? undefined : new Int32Array(input.pauses)
+  const zlib = load("node:zlib") as typeof import("node:zlib")
+  const changelog = code.makeChangelog(zlib.crc32, code.makeSnapshotChecksum())
   let db: import("better-sqlite3").Database | undefined
   // an open that fails fails every batch, with the driver's error
   let opening: unknown
@@ -98,21 +137,48 @@ const writeBatches = (load: NodeJS.Require): void => {
     if (found === undefined) prepared.set(text, found = db!.prepare(text))
     return found
   }
+  /** The fold found a damaged row: `StoreCorrupt` on the dataflow's thread. */
+  class Corrupt extends Error {}
   const write = (batch: Batch) => {
     if (db === undefined) throw opening
+    let number = 0
+    // every statement of the batch is numbered, and with the test hook waits for its go first
+    const before = () => {
+      const current = number++
+      if (pause === undefined) return
+      Atomics.store(pause, 0, 0)
+      post({ _tag: "Before", statement: current })
+      Atomics.wait(pause, 0, 0)
+      if (Atomics.load(pause, 0) === 2) throw new Error(`stopped before statement ${current}`)
+    }
+    const run = (text: string, params: ReadonlyArray<unknown>) => {
+      before()
+      statement(text).run(params)
+    }
+    const inChunks = (params: ReadonlyArray<unknown>, columns: number, texts: Readonly<Record<number, string>>) => {
+      const total = params.length / columns
+      for (let i = 0; i < total;) {
+        const rows = input.fold.ladder.find((size) => size <= total - i)!
+        run(texts[rows], params.slice(i * columns, (i + rows) * columns))
+        i += rows
+      }
+    }
     db.exec("BEGIN IMMEDIATE")
     try {
       const { requires } = batch
       const found: unknown = statement(requires.sql).pluck().get(requires.params) ?? null
       if (found !== requires.value) throw new Error(requires.reason)
-      for (let i = 0; i < batch.statements.length; i++) {
-        if (pause !== undefined) {
-          Atomics.store(pause, 0, 0)
-          post({ _tag: "Before", statement: batch.first + i })
-          Atomics.wait(pause, 0, 0)
-          if (Atomics.load(pause, 0) === 2) throw new Error(`stopped before statement ${batch.first + i}`)
-        }
-        statement(batch.statements[i]).run(batch.params[i])
+      for (let i = 0; i < batch.statements.length; i++) run(batch.statements[i], batch.params[i])
+      if (batch.foldUpTo !== undefined) {
+        before()
+        const rows = statement(input.fold.readRows).all([batch.foldUpTo]) as Array<
+          Changelog.StoredRow & { readonly step_id: string }
+        >
+        const folded = changelog.materialize(rows)
+        if (typeof folded === "string") throw new Corrupt(folded)
+        inChunks(folded.live, 5, input.fold.upsert)
+        inChunks(folded.deleted, 2, input.fold.delete)
+        if (rows.length > 0) run(input.fold.deleteRows, [batch.foldUpTo])
       }
       db.exec("COMMIT")
     } catch (error) {
@@ -138,7 +204,12 @@ const writeBatches = (load: NodeJS.Require): void => {
       post({ _tag: "Done" })
     } catch (error) {
       const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
-      post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
+      post({
+        _tag: "Failed",
+        message: String(message),
+        code: typeof code === "string" ? code : undefined,
+        corrupt: error instanceof Corrupt
+      })
     }
   })
 }
@@ -172,7 +243,11 @@ interface Sent {
   readonly weight: number
   readonly beforeStatement: ((statement: number) => void) | undefined
   readonly onFailure: (error: unknown) => void
-  /** Failures delivered when it was sent: more by its own delivery, and an earlier batch failed after it was sent. */
+  /**
+   * The failures delivered when it was sent. More by the time its own
+   * failure is delivered: a batch sent before it failed after it was sent,
+   * and its failure is that one's consequence.
+   */
   readonly failuresAtSend: number
   /** What the hook threw, to fail the batch with as it would have failed on this thread. */
   thrown?: { readonly error: unknown }
@@ -188,17 +263,22 @@ interface Sent {
 export const start = (options: {
   readonly file: string
   readonly pragmas: ReadonlyArray<string>
+  readonly fold: FoldStatements
   readonly pausable: boolean
 }): Effect.Effect<CommitThread, never, Scope.Scope> =>
   Effect.gen(function*() {
     const pauses = options.pausable ? new SharedArrayBuffer(4) : undefined
     const flag = pauses === undefined ? undefined : new Int32Array(pauses)
-    const workerData: ThreadInput = { driver, file: options.file, pragmas: options.pragmas, pauses }
+    const workerData: ThreadInput = { driver, file: options.file, pragmas: options.pragmas, fold: options.fold, pauses }
     const sent: Array<Sent> = []
     let weight = 0
     let failures = 0
     let ended: string | undefined
-    const worker = new Worker(threadSource(writeBatches), { eval: true, workerData, execArgv: [] })
+    const code: { readonly [K in keyof ThreadCode]: ThreadCode[K] } = {
+      makeChangelog: Changelog.makeChangelog,
+      makeSnapshotChecksum: StoreKit.makeSnapshotChecksum
+    }
+    const worker = new Worker(threadSource(writeBatches, code), { eval: true, workerData, execArgv: [] })
     const deliver = (batch: Sent, exit: Exit.Exit<void, ThreadFailed>) => {
       weight -= batch.weight
       if (Exit.isFailure(exit)) {
@@ -228,7 +308,7 @@ export const start = (options: {
           ? Exit.void
           : head.thrown !== undefined
           ? Exit.die(head.thrown.error)
-          : Exit.fail(new ThreadFailed({ message: message.message, code: message.code }))
+          : Exit.fail(new ThreadFailed({ message: message.message, code: message.code, corrupt: message.corrupt }))
       )
     })
     // a thread that stops (killed, out of memory) fails what it was given and everything after
@@ -236,7 +316,7 @@ export const start = (options: {
       if (ended !== undefined) return
       ended = reason
       for (const batch of sent.splice(0)) {
-        deliver(batch, Exit.fail(new ThreadFailed({ message: reason, code: undefined })))
+        deliver(batch, Exit.fail(new ThreadFailed({ message: reason, code: undefined, corrupt: false })))
       }
     }
     worker.on("error", (error) => stop(`the commit thread failed: ${error.message}`))
@@ -260,7 +340,9 @@ export const start = (options: {
     )
     const send: CommitThread["send"] = (batch, { beforeStatement, onFailure, weight: batchWeight }) =>
       Effect.gen(function*() {
-        if (ended !== undefined) return Effect.fail(new ThreadFailed({ message: ended, code: undefined }))
+        if (ended !== undefined) {
+          return Effect.fail(new ThreadFailed({ message: ended, code: undefined, corrupt: false }))
+        }
         const done = yield* Deferred.make<void, ThreadFailed>()
         sent.push({ done, weight: batchWeight, beforeStatement, onFailure, failuresAtSend: failures })
         weight += batchWeight

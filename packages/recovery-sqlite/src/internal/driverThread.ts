@@ -22,15 +22,23 @@ export const driver = createRequire(import.meta.url).resolve("better-sqlite3")
 export class ThreadFailed extends Data.TaggedError("ThreadFailed")<{
   readonly message: string
   readonly code: string | undefined
+  /** The thread found the file damaged: `message` says where. */
+  readonly corrupt?: boolean | undefined
 }> {}
 
 /**
  * The source a thread is started with (`eval`): `body`'s own text, called
- * with the thread's `require`. `body` closes over nothing. tsx, which runs
- * this repository's sources in child processes, names inner functions with
- * a `__name` helper of its module: the thread gets one that does nothing.
+ * with the thread's `require` and `code`, functions passed as their own
+ * text. `body` and each of `code` close over nothing. tsx, which runs this
+ * repository's sources in child processes, names inner functions with a
+ * `__name` helper of its module: the thread gets one that does nothing.
  *
  * @internal
  */
-export const threadSource = (body: (load: NodeJS.Require) => void): string =>
-  `const __name = (target) => target;\n(${body.toString()})(require)`
+export const threadSource = (
+  body: (load: NodeJS.Require, code: never) => void,
+  code: Readonly<Record<string, (...args: never) => unknown>> = {}
+): string => {
+  const functions = Object.entries(code).map(([name, f]) => `${JSON.stringify(name)}: (${f.toString()})`)
+  return `const __name = (target) => target;\n(${body.toString()})(require, {${functions.join(", ")}})`
+}

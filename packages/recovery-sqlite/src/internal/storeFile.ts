@@ -228,6 +228,10 @@ export const refail = (file: string, doing: string) => (error: unknown): StoreCo
       cause: undefined
     })
   }
+  // A fold on the commit thread found a damaged changelog row: its words name the row.
+  if (error instanceof ThreadFailed && error.corrupt === true) {
+    return new StoreCorrupt({ store: file, reason: error.message })
+  }
   // A store thread that stopped, or a commit refused by its order: the thread's words are the cause.
   if (code === undefined && error instanceof ThreadFailed) {
     return new StoreUnavailable({ store: file, reason: `${doing}: ${error.message}`, cause: undefined })
