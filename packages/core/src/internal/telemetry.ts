@@ -226,6 +226,17 @@ export const threadGauges: Effect.Effect<Metrics.WorkerEpochMetrics["gauges"]> =
   }
 )
 
+/** The span `sluice.epoch.commit` of an epoch's store commit, and when it started. */
+interface CommitSpan {
+  readonly span: Tracer.Span
+  readonly startedAt: number
+}
+
+const startCommitSpan: Effect.Effect<CommitSpan> = Effect.map(
+  Effect.zip(Effect.makeSpan("sluice.epoch.commit", spanOptions), Clock.currentTimeMillis),
+  ([span, startedAt]) => ({ span, startedAt })
+)
+
 /**
  * Runs one epoch as the span `sluice.epoch`, and its store commit as the
  * child span `sluice.epoch.commit`: `transaction` hands `inTransaction` the
@@ -240,12 +251,11 @@ export const tracedEpoch = <A, E, R>(
   ) => Effect.Effect<A, E, R>
 ): Effect.Effect<{ readonly progress: A; readonly commitMillis: number }, E, R> =>
   Effect.gen(function*() {
-    let commit: { readonly span: Tracer.Span; readonly startedAt: number } | undefined
-    const startCommit = Effect.zip(Effect.makeSpan("sluice.epoch.commit", spanOptions), Clock.currentTimeMillis)
+    let commit: CommitSpan | undefined
     const inTransaction = <B, E2, R2>(body: Effect.Effect<B, E2, R2>) =>
       Effect.tap(body, () =>
-        Effect.map(startCommit, ([span, startedAt]) => {
-          commit = { span, startedAt }
+        Effect.map(startCommitSpan, (started) => {
+          commit = started
         }))
     const exit = yield* Effect.exit(transaction(inTransaction))
     const endedAt = yield* Clock.currentTimeNanos
@@ -278,13 +288,10 @@ export const pipelinedEpoch = <A, E, R>(
 > =>
   Effect.gen(function*() {
     const epochSpan = yield* Effect.makeSpan("sluice.epoch", { ...spanOptions, attributes: { "sluice.epoch": epoch } })
-    let commit: { readonly span: Tracer.Span; readonly startedAt: number } | undefined
-    const startCommit = Effect.map(
-      Effect.zip(Effect.makeSpan("sluice.epoch.commit", spanOptions), Clock.currentTimeMillis),
-      ([span, startedAt]) => {
-        commit = { span, startedAt }
-      }
-    )
+    let commit: CommitSpan | undefined
+    const startCommit = Effect.map(startCommitSpan, (started) => {
+      commit = started
+    })
     const end = (exit: Exit.Exit<unknown, unknown>) =>
       Effect.map(Clock.currentTimeNanos, (endedAt) => {
         commit?.span.end(endedAt, exit)

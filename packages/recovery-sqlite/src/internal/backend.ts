@@ -106,10 +106,7 @@ export interface Hooks {
  */
 const CHUNK_SIZES = [4096, 1024, 256, 64, 16, 4, 1] as const
 
-const chunkSize = (remaining: number): number => {
-  for (const size of CHUNK_SIZES) if (size <= remaining) return size
-  return 1
-}
+const chunkSize = (remaining: number): number => CommitThread.chunkRows(CHUNK_SIZES, remaining)
 
 /** `rows` copies of one row's placeholders, the VALUES list of a multi-row statement. */
 const repeatedRows = (rows: number, row: string): string => Array.from({ length: rows }, () => row).join(", ")

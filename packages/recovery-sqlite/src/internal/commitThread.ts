@@ -101,10 +101,21 @@ type FromThread =
   }
   | { readonly _tag: "Before"; readonly statement: number }
 
+/**
+ * The rows of a multi-row statement's next chunk: the largest size of
+ * `ladder` (descending, ending in 1) that `remaining` rows fill. Both
+ * threads cut their statements with it.
+ *
+ * @internal
+ */
+export const chunkRows = (ladder: ReadonlyArray<number>, remaining: number): number =>
+  ladder.find((size) => size <= remaining) ?? 1
+
 /** What the thread is given besides `workerData`: code of this package and of core, from their source. */
 interface ThreadCode {
   readonly makeChangelog: typeof Changelog.makeChangelog
   readonly makeSnapshotChecksum: typeof StoreKit.makeSnapshotChecksum
+  readonly chunkRows: typeof chunkRows
 }
 
 /**
@@ -158,7 +169,7 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
     const inChunks = (params: ReadonlyArray<unknown>, columns: number, texts: Readonly<Record<number, string>>) => {
       const total = params.length / columns
       for (let i = 0; i < total;) {
-        const rows = input.fold.ladder.find((size) => size <= total - i)!
+        const rows = code.chunkRows(input.fold.ladder, total - i)
         run(texts[rows], params.slice(i * columns, (i + rows) * columns))
         i += rows
       }
@@ -276,7 +287,8 @@ export const start = (options: {
     let ended: string | undefined
     const code: { readonly [K in keyof ThreadCode]: ThreadCode[K] } = {
       makeChangelog: Changelog.makeChangelog,
-      makeSnapshotChecksum: StoreKit.makeSnapshotChecksum
+      makeSnapshotChecksum: StoreKit.makeSnapshotChecksum,
+      chunkRows
     }
     const worker = new Worker(threadSource(writeBatches, code), { eval: true, workerData, execArgv: [] })
     const deliver = (batch: Sent, exit: Exit.Exit<void, ThreadFailed>) => {
