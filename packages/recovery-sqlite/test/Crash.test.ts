@@ -37,8 +37,9 @@ describe("crash recovery with real processes", () => {
       const seed = TestSeed.fromEnvironment()
       return TestSeed.replayable(seed, "recovery-sqlite", "test/Crash.test.ts", async () => {
         const report = await runCrashTest({
-          // enough input that a run is not done before its kill: a run that ends ends the loop (faster Nodes too)
-          lines: 200_000,
+          // enough input that a run is not done before its kill: a run that ends ends the loop (faster Nodes and
+          // faster releases too: with commits on the store's thread, 200,000 lines were done after 4 kills)
+          lines: 500_000,
           epochItems: 100,
           inputSeed: seed,
           randomSeed: seed + 1,
