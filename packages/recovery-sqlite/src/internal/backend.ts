@@ -4,7 +4,7 @@
  * An epoch commit is one SQLite transaction (R1): the epoch's snapshot writes
  * as one changelog row per step, its output records and the "epoch complete"
  * mark. Every `materializeEvery` epochs, or once the changelog passes
- * `changelogBytes`, the same transaction first folds the changelog rows of
+ * `changelogBytes`, the same transaction also folds the changelog rows of
  * epochs every worker agreed into `sluice_snapshots` (R6), so the file never
  * holds a half-materialized state either. The transaction runs on a thread
  * of the store's own (`commitThread.ts`), with what this thread decided it
@@ -79,8 +79,21 @@ export const CHANGELOG_BYTES = 4 * 1024 * 1024
  */
 const IN_FLIGHT = 64
 
-/** This worker's last committed epoch, as a commit on the thread checks it. */
-const PROGRESS = "SELECT epoch FROM sluice_progress WHERE worker_index = ?"
+/**
+ * What a batch on the commit thread requires of the file: that this worker's
+ * last committed epoch is `follows` (`null`: none), the one the batch was
+ * decided after. `what` names the batch in the failure.
+ */
+const followingProgress = (
+  workerIndex: number,
+  follows: number | null,
+  what: string
+): CommitThread.Batch["requires"] => ({
+  sql: "SELECT epoch FROM sluice_progress WHERE worker_index = ?",
+  params: [workerIndex],
+  value: follows,
+  reason: `the epoch ${what} follows (${follows ?? "none"}) is not the last one committed: an earlier commit failed`
+})
 
 const SYNCHRONOUS: ReadonlyArray<string> = ["OFF", "NORMAL", "FULL", "EXTRA"] satisfies ReadonlyArray<Synchronous>
 
@@ -421,11 +434,12 @@ const makeWorker = (
    * the effect returned waits for the commit and then records it. Several may
    * be on their way, committed in the order begun: what a commit decides
    * (the tail, the progress) is recorded here when it is sent, and put back
-   * if it fails. A fold reads the changelog, so it waits for the commits
-   * sent before it.
+   * if it fails. A fold runs on the thread in the commit's transaction,
+   * after the commits sent before it.
    */
-  const beginCommit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
-    Effect.gen(function*() {
+  const beginCommit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) => {
+    const error = refail(file, `committing epoch ${epoch} failed`)
+    return Effect.gen(function*() {
       if (failed !== undefined && epoch > failed.epoch) return yield* failed.error
       // at most a changelog's bound of rows on their way, so that a slow disk holds back the run, not memory
       yield* thread.waitBelow(IN_FLIGHT, materialization.changelogBytes)
@@ -449,20 +463,13 @@ const makeWorker = (
          ON CONFLICT (worker_index) DO UPDATE SET epoch = excluded.epoch, committed_at = excluded.committed_at`
       )
       params.push([workerIndex, epoch, committedAt])
-      const follows = state.progress ?? null
       const batch: CommitThread.Batch = {
         statements: texts,
         params,
         foldUpTo: materialize ? agreed : undefined,
-        requires: {
-          sql: PROGRESS,
-          params: [workerIndex],
-          value: follows,
-          reason: `the epoch it follows (${follows ?? "none"}) is not the last one committed: an earlier commit failed`
-        }
+        requires: followingProgress(workerIndex, state.progress ?? null, "it")
       }
       const recorded = { progress: state.progress, tail: state.tail, committed: state.committed }
-      const error = refail(file, `committing epoch ${epoch} failed`)
       const committed = yield* thread.send(batch, {
         weight: size,
         beforeStatement: hooks.beforeCommitStatement === undefined
@@ -488,30 +495,25 @@ const makeWorker = (
         })),
         Effect.mapError(error)
       )
-    }).pipe(Effect.mapError(refail(file, `committing epoch ${epoch} failed`)))
+    }).pipe(Effect.mapError(error))
+  }
 
   const commit = (epoch: number, writes: ReadonlyArray<SnapshotWrite>, outputs: ReadonlyArray<OutputRecord>) =>
     Effect.flatten(beginCommit(epoch, writes, outputs))
 
   /** Folds the changelog rows of every agreed epoch into the table, in a transaction of its own. */
   const materializeAgreed = Effect.gen(function*() {
-    // a run that failed may leave a commit on the thread: this transaction waits for it, and reads what it wrote
+    // a run that failed may leave commits on the thread: what to fold follows from how they ended
     yield* thread.idle
     if (state.progress === undefined) return
     const agreed = yield* agreedUpTo(state.progress)
     if (!state.tail.some((row) => row.epoch <= agreed)) return
     yield* lockHeld
-    const follows = state.progress
     const folded = yield* thread.send({
       statements: [],
       params: [],
       foldUpTo: agreed,
-      requires: {
-        sql: PROGRESS,
-        params: [workerIndex],
-        value: follows,
-        reason: `the epoch the fold follows (${follows}) is not the last one committed`
-      }
+      requires: followingProgress(workerIndex, state.progress, "the fold")
     }, { weight: 0, onFailure: () => {} })
     yield* folded
     state.tail = state.tail.filter((row) => row.epoch > agreed)

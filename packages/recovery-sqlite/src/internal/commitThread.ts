@@ -33,7 +33,7 @@ import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import { Worker } from "node:worker_threads"
 import * as Changelog from "./changelog.js"
-import { driver, ThreadFailed, threadSource } from "./driverThread.js"
+import { describeError, driver, ThreadFailed, threadSource } from "./driverThread.js"
 
 /**
  * The statements of one commit, in order, with their parameters, and the
@@ -112,10 +112,11 @@ export const chunkRows = (ladder: ReadonlyArray<number>, remaining: number): num
   ladder.find((size) => size <= remaining) ?? 1
 
 /** What the thread is given besides `workerData`: code of this package and of core, from their source. */
-interface ThreadCode {
+type ThreadCode = {
   readonly makeChangelog: typeof Changelog.makeChangelog
   readonly makeSnapshotChecksum: typeof StoreKit.makeSnapshotChecksum
   readonly chunkRows: typeof chunkRows
+  readonly describeError: typeof describeError
 }
 
 /**
@@ -214,13 +215,7 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
       write(message.batch)
       post({ _tag: "Done" })
     } catch (error) {
-      const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
-      post({
-        _tag: "Failed",
-        message: String(message),
-        code: typeof code === "string" ? code : undefined,
-        corrupt: error instanceof Corrupt
-      })
+      post({ _tag: "Failed", ...code.describeError(error), corrupt: error instanceof Corrupt })
     }
   })
 }
@@ -285,10 +280,11 @@ export const start = (options: {
     let weight = 0
     let failures = 0
     let ended: string | undefined
-    const code: { readonly [K in keyof ThreadCode]: ThreadCode[K] } = {
+    const code: ThreadCode = {
       makeChangelog: Changelog.makeChangelog,
       makeSnapshotChecksum: StoreKit.makeSnapshotChecksum,
-      chunkRows
+      chunkRows,
+      describeError
     }
     const worker = new Worker(threadSource(writeBatches, code), { eval: true, workerData, execArgv: [] })
     const deliver = (batch: Sent, exit: Exit.Exit<void, ThreadFailed>) => {

@@ -27,6 +27,18 @@ export class ThreadFailed extends Data.TaggedError("ThreadFailed")<{
 }> {}
 
 /**
+ * The message and SQLite code of an error thrown in a store thread, as it
+ * posts them back for a `ThreadFailed`. It closes over nothing: both threads
+ * are given it as source (`threadSource`).
+ *
+ * @internal
+ */
+export const describeError = (error: unknown): { readonly message: string; readonly code: string | undefined } => {
+  const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
+  return { message: String(message), code: typeof code === "string" ? code : undefined }
+}
+
+/**
  * The source a thread is started with (`eval`): `body`'s own text, called
  * with the thread's `require` and `code`, functions passed as their own
  * text. `body` and each of `code` close over nothing. tsx, which runs this

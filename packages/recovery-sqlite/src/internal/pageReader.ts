@@ -27,7 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import { Worker } from "node:worker_threads"
-import { driver, ThreadFailed, threadSource } from "./driverThread.js"
+import { describeError, driver, ThreadFailed, threadSource } from "./driverThread.js"
 
 /** A page of the scan, in key order: row `i` is `keys[i]`, `values[i]`, `checksums[i]`. */
 export interface Page {
@@ -64,15 +64,12 @@ type ThreadMessage =
  * started with `eval`, so it closes over nothing: whatever it needs comes in
  * through `workerData` and the `require` it is given.
  */
-const readPages = (load: NodeJS.Require): void => {
+const readPages = (load: NodeJS.Require, code: { readonly describeError: typeof describeError }): void => {
   const { parentPort, workerData } = load("node:worker_threads") as typeof import("node:worker_threads")
   const input = workerData as ThreadInput
   const port = parentPort!
   const post = (message: ThreadMessage, transfer: Array<ArrayBuffer> = []) => port.postMessage(message, transfer)
-  const failed = (error: unknown) => {
-    const { code, message } = error as { readonly message?: unknown; readonly code?: unknown }
-    post({ _tag: "Failed", message: String(message), code: typeof code === "string" ? code : undefined })
-  }
+  const failed = (error: unknown) => post({ _tag: "Failed", ...code.describeError(error) })
   try {
     const Database = load(input.driver) as typeof import("better-sqlite3")
     const db = new Database(input.file, { readonly: true, fileMustExist: true })
@@ -160,7 +157,9 @@ export const start = (options: {
     const workerData: ThreadInput = { ...options, driver, ahead: AHEAD }
     const worker = yield* Effect.acquireRelease(
       // `execArgv: []`: the parent's loaders (tsx, a test runner's hooks) are nothing this thread needs
-      Effect.sync(() => new Worker(threadSource(readPages), { eval: true, workerData, execArgv: [] })),
+      Effect.sync(() =>
+        new Worker(threadSource(readPages, { describeError }), { eval: true, workerData, execArgv: [] })
+      ),
       (worker) => Effect.promise(() => worker.terminate())
     )
     // whether the last page has arrived: the thread then ends by itself
