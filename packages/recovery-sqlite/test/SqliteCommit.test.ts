@@ -1,8 +1,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Dataflow, DataflowError, Epoch, Output, type RecoveryStore } from "@sluice/core"
+import { Dataflow, DataflowError, Epoch, Output, RecoveryStore } from "@sluice/core"
 import Database from "better-sqlite3"
-import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteRecovery } from "../src/index.js"
@@ -130,6 +130,39 @@ describe("SqliteRecovery commits", () => {
       }
       // the commits ran beside the run: some epoch was reported after a later one had written its output
       assert.isTrue(reported.some((r) => r.outputEpochs > r.epoch), "no commit overlapped a later epoch")
+    }))
+
+  it.scoped("an interrupted run reports every epoch that was on its way and committed, so it names the store's last", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const file = path.join(directory, "worker-0.sqlite3")
+      let reported = 0
+      let interrupt: (() => void) | undefined
+      // inside epoch 6's commit on the thread, the run is interrupted: that commit, and any begun after it,
+      // end while the run stops
+      const hooks: Backend.Hooks = {
+        beforeCommitStatement: (statement, epoch) => {
+          if (epoch === 6 && statement === 0) interrupt?.()
+        }
+      }
+      const store = Layer.effect(
+        RecoveryStore.RecoveryStore,
+        Effect.map(Backend.make({ directory }, hooks), RecoveryStore.make)
+      )
+      const lines = Array.from({ length: 3000 }, (_, i) => `w${i % 500} w${(i * 7) % 300}`)
+      const output = Output.sink((_items: Iterable<readonly [string, number]>) => Effect.void)
+      const fiber = yield* Dataflow.run(crashFlow(lines, output), {
+        epoch: Epoch.everyItems(20),
+        onEpochCommitted: ({ epoch }) => Effect.sync(() => void (reported = epoch))
+      }).pipe(Effect.provide(store), Effect.fork)
+      interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      const db = new Database(file, { readonly: true })
+      const row = db.prepare("SELECT epoch FROM sluice_progress").get() as { readonly epoch: number }
+      db.close()
+      assert.isAtLeast(row.epoch, 6)
+      assert.strictEqual(reported, row.epoch)
     }))
 
   it.scoped("R1: a failure between two statements of a commit rolls the whole epoch back", () =>

@@ -168,8 +168,11 @@ export const run = (
             recovery.pipelinedTransaction(epoch, (transaction) =>
               reader.runEpoch(transaction), startCommit))
           const report = reportWhenCommitted(epoch, progress, committed)
+          // Forked uninterruptible, so that it starts so: interrupting the run interrupts the fibers it forked at
+          // once, even one not started yet, and a report lost then would name an epoch before the store's last
+          // (`sluice run` prints it when Ctrl-C stops it).
           if (recovery.commitsInBackground) {
-            previous = Fiber.join(yield* Effect.fork(Effect.zipRight(previous, report)))
+            previous = Fiber.join(yield* Effect.uninterruptible(Effect.fork(Effect.zipRight(previous, report))))
           } else yield* report
           epoch++
         }
