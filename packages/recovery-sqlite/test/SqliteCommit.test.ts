@@ -137,12 +137,13 @@ describe("SqliteRecovery commits", () => {
       const directory = yield* tempDirectory
       const file = path.join(directory, "worker-0.sqlite3")
       let reported = 0
-      let interrupt: (() => void) | undefined
+      // set once the run is forked
+      const interrupt: { run?: () => void } = {}
       // inside epoch 6's commit on the thread, the run is interrupted: that commit, and any begun after it,
       // end while the run stops
       const hooks: Backend.Hooks = {
         beforeCommitStatement: (statement, epoch) => {
-          if (epoch === 6 && statement === 0) interrupt?.()
+          if (epoch === 6 && statement === 0) interrupt.run?.()
         }
       }
       const store = Layer.effect(
@@ -155,7 +156,7 @@ describe("SqliteRecovery commits", () => {
         epoch: Epoch.everyItems(20),
         onEpochCommitted: ({ epoch }) => Effect.sync(() => void (reported = epoch))
       }).pipe(Effect.provide(store), Effect.fork)
-      interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
+      interrupt.run = () => void Effect.runFork(Fiber.interrupt(fiber))
       const exit = yield* Fiber.await(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
       const db = new Database(file, { readonly: true })
