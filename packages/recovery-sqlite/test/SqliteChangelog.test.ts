@@ -387,6 +387,46 @@ describe("SqliteRecovery changelog", () => {
       assert.deepStrictEqual(yield* readAll(worker, 2), [["a", "7"], ["b", "1"], ["c", "2"]])
     }))
 
+  it.scoped("a fold takes the rows this run wrote as the file holds them, after a fold of only some of them", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      // worker 1 lags behind worker 0, so worker 0's folds take some of its rows and leave the rest
+      const backend = yield* SqliteRecovery.backend({ directory, materializeEvery: 1 })
+      const w0 = yield* backend.open({ workerIndex: 0, workerCount: 2 })
+      const w1 = yield* backend.open({ workerIndex: 1, workerCount: 2 })
+      const expected = new Map<string, string>()
+      const commit = (epoch: number, writes: ReadonlyArray<RecoveryStore.SnapshotWrite>) => {
+        for (const { key, value } of writes) {
+          if (value === null) expected.delete(key)
+          else expected.set(key, value)
+        }
+        return w0.commit(epoch, writes, [])
+      }
+      // nothing agreed: no fold
+      yield* commit(1, [put("a", "1"), put("b", "1"), put("c", "1")])
+      yield* commit(2, [put("a", "2"), del("b")])
+      yield* commit(3, [put("a", "3"), put("c", "3"), put("d", "3")])
+      assert.deepStrictEqual(changelogEpochs(directory), [1, 2, 3])
+      // epoch 1 agreed: the fold at epoch 4 takes it and leaves 2 to 4, each changing a
+      yield* w1.commit(1, [], [])
+      yield* commit(4, [put("a", "4"), put("b", "4")])
+      assert.deepStrictEqual(changelogEpochs(directory), [2, 3, 4])
+      // every epoch agreed: the fold at epoch 5 takes 2 to 5, the newest write of each key
+      for (const epoch of [2, 3, 4, 5]) yield* w1.commit(epoch, [], [])
+      yield* commit(5, [put("c", "5"), del("d")])
+      assert.deepStrictEqual(changelogEpochs(directory), [])
+      const table = new Database(path.join(directory, "worker-0.sqlite3"), { readonly: true })
+      const rows = table.prepare("SELECT key, epoch, CAST(value AS TEXT) AS value FROM sluice_snapshots ORDER BY key")
+        .all()
+      table.close()
+      assert.deepStrictEqual(rows, [
+        { key: "a", epoch: 4, value: "4" },
+        { key: "b", epoch: 4, value: "4" },
+        { key: "c", epoch: 5, value: "5" }
+      ])
+      assert.deepStrictEqual(yield* readAll(w0, 5), [...expected].sort())
+    }))
+
   it.scoped("a store of layout 2 with pending epochs is migrated, not refused, and resumes with the same state", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory

@@ -454,7 +454,7 @@ const makeWorker = (
       const texts: Array<string> = []
       const params: Array<ReadonlyArray<unknown>> = []
       for (const row of rows) {
-        texts.push("INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)")
+        texts.push(FOLD_STATEMENTS.insertRow)
         params.push([epoch, row.stepId, row.entries, row.checksum])
       }
       writeOutputs(texts, params, epoch, outputs)
@@ -752,6 +752,7 @@ const writeOutputs = (
  * rows are read back and checked: what is folded is what the file holds.
  */
 const FOLD_STATEMENTS: CommitThread.FoldStatements = {
+  insertRow: "INSERT OR REPLACE INTO sluice_changelog (epoch, step_id, entries, checksum) VALUES (?, ?, ?, ?)",
   readRows: "SELECT epoch, step_id, entries, checksum FROM sluice_changelog WHERE epoch <= ? ORDER BY epoch, step_id",
   deleteRows: "DELETE FROM sluice_changelog WHERE epoch <= ?",
   ladder: CHUNK_SIZES,

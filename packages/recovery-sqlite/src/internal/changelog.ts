@@ -33,9 +33,21 @@ export interface StoredRow {
 }
 
 /**
+ * A changelog row as this process wrote it: its text and its entries, parsed
+ * once while nothing waited for them.
+ *
+ * @internal
+ */
+export interface WrittenRow {
+  readonly text: string
+  readonly entries: ReadonlyArray<string | null>
+}
+
+/**
  * What a fold writes to `sluice_snapshots`: live rows as `step_id, key,
  * epoch, value, checksum` laid end to end, and deleted keys as `step_id,
- * key`, each key once, in key order per step.
+ * key`, each key once, sorted by key per step (JavaScript's order: for
+ * the b-tree's locality, no reader depends on it).
  *
  * @internal
  */
@@ -89,10 +101,14 @@ export const makeChangelog = (
   /**
    * A stored row checked against its checksum and decoded, or what is wrong
    * with it, in words that follow "the changelog row of step S at epoch E".
+   * `written` is the row as this process wrote it: its entries are taken
+   * instead of parsing the text again when the text read back is the same.
    */
-  const check = (stepId: string, row: StoredRow): ChangelogRow | string => {
+  const check = (stepId: string, row: StoredRow, written?: WrittenRow): ChangelogRow | string => {
     const entries = checksum(stepId, row.epoch, row.entries) !== row.checksum
       ? "does not match its checksum"
+      : written !== undefined && written.text === row.entries
+      ? written.entries
       : decodeEntries(row.entries)
     if (typeof entries !== "string") return { epoch: row.epoch, entries }
     return `the changelog row of step ${stepId} at epoch ${row.epoch} ${entries}: ` +
@@ -134,28 +150,27 @@ export const makeChangelog = (
   }
 
   /**
-   * Folds stored rows (in epoch order, each with its `step_id`) into what
-   * `sluice_snapshots` gets: each key once, its newest write, in key order;
-   * or what is wrong with the first damaged row.
+   * A fold being built: rows are added in epoch order (a step's rows; the
+   * steps may interleave), and `result` gives what `sluice_snapshots` gets:
+   * each key once, its newest write, sorted by key. `result` changes
+   * nothing, so a fold whose transaction fails can be written again.
    */
-  const materialize = (rows: ReadonlyArray<StoredRow & { readonly step_id: string }>): Materialized | string => {
+  const startFold = () => {
     // Per step, key → where its newest write is: a position in the rows'
     // entries laid end to end. A number, not an object per write: the fold
     // merges every write of up to a hundred epochs, and an object each was
     // the largest part of its JavaScript time (bench/PROFILE.md).
     const newest = new Map<string, Map<string, number>>()
-    const checked: Array<ChangelogRow> = []
+    const added: Array<ChangelogRow> = []
     // where each row's entries start, ascending
     const starts: Array<number> = []
     let end = 0
-    for (const row of rows) {
-      const verified = check(row.step_id, row)
-      if (typeof verified === "string") return verified
-      let keys = newest.get(row.step_id)
-      if (keys === undefined) newest.set(row.step_id, keys = new Map())
-      const entries = verified.entries
+    const add = (stepId: string, row: ChangelogRow): void => {
+      let keys = newest.get(stepId)
+      if (keys === undefined) newest.set(stepId, keys = new Map())
+      const entries = row.entries
       for (let i = 0; i < entries.length; i += 2) keys.set(entries[i]!, end + i)
-      checked.push(verified)
+      added.push(row)
       starts.push(end)
       end += entries.length
     }
@@ -170,21 +185,46 @@ export const makeChangelog = (
       }
       return low
     }
-    const live: Array<unknown> = []
-    const deleted: Array<unknown> = []
-    for (const [stepId, keys] of newest) {
-      for (const key of [...keys.keys()].sort(compareKeys)) {
-        const position = keys.get(key)!
-        const row = rowAt(position)
-        const value = checked[row].entries[position - starts[row] + 1]
-        if (value === null) deleted.push(stepId, key)
-        else live.push(stepId, key, checked[row].epoch, value, snapshotChecksum(stepId, key, value))
+    const result = (): Materialized => {
+      const live: Array<unknown> = []
+      const deleted: Array<unknown> = []
+      for (const [stepId, keys] of newest) {
+        // Sorted for the b-tree's locality only, so JavaScript's own order
+        // (UTF-16 code units) does: it differs from SQLite's (`compareKeys`)
+        // only above U+E000 and sorts a fold's keys in two thirds of the time.
+        for (const key of [...keys.keys()].sort()) {
+          const position = keys.get(key)!
+          const row = rowAt(position)
+          const value = added[row].entries[position - starts[row] + 1]
+          if (value === null) deleted.push(stepId, key)
+          else live.push(stepId, key, added[row].epoch, value, snapshotChecksum(stepId, key, value))
+        }
       }
+      return { live, deleted }
     }
-    return { live, deleted }
+    return { add, result, rows: () => added.length }
   }
 
-  return { encodeEntries, decodeEntries, checksum, check, fold, compareKeys, materialize }
+  /**
+   * Folds stored rows (in epoch order, each with its `step_id`) into what
+   * `sluice_snapshots` gets (`startFold`), or what is wrong with the first
+   * damaged row. `written` gives the rows this process wrote, as `check`
+   * takes them.
+   */
+  const materialize = (
+    rows: ReadonlyArray<StoredRow & { readonly step_id: string }>,
+    written: (stepId: string, epoch: number) => WrittenRow | undefined = () => undefined
+  ): Materialized | string => {
+    const folding = startFold()
+    for (const row of rows) {
+      const verified = check(row.step_id, row, written(row.step_id, row.epoch))
+      if (typeof verified === "string") return verified
+      folding.add(row.step_id, verified)
+    }
+    return folding.result()
+  }
+
+  return { encodeEntries, decodeEntries, checksum, check, fold, compareKeys, startFold, materialize }
 }
 
 const changelog = makeChangelog(zlib.crc32, StoreKit.snapshotChecksum)

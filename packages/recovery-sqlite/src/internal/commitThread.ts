@@ -66,13 +66,19 @@ export interface Batch {
 
 /**
  * The statements of a fold, made on the dataflow's thread: the changelog
- * rows it reads, the deletion of those rows, and the multi-row REPLACE and
+ * row an epoch writes, the rows a fold reads, the deletion of those rows, and the multi-row REPLACE and
  * DELETE of `sluice_snapshots` by rows per statement, for each size of
  * `ladder`.
  *
  * @internal
  */
 export interface FoldStatements {
+  /**
+   * The statement of an epoch's changelog row (`epoch, step_id, entries,
+   * checksum`): the thread keeps the entries of each it commits, parsed,
+   * for the fold to take when it reads the same text back.
+   */
+  readonly insertRow: string
   readonly readRows: string
   readonly deleteRows: string
   readonly ladder: ReadonlyArray<number>
@@ -149,6 +155,61 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
     if (found === undefined) prepared.set(text, found = db!.prepare(text))
     return found
   }
+  // The changelog rows this thread committed and no fold took yet, epoch →
+  // step → row, parsed and merged after the commit's reply, while the
+  // dataflow's thread runs. The fold at a run's end, which nothing overlaps,
+  // then neither parses nor merges what it reads back when it is those rows
+  // (bench/PROFILE.md, "The run's end").
+  const written = new Map<number, Map<string, Changelog.WrittenRow>>()
+  // `written` merged in epoch order; the newest epoch it holds
+  let merged = changelog.startFold()
+  let newest = 0
+  const mergeAgain = () => {
+    merged = changelog.startFold()
+    newest = Math.max(0, ...written.keys())
+    for (const epoch of [...written.keys()].sort((a, b) => a - b)) {
+      for (const [stepId, row] of written.get(epoch)!) merged.add(stepId, { epoch, entries: row.entries })
+    }
+  }
+  /** The changelog rows a batch writes, as `epoch, step_id, entries`. */
+  const rowsOf = ({ params, statements }: Batch) =>
+    params.filter((_, i) => statements[i] === input.fold.insertRow) as unknown as ReadonlyArray<
+      readonly [number, string, string]
+    >
+  const keep = (batch: Batch) => {
+    let again = false
+    for (const [epoch, stepId, text] of rowsOf(batch)) {
+      const entries = changelog.decodeEntries(text)
+      if (typeof entries === "string") continue
+      let steps = written.get(epoch)
+      if (steps === undefined) written.set(epoch, steps = new Map())
+      // merged in epoch order: a row written again, or before a later one, merges everything again
+      again ||= steps.has(stepId) || epoch < newest
+      newest = Math.max(newest, epoch)
+      steps.set(stepId, { text, entries })
+      if (!again) merged.add(stepId, { epoch, entries })
+    }
+    if (again) mergeAgain()
+  }
+  /** After a batch kept before its commit failed. */
+  const forget = (batch: Batch) => {
+    for (const [epoch, stepId] of rowsOf(batch)) written.get(epoch)?.delete(stepId)
+    mergeAgain()
+  }
+  /** After a fold up to `epoch`: what it took is gone. */
+  const folded = (epoch: number) => {
+    for (const past of written.keys()) if (past <= epoch) written.delete(past)
+    mergeAgain()
+  }
+  const writtenRow = (stepId: string, epoch: number) => written.get(epoch)?.get(stepId)
+  /** What a fold of `rows` writes: `merged` when they are the rows it holds, as written. */
+  const materialize = (rows: ReadonlyArray<Changelog.StoredRow & { readonly step_id: string }>) =>
+    merged.rows() === rows.length && rows.every((row) =>
+        writtenRow(row.step_id, row.epoch)?.text === row.entries &&
+        changelog.checksum(row.step_id, row.epoch, row.entries) === row.checksum
+      )
+      ? merged.result()
+      : changelog.materialize(rows, writtenRow)
   /** The fold found a damaged row: `StoreCorrupt` on the dataflow's thread. */
   class Corrupt extends Error {}
   const write = (batch: Batch) => {
@@ -182,17 +243,20 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
       if (found !== requires.value) throw new Error(requires.reason)
       for (let i = 0; i < batch.statements.length; i++) run(batch.statements[i], batch.params[i])
       if (batch.foldUpTo !== undefined) {
+        // the fold reads this batch's rows too
+        keep(batch)
         before()
         const rows = statement(input.fold.readRows).all([batch.foldUpTo]) as Array<
           Changelog.StoredRow & { readonly step_id: string }
         >
-        const folded = changelog.materialize(rows)
-        if (typeof folded === "string") throw new Corrupt(folded)
-        inChunks(folded.live, 5, input.fold.upsert)
-        inChunks(folded.deleted, 2, input.fold.delete)
+        const fold = materialize(rows)
+        if (typeof fold === "string") throw new Corrupt(fold)
+        inChunks(fold.live, 5, input.fold.upsert)
+        inChunks(fold.deleted, 2, input.fold.delete)
         if (rows.length > 0) run(input.fold.deleteRows, [batch.foldUpTo])
       }
       db.exec("COMMIT")
+      if (batch.foldUpTo !== undefined) folded(batch.foldUpTo)
     } catch (error) {
       // SQLite may have rolled back already (a full disk at COMMIT)
       if (db.inTransaction) {
@@ -202,6 +266,7 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
           // the connection is closed with the thread; the batch's error is the one to report
         }
       }
+      if (batch.foldUpTo !== undefined) forget(batch)
       throw error
     }
   }
@@ -213,10 +278,12 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
     }
     try {
       write(message.batch)
-      post({ _tag: "Done" })
     } catch (error) {
       post({ _tag: "Failed", ...code.describeError(error), corrupt: error instanceof Corrupt })
+      return
     }
+    post({ _tag: "Done" })
+    if (message.batch.foldUpTo === undefined) keep(message.batch)
   })
 }
 
