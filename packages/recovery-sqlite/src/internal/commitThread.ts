@@ -5,14 +5,13 @@
  * WAL's fsync, a checkpoint now and then) was about a fifth of a word count's
  * run at 10k-word epochs, all on the dataflow's thread (bench/PROFILE.md,
  * "Commits on a thread of their own"). Here the dataflow's thread still
- * decides everything a commit writes, statement by statement, and this
- * thread runs the statements in one transaction of its own connection. The
- * dataflow's thread reads what it needs before (a fold's changelog rows): a
- * batch never reads, except the check that comes first: the epoch a
- * commit follows must be the file's last, so that no epoch is written after
- * one that failed. `BackendWorker.beginCommit` returns once the batch is
- * sent, so a run goes on with its next epochs while the thread writes this
- * one.
+ * decides a commit's statements, and this thread runs them in one
+ * transaction of its own connection, after a check: the epoch a commit
+ * follows must be the file's last, so that no epoch is written after one
+ * that failed. A fold (`Batch.foldUpTo`) is read, merged and written here,
+ * in the same transaction. `BackendWorker.beginCommit` returns once the
+ * batch is sent, so a run goes on with its next epochs while the thread
+ * writes this one.
  *
  * The thread loads better-sqlite3 and nothing else (started with `eval` from
  * its function's source, as `pageReader.ts`). Batches end in the order they
