@@ -64,10 +64,10 @@ export interface Batch {
 }
 
 /**
- * The statements of a fold, made on the dataflow's thread: the changelog
- * row an epoch writes, the rows a fold reads, the deletion of those rows, and the multi-row REPLACE and
- * DELETE of `sluice_snapshots` by rows per statement, for each size of
- * `ladder`.
+ * The statements of the changelog, made on the dataflow's thread: the row
+ * an epoch writes, the rows a fold reads, their deletion, and the multi-row
+ * REPLACE and DELETE of `sluice_snapshots` by rows per statement, for each
+ * size of `ladder`.
  *
  * @internal
  */
