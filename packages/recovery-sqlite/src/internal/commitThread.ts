@@ -158,7 +158,8 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
   // step → row, parsed and merged after the commit's reply, while the
   // dataflow's thread runs. The fold at a run's end, which nothing overlaps,
   // then neither parses nor merges what it reads back when it is those rows
-  // (bench/PROFILE.md, "The run's end").
+  // (bench/PROFILE.md, "The run's end"). Held as long as the file's tail,
+  // so bounded by the same settings (`materializeEvery`, `changelogBytes`).
   const written = new Map<number, Map<string, Changelog.WrittenRow>>()
   // `written` merged in epoch order; the newest epoch it holds
   let merged = changelog.startFold()
