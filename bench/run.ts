@@ -706,7 +706,8 @@ const main = async () => {
         ? `median of ${ITERATIONS} after ${WARMUP} warm-up`
         : `word count: median of ${WORD_ROUNDS} rounds × ${WORD_ITERATIONS} runs after ${WARMUP} warm-up each, ` +
           `the stores' order alternated; others: median of ${ITERATIONS} after ${WARMUP} warm-up`),
-    seconds
+    seconds,
+    targetsJudged: !options.quick
   }))
   log(`wrote ${path.relative(process.cwd(), options.output)}`)
 }
