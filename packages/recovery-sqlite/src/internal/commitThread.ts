@@ -161,12 +161,10 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
   // (bench/PROFILE.md, "The run's end"). Held as long as the file's tail,
   // so bounded by the same settings (`materializeEvery`, `changelogBytes`).
   const written = new Map<number, Map<string, Changelog.WrittenRow>>()
-  // `written` merged in epoch order; the newest epoch it holds
+  // `written` merged in epoch order
   let merged = changelog.startFold()
-  let newest = 0
   const mergeAgain = () => {
     merged = changelog.startFold()
-    newest = Math.max(0, ...written.keys())
     for (const epoch of [...written.keys()].sort((a, b) => a - b)) {
       for (const [stepId, row] of written.get(epoch)!) merged.add(stepId, { epoch, entries: row.entries })
     }
@@ -177,6 +175,7 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
       readonly [number, string, string]
     >
   const keep = (batch: Batch) => {
+    const newest = Math.max(0, ...written.keys())
     let again = false
     for (const [epoch, stepId, text] of rowsOf(batch)) {
       const entries = changelog.decodeEntries(text)
@@ -185,7 +184,6 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
       if (steps === undefined) written.set(epoch, steps = new Map())
       // merged in epoch order: a row written again, or before a later one, merges everything again
       again ||= steps.has(stepId) || epoch < newest
-      newest = Math.max(newest, epoch)
       steps.set(stepId, { text, entries })
       if (!again) merged.add(stepId, { epoch, entries })
     }
@@ -202,12 +200,12 @@ const writeBatches = (load: NodeJS.Require, code: ThreadCode): void => {
     mergeAgain()
   }
   const writtenRow = (stepId: string, epoch: number) => written.get(epoch)?.get(stepId)
-  /** What a fold of `rows` writes: `merged` when they are the rows it holds, as written. */
+  /** What a fold of `rows` writes: `merged` when they are the rows it holds, as written and checked. */
   const materialize = (rows: ReadonlyArray<Changelog.StoredRow & { readonly step_id: string }>) =>
-    merged.rows() === rows.length && rows.every((row) =>
-        writtenRow(row.step_id, row.epoch)?.text === row.entries &&
-        changelog.checksum(row.step_id, row.epoch, row.entries) === row.checksum
-      )
+    merged.rows() === rows.length && rows.every((row) => {
+        const kept = writtenRow(row.step_id, row.epoch)
+        return kept?.text === row.entries && typeof changelog.check(row.step_id, row, kept) !== "string"
+      })
       ? merged.result()
       : changelog.materialize(rows, writtenRow)
   /** The fold found a damaged row: `StoreCorrupt` on the dataflow's thread. */
