@@ -47,7 +47,7 @@ const FIRST_PAGE = `
   ORDER BY key LIMIT ${PAGE_SIZE}`
 
 const NEXT_PAGE = `
-  SELECT key, CAST(value AS TEXT), checksum FROM sluice_snapshots
+  SELECT key, CAST(value AS TEXT) AS value, checksum FROM sluice_snapshots
   WHERE step_id = @stepId AND key > @after AND epoch <= @atOrBefore
   ORDER BY key LIMIT ${PAGE_SIZE}`
 
